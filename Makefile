@@ -1,0 +1,51 @@
+# The two commands of the quick start: `make dev` and `make test`. Both bootstrap what they need.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+UV := $(PYTHON) -m uv
+
+.PHONY: install dev test lint typecheck pytest services layer synth openapi bench clean
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	$(BIN)/python -m compileall -q layers/shared/python functions >/dev/null
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(BIN)/workflow-scheduler dev
+
+services:
+	@scripts/start_services.sh
+
+layer: build/layer/.built
+
+build/layer/.built: pyproject.toml uv.lock scripts/build_layer.sh
+	scripts/build_layer.sh
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy layers/shared/python functions infra_cdk bench
+
+pytest: install services layer
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+synth: install layer
+	CDK_OUTDIR=cdk.out $(BIN)/python infra_cdk/app.py
+
+openapi: install
+	$(BIN)/workflow-scheduler openapi > docs/openapi.json
+
+clean:
+	rm -rf $(VENV) build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,161 @@
+"""The API function: deploy, status, triggers, pause and resume (the ``/v1`` routes) and ``/health``."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.adapters.tokens import TokenVerifier
+from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
+from workflow_scheduler.domain.errors import StoreUnavailable
+from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
+from workflow_scheduler.http import body_size, proxy_error, register_error_handlers
+from workflow_scheduler.observability import log_event, logger, metrics, tracer
+from workflow_scheduler.settings import ApiSettings
+from workflow_scheduler.wiring import deployment_service
+
+settings = ApiSettings()
+database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
+deployments = deployment_service(database)
+verifier = TokenVerifier(settings)
+
+app = APIGatewayRestResolver(enable_validation=True)
+register_error_handlers(app)
+# Served by the local gateway; API Gateway in AWS routes only /health and /v1.
+app.enable_swagger(path="/swagger", title="workflow_scheduler")
+
+WorkflowId = Annotated[str, Path(pattern=WORKFLOW_ID_PATTERN, max_length=128, description="the workflow's id")]
+
+
+def current_user(request: Request) -> str:
+    user = verifier.user_of(request.headers.get("Authorization") or request.headers.get("authorization"))
+    logger.append_keys(user_id=user)
+    return user
+
+
+User = Annotated[str, Depends(current_user)]
+
+
+class DeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workflow_spec: dict[str, Any] = Field(description="the workflow definition: {'name', 'nodes': [...]}")
+
+
+def base_url() -> str:
+    if settings.public_base_url:
+        return settings.public_base_url
+    context = app.current_event.request_context
+    return f"https://{context.domain_name}/{context.stage}"
+
+
+def _triggers_view(records: list[TriggerRecord]) -> list[dict[str, Any]]:
+    url = base_url()
+    return [deployments.triggers.describe(record, url) for record in records]
+
+
+def _deployment_view(deployment: Deployment, records: list[TriggerRecord]) -> dict[str, Any]:
+    return {
+        "workflow_id": deployment.workflow_id,
+        "deployment_id": deployment.deployment_id,
+        "status": deployment.status.value,
+        "version": deployment.version,
+        "created_at": deployment.created_at.isoformat(),
+        "updated_at": deployment.updated_at.isoformat(),
+        "triggers": _triggers_view(records),
+    }
+
+
+def _deployed(result: DeploymentResult, action: str) -> dict[str, Any]:
+    d = result.deployment
+    log_event(
+        f"workflow_{action}",
+        workflow_id=d.workflow_id,
+        version=d.version,
+        status="changed" if result.changed else "unchanged",
+    )
+    if result.changed:
+        metrics.add_metric(name="Deployments", unit=MetricUnit.Count, value=1)
+    return {**_deployment_view(d, result.triggers), "changed": result.changed}
+
+
+@app.get("/health")
+def health() -> Response[dict[str, Any]]:
+    try:
+        with database.session(transaction=False) as session:
+            session.one("SELECT 1")
+        dependencies, status = {"database": "ok"}, HTTPStatus.OK
+    except StoreUnavailable:
+        dependencies, status = {"database": "unavailable"}, HTTPStatus.SERVICE_UNAVAILABLE
+    body = {"status": "ok" if status == HTTPStatus.OK else "degraded", "dependencies": dependencies}
+    return Response(status_code=status.value, content_type="application/json", body=body)
+
+
+@app.post("/v1/workflows/<workflow_id>/deploy")
+def deploy(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[str, Any]:
+    return _deployed(deployments.deploy(workflow_id, user, request.workflow_spec), "deployed")
+
+
+@app.put("/v1/workflows/<workflow_id>/deploy")
+def update(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[str, Any]:
+    return _deployed(deployments.deploy(workflow_id, user, request.workflow_spec, must_exist=True), "updated")
+
+
+@app.get("/v1/workflows/<workflow_id>/deploy")
+def status(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
+    deployment, records = deployments.status(workflow_id, user)
+    return {**_deployment_view(deployment, records), "workflow_spec": deployment.spec}
+
+
+@app.delete("/v1/workflows/<workflow_id>/deploy")
+def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
+    deployment = deployments.undeploy(workflow_id, user)
+    log_event("workflow_undeployed", workflow_id=workflow_id, version=deployment.version, status="undeployed")
+    return {"workflow_id": workflow_id, "status": deployment.status.value, "version": deployment.version}
+
+
+@app.get("/v1/workflows/<workflow_id>/triggers")
+def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
+    deployment, records = deployments.status(workflow_id, user)
+    views = _triggers_view(records)
+    for view, record in zip(views, records, strict=True):
+        view["registered_at"] = record.updated_at.isoformat() if record.updated_at else None
+        view["health"] = "ok"
+    return {
+        "workflow_id": workflow_id,
+        "status": deployment.status.value,
+        "version": deployment.version,
+        "triggers": views,
+    }
+
+
+@app.post("/v1/workflows/<workflow_id>/pause")
+def pause(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
+    deployment, records = deployments.pause(workflow_id, user)
+    log_event("workflow_paused", workflow_id=workflow_id, status=deployment.status.value)
+    return _deployment_view(deployment, records)
+
+
+@app.post("/v1/workflows/<workflow_id>/resume")
+def resume(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
+    deployment, records = deployments.resume(workflow_id, user)
+    log_event("workflow_resumed", workflow_id=workflow_id, status=deployment.status.value)
+    return _deployment_view(deployment, records)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if body_size(event) > settings.spec_max_bytes:
+        message = f"the request body exceeds {settings.spec_max_bytes} bytes"
+        return proxy_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", message)
+    return app.resolve(event, context)

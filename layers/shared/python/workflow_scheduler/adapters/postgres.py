@@ -1,0 +1,81 @@
+"""One PostgreSQL connection per process, reused across warm invocations and replaced after a failure."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from workflow_scheduler.domain.errors import StoreUnavailable
+
+Row = dict[str, Any]
+
+
+class Database:
+    """Owns the connection; counts statements so benchmarks and tests can see what a call costs."""
+
+    def __init__(self, conninfo: Callable[[], str] | str, connect_timeout: int = 5) -> None:
+        self._conninfo = conninfo if callable(conninfo) else (lambda: conninfo)
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Row] | None = None
+        self._lock = threading.RLock()
+        self.statements = 0
+
+    def _connection(self) -> psycopg.Connection[Row]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            try:
+                conn = psycopg.connect(
+                    self._conninfo(),
+                    autocommit=True,
+                    row_factory=dict_row,
+                    connect_timeout=self._connect_timeout,
+                )
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable("the database cannot be reached") from exc
+            self._conn = conn
+        return conn
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    @contextmanager
+    def session(self, *, transaction: bool) -> Iterator[Session]:
+        """A session on the shared connection, optionally inside one transaction (committed on success)."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                if transaction:
+                    with conn.transaction():
+                        yield Session(self, conn)
+                else:
+                    yield Session(self, conn)
+            except psycopg.OperationalError as exc:
+                self._discard()
+                raise StoreUnavailable("the database connection failed; try again") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()
+
+
+class Session:
+    def __init__(self, db: Database, conn: psycopg.Connection[Row]) -> None:
+        self._db = db
+        self._conn = conn
+
+    def execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Row]:
+        self._db.statements += 1
+        return self._conn.execute(sql, params)
+
+    def one(self, sql: str, params: Any = None) -> Row | None:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Any = None) -> list[Row]:
+        return self.execute(sql, params).fetchall()

@@ -1,0 +1,77 @@
+"""Bearer JWT verification: algorithms pinned, ``exp`` and ``sub`` required, ``aud``/``iss`` when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+
+from workflow_scheduler.domain.errors import Unauthorized
+from workflow_scheduler.settings import AuthSettings
+
+_REQUIRED_CLAIMS = ["exp", "sub"]
+
+
+class TokenVerifier:
+    def __init__(self, settings: AuthSettings, secret_loader: Callable[[str], str] | None = None) -> None:
+        self._settings = settings
+        self._secret_loader = secret_loader or _load_secret
+        self._jwks: jwt.PyJWKClient | None = (
+            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300) if settings.jwt_jwks_url else None
+        )
+
+    @property
+    def algorithm(self) -> str:
+        return "RS256" if self._jwks else "HS256"
+
+    def _key(self, token: str) -> Any:
+        if self._jwks is not None:
+            try:
+                return self._jwks.get_signing_key_from_jwt(token).key
+            except jwt.PyJWKClientError as exc:
+                raise Unauthorized("the token's signing key is not known") from exc
+        assert self._settings.jwt_secret_arn is not None
+        return self._secret_loader(self._settings.jwt_secret_arn)
+
+    def user_of(self, authorization: str | None) -> str:
+        """The token's ``sub`` from an ``Authorization: Bearer <JWT>`` header; ``Unauthorized`` otherwise."""
+        if not authorization:
+            raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        token = token.strip()
+        try:
+            claims = jwt.decode(
+                token,
+                self._key(token),
+                algorithms=[self.algorithm],
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                leeway=self._settings.jwt_leeway_seconds,
+                options={
+                    "require": _REQUIRED_CLAIMS,
+                    "verify_aud": self._settings.jwt_audience is not None,
+                    "verify_iss": self._settings.jwt_issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the token has expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthorized("the token is not meant for this service (audience)") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Unauthorized("the token's issuer is not trusted") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("the token is invalid") from exc
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise Unauthorized("the token has no subject")
+        return subject
+
+
+def _load_secret(secret_id: str) -> str:
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    value = get_secret(secret_id, max_age=300)
+    return value if isinstance(value, str) else value.decode()

@@ -1,0 +1,123 @@
+"""``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations and local tokens.
+
+Output for machines is JSON on stdout; errors go to stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+class CliError(Exception):
+    """A mistake the user can fix: printed on stderr, exit status 2."""
+
+
+def _print(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _use_local_environment() -> None:
+    """Give in-process handlers the settings of the local system started from this checkout."""
+    from workflow_scheduler.local.state import running_environment
+
+    environment = running_environment()
+    if environment is None:
+        if "DATABASE_URL" not in os.environ:
+            raise CliError("no local system is running here: start it with `make dev`, or set DATABASE_URL")
+        return
+    for key, value in environment.items():
+        os.environ.setdefault(key, value)
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from workflow_scheduler.local.dev import run
+
+    run(host=args.host, port=args.port)
+
+
+def cmd_invoke(args: argparse.Namespace) -> None:
+    from workflow_scheduler.local.invoke import invoke
+
+    _use_local_environment()
+    try:
+        with open(args.event) as handle:
+            event = json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CliError(f"cannot read the event {args.event}: {exc}") from exc
+    _print(invoke(args.function, event, user=args.user))
+
+
+def cmd_openapi(args: argparse.Namespace) -> None:
+    from workflow_scheduler.local.openapi import openapi_document
+
+    sys.stdout.write(openapi_document() + "\n")
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from workflow_scheduler.adapters.migrations import apply_migrations
+    from workflow_scheduler.settings import MigrateSettings
+
+    if args.database_url:
+        conninfo = args.database_url
+    else:
+        _use_local_environment()
+        conninfo = MigrateSettings().conninfo()
+    _print({"applied": apply_migrations(conninfo)})
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from workflow_scheduler.local.state import mint_token
+
+    token, expires = mint_token(args.user, args.ttl)
+    if args.raw:
+        sys.stdout.write(token + "\n")
+    else:
+        _print({"token": token, "user": args.user, "expires_at": expires})
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="workflow-scheduler", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole system on this machine")
+    dev.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8003")))
+    dev.set_defaults(run=cmd_dev)
+
+    invoke = sub.add_parser("invoke", help="run a function's handler in-process with the local settings")
+    invoke.add_argument("function", help="a folder name under functions/ (api, migrate, ...)")
+    invoke.add_argument("--event", required=True, help="a JSON event file, e.g. events/api/health.json")
+    invoke.add_argument("--user", help="send a fresh local token for this user as the bearer token")
+    invoke.set_defaults(run=cmd_invoke)
+
+    sub.add_parser("openapi", help="print the OpenAPI 3.1 document of the HTTP API").set_defaults(run=cmd_openapi)
+
+    migrate = sub.add_parser("migrate", help="apply the database migrations not applied yet")
+    migrate.add_argument("--database-url", help="default: the running local system's, or DATABASE_URL")
+    migrate.set_defaults(run=cmd_migrate)
+
+    token = sub.add_parser("token", help="a bearer token the local system accepts (local signing key only)")
+    token.add_argument("--user", required=True)
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--raw", action="store_true", help="print only the token")
+    token.set_defaults(run=cmd_token)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except CliError as exc:
+        sys.stderr.write(f"workflow-scheduler: {exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""DeploymentService: the life cycle of a workflow's deployment.
+
+Every change runs in one database transaction; side effects outside the database are recorded in an
+``UndoLog`` and compensated when anything fails, so a failed deploy leaves the previous deployment as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from workflow_scheduler.domain.errors import DeploymentNotFound, Problem, SpecInvalid, WorkflowIdTaken
+from workflow_scheduler.domain.models import (
+    Deployment,
+    DeploymentResult,
+    DeploymentStatus,
+    TriggerRecord,
+    plan_triggers,
+)
+from workflow_scheduler.domain.ports import DeploymentStore, DeploymentTx, UndoLog
+from workflow_scheduler.domain.spec import parse_workflow_spec
+from workflow_scheduler.domain.triggers import TriggerManager
+
+T = TypeVar("T")
+WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CompensationFailed(RuntimeError):
+    """A change failed and some of its side effects could not be undone: ``reconcile`` must repair them."""
+
+
+class DeploymentService:
+    def __init__(
+        self,
+        store: DeploymentStore,
+        triggers: TriggerManager,
+        clock: Callable[[], datetime] = _utcnow,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        on_compensation_failure: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._triggers = triggers
+        self._clock = clock
+        self._new_id = new_id
+        self._on_compensation_failure = on_compensation_failure
+
+    @property
+    def triggers(self) -> TriggerManager:
+        return self._triggers
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    def status(self, workflow_id: str, owner: str) -> tuple[Deployment, list[TriggerRecord]]:
+        deployment = self._owned(self._store.get_deployment(workflow_id), workflow_id, owner)
+        return deployment, _in_node_order(self._store.list_triggers(workflow_id), deployment.spec)
+
+    # -- changes ---------------------------------------------------------------------------------------
+
+    def deploy(self, workflow_id: str, owner: str, raw_spec: Any, *, must_exist: bool = False) -> DeploymentResult:
+        """Deploy or update: register only what differs from the current deployment.
+
+        ``must_exist`` is the update (PUT) form: it refuses a workflow that is not deployed.
+        """
+        _check_workflow_id(workflow_id)
+        spec = parse_workflow_spec(raw_spec)
+        self._triggers.check_available(spec)
+
+        def change(tx: DeploymentTx, undo: UndoLog) -> DeploymentResult:
+            current = tx.lock_deployment(workflow_id)
+            live = current is not None and current.status != DeploymentStatus.UNDEPLOYED
+            if live:
+                assert current is not None
+                if current.owner != owner:
+                    if must_exist:
+                        raise DeploymentNotFound(workflow_id)
+                    raise WorkflowIdTaken(workflow_id)
+            elif must_exist:
+                raise DeploymentNotFound(workflow_id)
+
+            existing = tx.list_triggers(workflow_id) if live else []
+            plan = plan_triggers(existing, spec.triggers)
+            if live and current is not None and plan.is_noop and current.spec == spec.raw:
+                return DeploymentResult(current, _in_node_order(list(plan.unchanged), current.spec), changed=False)
+
+            now = self._clock()
+            paused = live and current is not None and current.status == DeploymentStatus.PAUSED
+            version = (current.version if current else 0) + 1
+            deployment = Deployment(
+                workflow_id=workflow_id,
+                deployment_id=self._new_id(),
+                owner=owner,
+                spec=spec.raw,
+                version=version,
+                status=DeploymentStatus.PAUSED if paused else DeploymentStatus.DEPLOYED,
+                created_at=current.created_at if current else now,
+                updated_at=now,
+            )
+            tx.save_deployment(deployment)
+            records = self._triggers.apply(tx, workflow_id, plan, version, paused, undo)
+            return DeploymentResult(deployment, _in_node_order(records, spec.raw), changed=True)
+
+        return self._change(change)
+
+    def undeploy(self, workflow_id: str, owner: str) -> Deployment:
+        def change(tx: DeploymentTx, undo: UndoLog) -> Deployment:
+            current = self._owned(tx.lock_deployment(workflow_id), workflow_id, owner)
+            self._triggers.remove_all(tx, tx.list_triggers(workflow_id), undo)
+            undeployed = replace(current, status=DeploymentStatus.UNDEPLOYED, updated_at=self._clock())
+            tx.save_deployment(undeployed)
+            return undeployed
+
+        return self._change(change)
+
+    def pause(self, workflow_id: str, owner: str) -> tuple[Deployment, list[TriggerRecord]]:
+        return self._set_paused(workflow_id, owner, paused=True)
+
+    def resume(self, workflow_id: str, owner: str) -> tuple[Deployment, list[TriggerRecord]]:
+        return self._set_paused(workflow_id, owner, paused=False)
+
+    def _set_paused(self, workflow_id: str, owner: str, paused: bool) -> tuple[Deployment, list[TriggerRecord]]:
+        target = DeploymentStatus.PAUSED if paused else DeploymentStatus.DEPLOYED
+
+        def change(tx: DeploymentTx, undo: UndoLog) -> tuple[Deployment, list[TriggerRecord]]:
+            current = self._owned(tx.lock_deployment(workflow_id), workflow_id, owner)
+            records = tx.list_triggers(workflow_id)
+            if current.status == target:
+                return current, _in_node_order(records, current.spec)
+            updated = replace(current, status=target, updated_at=self._clock())
+            tx.save_deployment(updated)
+            return updated, _in_node_order(self._triggers.set_paused(tx, records, paused, undo), current.spec)
+
+        return self._change(change)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _change(self, change: Callable[[DeploymentTx, UndoLog], T]) -> T:
+        undo = UndoLog()
+        try:
+            with self._store.transaction() as tx:
+                return change(tx, undo)
+        except BaseException:
+            failed = undo.run()
+            if failed and self._on_compensation_failure is not None:
+                self._on_compensation_failure(failed)
+            raise
+
+    @staticmethod
+    def _owned(deployment: Deployment | None, workflow_id: str, owner: str) -> Deployment:
+        # Another user's workflow is reported exactly like a missing one: its existence is not disclosed.
+        if deployment is None or deployment.owner != owner or deployment.status == DeploymentStatus.UNDEPLOYED:
+            raise DeploymentNotFound(workflow_id)
+        return deployment
+
+
+def _check_workflow_id(workflow_id: str) -> None:
+    if not _WORKFLOW_ID.match(workflow_id):
+        raise SpecInvalid(
+            [
+                Problem(
+                    "workflow_id",
+                    "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                )
+            ]
+        )
+
+
+def _in_node_order(records: list[TriggerRecord], spec: dict[str, Any]) -> list[TriggerRecord]:
+    """Triggers in the order their nodes appear in the spec, as the user wrote them."""
+    position = {node.get("id"): i for i, node in enumerate(spec.get("nodes", [])) if isinstance(node, dict)}
+    return sorted(records, key=lambda r: position.get(r.trigger_id, len(position)))

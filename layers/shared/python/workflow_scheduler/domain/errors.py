@@ -1,0 +1,95 @@
+"""Domain exceptions. Each carries a stable error code; ``http.errors`` maps them to HTTP statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: where (node id and field) and what."""
+
+    field: str
+    message: str
+    node_id: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"field": self.field, "message": self.message}
+        if self.node_id is not None:
+            out["node_id"] = self.node_id
+        return out
+
+    def __str__(self) -> str:
+        where = f"node {self.node_id!r} " if self.node_id is not None else ""
+        return f"{where}{self.field}: {self.message}"
+
+
+class DomainError(Exception):
+    """Base class: a refusal the caller can understand and act on."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SpecInvalid(DomainError):
+    code = "validation_error"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        summary = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"workflow spec is invalid: {summary}{more}")
+
+
+class TriggerTypeUnavailable(DomainError):
+    code = "trigger_type_unavailable"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+
+
+class DeploymentNotFound(DomainError):
+    code = "not_found"
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow {workflow_id!r} is not deployed")
+
+
+class WorkflowIdTaken(DomainError):
+    code = "workflow_id_conflict"
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow id {workflow_id!r} is already in use; choose another id")
+
+
+class WebhookPathTaken(DomainError):
+    code = "webhook_path_conflict"
+
+    def __init__(self, path: str, node_id: str | None = None) -> None:
+        self.path = path
+        where = f"node {node_id!r}: " if node_id else ""
+        super().__init__(f"{where}webhook path {path!r} is already used by another workflow")
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class StoreUnavailable(DomainError):
+    """The database or another backing store could not be reached: a 503, never a client error."""
+
+    code = "store_unavailable"
+
+
+class RegistrationFailed(DomainError):
+    """A trigger could not be registered with its backing service; the deploy was rolled back."""
+
+    code = "registration_failed"

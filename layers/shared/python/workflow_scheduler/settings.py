@@ -1,0 +1,70 @@
+"""Typed settings, read once at cold start. Each function composes the parts it needs.
+
+Domain code never reads the environment: handlers build their settings model and pass values down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Part(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+
+class DatabaseSettings(_Part):
+    """Either ``DATABASE_URL`` (local, tests) or the RDS secret plus the RDS Proxy endpoint (AWS)."""
+
+    database_url: str | None = None
+    db_secret_arn: str | None = None
+    db_host: str | None = None  # RDS Proxy endpoint; overrides the host in the secret
+    db_name: str = "workflow_scheduler"
+    db_connect_timeout: int = Field(default=5, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatabaseSettings:
+        if not self.database_url and not self.db_secret_arn:
+            raise ValueError("set DATABASE_URL, or DB_SECRET_ARN with DB_HOST")
+        return self
+
+    def conninfo(self) -> str:
+        """The connection string; in AWS the credentials come from Secrets Manager (cached by Parameters)."""
+        if self.database_url:
+            return self.database_url
+        from aws_lambda_powertools.utilities.parameters import get_secret  # only the AWS path needs it
+
+        assert self.db_secret_arn is not None
+        secret: dict[str, Any] = get_secret(self.db_secret_arn, transform="json", max_age=300)
+        host = self.db_host or secret["host"]
+        user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
+        port = secret.get("port", 5432)
+        return f"postgresql://{user}:{password}@{host}:{port}/{self.db_name}?sslmode=require"
+
+
+class AuthSettings(_Part):
+    """Bearer JWTs: HS256 with a secret in Secrets Manager, or RS256 against a JWKS URL."""
+
+    jwt_secret_arn: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AuthSettings:
+        if bool(self.jwt_secret_arn) == bool(self.jwt_jwks_url):
+            raise ValueError("set exactly one of JWT_SECRET_ARN (HS256) and JWT_JWKS_URL (RS256)")
+        return self
+
+
+class ApiSettings(DatabaseSettings, AuthSettings):
+    public_base_url: str | None = None  # the webhook base URL; default: derived from the request
+    spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class MigrateSettings(DatabaseSettings):
+    pass

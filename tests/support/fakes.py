@@ -1,0 +1,116 @@
+"""In-memory fakes of the domain's ports, for unit tests."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from workflow_scheduler.domain.errors import RegistrationFailed
+from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.ports import UndoLog
+from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
+from workflow_scheduler.domain.spec import TriggerType
+
+
+class MemoryTx:
+    def __init__(self, store: MemoryStore) -> None:
+        self.deployments = copy.deepcopy(store.deployments)
+        self.triggers = copy.deepcopy(store.triggers)
+        self.writes = 0
+
+    def lock_deployment(self, workflow_id: str) -> Deployment | None:
+        return self.deployments.get(workflow_id)
+
+    def list_triggers(self, workflow_id: str) -> list[TriggerRecord]:
+        return [r for (wf, _), r in self.triggers.items() if wf == workflow_id]
+
+    def save_deployment(self, deployment: Deployment) -> None:
+        self.writes += 1
+        self.deployments[deployment.workflow_id] = deployment
+
+    def insert_trigger(self, record: TriggerRecord) -> None:
+        self.writes += 1
+        key = (record.workflow_id, record.trigger_id)
+        assert key not in self.triggers
+        self.triggers[key] = record
+
+    def replace_trigger(self, record: TriggerRecord) -> None:
+        self.writes += 1
+        self.triggers[(record.workflow_id, record.trigger_id)] = record
+
+    def delete_trigger(self, workflow_id: str, trigger_id: str) -> None:
+        self.writes += 1
+        del self.triggers[(workflow_id, trigger_id)]
+
+    def set_trigger_status(self, workflow_id: str, trigger_id: str, status: TriggerStatus) -> None:
+        self.writes += 1
+        key = (workflow_id, trigger_id)
+        self.triggers[key] = replace(self.triggers[key], status=status)
+
+    def webhook_path_owner(self, path: str) -> tuple[str, str] | None:
+        for (wf, tid), record in self.triggers.items():
+            if record.lookup.get("webhook_path") == path:
+                return wf, tid
+        return None
+
+
+class MemoryStore:
+    """Transactions work on a copy that replaces the committed state only when the block succeeds."""
+
+    def __init__(self) -> None:
+        self.deployments: dict[str, Deployment] = {}
+        self.triggers: dict[tuple[str, str], TriggerRecord] = {}
+        self.writes = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[MemoryTx]:
+        tx = MemoryTx(self)
+        yield tx
+        self.deployments, self.triggers = tx.deployments, tx.triggers
+        self.writes += tx.writes
+
+    def get_deployment(self, workflow_id: str) -> Deployment | None:
+        return self.deployments.get(workflow_id)
+
+    def list_triggers(self, workflow_id: str) -> list[TriggerRecord]:
+        return [r for (wf, _), r in self.triggers.items() if wf == workflow_id]
+
+
+class RecordingRegistrar(IndexOnlyRegistrar):
+    """Keeps 'external' registrations in a dict, like a scheduler would; can be told to fail for a trigger id."""
+
+    def __init__(self, trigger_type: TriggerType, fail_on: set[str] | None = None) -> None:
+        super().__init__(trigger_type)
+        self.external: dict[tuple[str, str], dict[str, Any]] = {}
+        self.active: dict[tuple[str, str], bool] = {}
+        self.fail_on = fail_on or set()
+        self.calls: list[str] = []
+
+    def register(self, record: TriggerRecord, undo: UndoLog) -> None:
+        key = (record.workflow_id, record.trigger_id)
+        self.calls.append(f"register {record.trigger_id}")
+        if record.trigger_id in self.fail_on:
+            raise RegistrationFailed(f"cannot register {record.trigger_id}")
+        self.external[key] = record.config
+        self.active[key] = record.status == TriggerStatus.ACTIVE
+        undo.add(f"unregister {record.trigger_id}", lambda: (self.external.pop(key), self.active.pop(key)))
+
+    def unregister(self, record: TriggerRecord, undo: UndoLog) -> None:
+        key = (record.workflow_id, record.trigger_id)
+        self.calls.append(f"unregister {record.trigger_id}")
+        config, active = self.external.pop(key), self.active.pop(key)
+
+        def restore() -> None:
+            self.external[key], self.active[key] = config, active
+
+        undo.add(f"restore {record.trigger_id}", restore)
+
+    def set_active(self, record: TriggerRecord, active: bool, undo: UndoLog) -> None:
+        key = (record.workflow_id, record.trigger_id)
+        self.calls.append(f"{'resume' if active else 'pause'} {record.trigger_id}")
+        before = self.active[key]
+        self.active[key] = active
+        undo.add("restore state", lambda: self.active.__setitem__(key, before))
