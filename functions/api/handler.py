@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from workflow_scheduler.domain.errors import StoreUnavailable
 
 Row = dict[str, Any]
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
 
 
 class Database:
@@ -24,6 +25,7 @@ class Database:
         self._conn: psycopg.Connection[Row] | None = None
         self._lock = threading.RLock()
         self.statements = 0
+        self.writes = 0
 
     def _connection(self) -> psycopg.Connection[Row]:
         conn = self._conn
@@ -72,6 +74,8 @@ class Session:
 
     def execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Row]:
         self._db.statements += 1
+        if sql.lstrip()[:6].upper() in _WRITES:
+            self._db.writes += 1
         return self._conn.execute(sql, params)
 
     def one(self, sql: str, params: Any = None) -> Row | None:
