@@ -35,6 +35,7 @@ def lambda_handler(event, context):
 PLACEHOLDER_ENV = {
     "DATABASE_URL": "postgresql://unused/unused",
     "JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
+    "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
 }

@@ -123,6 +123,7 @@ def main() -> None:
     )
     arn = boto3.client("secretsmanager").create_secret(Name="bench-jwt", SecretString=key)["ARN"]
     os.environ["JWT_SECRET_ARN"] = arn
+    os.environ["DISPATCH_QUEUE_URL"] = boto3.client("sqs").create_queue(QueueName="bench-dispatch")["QueueUrl"]
     try:
         with fresh_database(args.admin_url) as url:
             os.environ["DATABASE_URL"] = url

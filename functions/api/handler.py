@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -17,16 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
-from workflow_scheduler.domain.errors import StoreUnavailable
+from workflow_scheduler.domain.errors import PayloadTooLarge, StoreUnavailable
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
 from workflow_scheduler.http import body_size, proxy_error, register_error_handlers
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
-from workflow_scheduler.wiring import deployment_service
+from workflow_scheduler.wiring import deployment_service, manual_runs
 
 settings = ApiSettings()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 deployments = deployment_service(database)
+manual = manual_runs(database, settings.dispatch_queue_url)
 verifier = TokenVerifier(settings)
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -49,6 +51,13 @@ User = Annotated[str, Depends(current_user)]
 class DeployRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workflow_spec: dict[str, Any] = Field(description="the workflow definition: {'name', 'nodes': [...]}")
+
+
+class ManualRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirmation: bool = Field(default=False, description="required when the trigger asks for confirmation")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="passed to the workflow as trigger data")
+    trigger_id: str | None = Field(default=None, description="which manual trigger, when there are several")
 
 
 def base_url() -> str:
@@ -150,6 +159,25 @@ def resume(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.resume(workflow_id, user)
     log_event("workflow_resumed", workflow_id=workflow_id, status=deployment.status.value)
     return _deployment_view(deployment, records)
+
+
+@app.post("/v1/workflows/<workflow_id>/trigger/manual")
+def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User) -> dict[str, Any]:
+    size = len(json.dumps(request.inputs))
+    if size > settings.manual_inputs_max_bytes:
+        raise PayloadTooLarge(f"inputs are {size} bytes; at most {settings.manual_inputs_max_bytes} are accepted")
+    outcome = manual.run(
+        workflow_id, user, confirmation=request.confirmation, inputs=request.inputs, trigger_id=request.trigger_id
+    )
+    log_event(
+        "trigger_fired",
+        trigger_type="manual",
+        workflow_id=workflow_id,
+        execution_id=outcome.execution_id,
+        status=outcome.status.value,
+    )
+    metrics.add_metric(name="Firings", unit=MetricUnit.Count, value=1)
+    return {"status": "execution_started", "execution_id": outcome.execution_id}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

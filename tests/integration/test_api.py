@@ -22,6 +22,8 @@ def api(database_url: str) -> Iterator[ApiClient]:
     key = secrets.token_urlsafe(32)
     with mock_aws(), pytest.MonkeyPatch.context() as env:
         arn = boto3.client("secretsmanager").create_secret(Name="jwt-test", SecretString=key)["ARN"]
+        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-test")["QueueUrl"]
+        env.setenv("DISPATCH_QUEUE_URL", queue_url)
         env.setenv("DATABASE_URL", database_url)
         env.setenv("JWT_SECRET_ARN", arn)
         env.setenv("JWT_AUDIENCE", "workflow-scheduler")

@@ -114,3 +114,43 @@ class RecordingRegistrar(IndexOnlyRegistrar):
         before = self.active[key]
         self.active[key] = active
         undo.add("restore state", lambda: self.active.__setitem__(key, before))
+
+
+class MemoryFiringStore:
+    """Claims and audit rows in lists; a claim made inside a block that raises is rolled back."""
+
+    def __init__(self, targets: list[Any] | None = None) -> None:
+        self.claimed: dict[str, Any] = {}
+        self.rows: list[tuple[str, str, str | None]] = []  # (execution_id, status, error)
+        self._targets = targets or []
+
+    @contextmanager
+    def claim(self, event: Any, store_payload: bool = False) -> Iterator[bool]:
+        if event.execution_id in self.claimed:
+            yield False
+            return
+        yield True
+        self.claimed[event.execution_id] = event
+        self.rows.append((event.execution_id, "queued", None))
+
+    def record(self, event: Any, status: Any, error: str | None = None) -> None:
+        self.rows.append((event.execution_id, str(status), error))
+
+    def webhook_target(self, path: str) -> Any:
+        return next((t for t in self._targets if t.trigger.lookup.get("webhook_path") == path), None)
+
+    def targets(self, workflow_id: str, trigger_type: str | None = None) -> list[Any]:
+        return [t for t in self._targets if t.trigger.workflow_id == workflow_id]
+
+
+class MemoryQueue:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[Any, int]] = []
+        self.fail = fail
+
+    def send(self, event: Any, delay_seconds: int = 0) -> None:
+        from workflow_scheduler.domain.firing import DispatchUnavailable
+
+        if self.fail:
+            raise DispatchUnavailable("queue down")
+        self.sent.append((event, delay_seconds))

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from workflow_scheduler.domain import errors
+from workflow_scheduler.domain import errors, firing, manual, webhook
 from workflow_scheduler.observability import logger
 
 STATUS_OF: dict[type[errors.DomainError], HTTPStatus] = {
@@ -28,6 +28,13 @@ STATUS_OF: dict[type[errors.DomainError], HTTPStatus] = {
     errors.Unauthorized: HTTPStatus.UNAUTHORIZED,
     errors.StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     errors.RegistrationFailed: HTTPStatus.SERVICE_UNAVAILABLE,
+    firing.WorkflowPaused: HTTPStatus.CONFLICT,
+    firing.DispatchUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    manual.ConfirmationRequired: HTTPStatus.FORBIDDEN,
+    manual.NoManualTrigger: HTTPStatus.NOT_FOUND,
+    webhook.WebhookNotFound: HTTPStatus.NOT_FOUND,
+    webhook.MethodNotAllowed: HTTPStatus.METHOD_NOT_ALLOWED,
+    errors.SecretUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
 
@@ -49,6 +56,34 @@ def _status_of(exc: errors.DomainError) -> HTTPStatus:
     return HTTPStatus.BAD_REQUEST
 
 
+def describe_error(exc: errors.DomainError, bearer: bool = True) -> tuple[HTTPStatus, dict[str, Any], dict[str, str]]:
+    """Status, JSON body and headers for a domain error: the one mapping every handler uses."""
+    status = _status_of(exc)
+    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.SpecInvalid | errors.TriggerTypeUnavailable):
+        body["problems"] = [p.as_dict() for p in exc.problems]
+    if isinstance(exc, manual.ConfirmationRequired):
+        body["status"] = exc.code  # the seed's answer: {"status": "confirmation_required", "message"}
+    if isinstance(exc, webhook.MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allowed)
+    if isinstance(exc, errors.Unauthorized) and bearer:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.warning("request failed: backing service unavailable", extra={"error": exc.code})
+    return status, body, headers
+
+
+def proxy_response(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A complete API Gateway proxy response, for handlers that do not use the resolver."""
+    return {
+        "statusCode": status.value,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(headers or {})},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 def _field_of(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p != "body"] if len(loc) > 1 else [str(p) for p in loc]
     return ".".join(parts) or "body"
@@ -57,16 +92,13 @@ def _field_of(loc: tuple[int | str, ...]) -> str:
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response[str]:
-        status = _status_of(exc)
-        extra: dict[str, Any] = {}
-        headers = None
-        if isinstance(exc, errors.SpecInvalid | errors.TriggerTypeUnavailable):
-            extra["problems"] = [p.as_dict() for p in exc.problems]
-        if isinstance(exc, errors.Unauthorized):
-            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            logger.warning("request failed: backing service unavailable", extra={"error": exc.code})
-        return error_response(status, exc.code, exc.message, headers, **extra)
+        status, body, headers = describe_error(exc)
+        return Response(
+            status_code=status.value,
+            content_type=content_types.APPLICATION_JSON,
+            body=json.dumps(body),
+            headers=headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[str]:
@@ -92,12 +124,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
 def proxy_error(status: HTTPStatus, code: str, message: str) -> dict[str, Any]:
     """An error as a complete proxy response, for refusals made before the resolver runs."""
-    return {
-        "statusCode": status.value,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
-        "body": json.dumps({"error": code, "message": message}),
-        "isBase64Encoded": False,
-    }
+    return proxy_response(status, {"error": code, "message": message})
 
 
 def body_size(event: dict[str, Any]) -> int:

@@ -61,9 +61,20 @@ class AuthSettings(_Part):
         return self
 
 
-class ApiSettings(DatabaseSettings, AuthSettings):
+class FiringSettings(_Part):
+    """Where accepted firings go: the dispatch queue (SQS)."""
+
+    dispatch_queue_url: str
+
+
+class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings):
     public_base_url: str | None = None  # the webhook base URL; default: derived from the request
     spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    manual_inputs_max_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
+class WebhookSettings(DatabaseSettings, FiringSettings):
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
 class MigrateSettings(DatabaseSettings):

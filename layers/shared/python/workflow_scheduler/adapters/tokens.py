@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 
+from workflow_scheduler.adapters.secrets import read_secret
 from workflow_scheduler.domain.errors import Unauthorized
 from workflow_scheduler.settings import AuthSettings
 
@@ -16,7 +17,7 @@ _REQUIRED_CLAIMS = ["exp", "sub"]
 class TokenVerifier:
     def __init__(self, settings: AuthSettings, secret_loader: Callable[[str], str] | None = None) -> None:
         self._settings = settings
-        self._secret_loader = secret_loader or _load_secret
+        self._secret_loader = secret_loader or read_secret
         self._jwks: jwt.PyJWKClient | None = (
             jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300) if settings.jwt_jwks_url else None
         )
@@ -68,10 +69,3 @@ class TokenVerifier:
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("the token has no subject")
         return subject
-
-
-def _load_secret(secret_id: str) -> str:
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
-    value = get_secret(secret_id, max_age=300)
-    return value if isinstance(value, str) else value.decode()

@@ -93,3 +93,9 @@ class RegistrationFailed(DomainError):
     """A trigger could not be registered with its backing service; the deploy was rolled back."""
 
     code = "registration_failed"
+
+
+class SecretUnavailable(DomainError):
+    """A secret the service needs could not be read: an outage or a misconfiguration, never the caller's fault."""
+
+    code = "secret_unavailable"

@@ -9,7 +9,11 @@ from workflow_scheduler.local.functions import load_handler_module
 TITLE = "workflow_scheduler"
 VERSION = "1.0.0"
 # Importing the handler reads its settings; no connection is made at import, so placeholders do.
-_PLACEHOLDER_SETTINGS = {"DATABASE_URL": "postgresql://unused/unused", "JWT_SECRET_ARN": "unused"}
+_PLACEHOLDER_SETTINGS = {
+    "DATABASE_URL": "postgresql://unused/unused",
+    "JWT_SECRET_ARN": "unused",
+    "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unused",
+}
 
 
 def openapi_document() -> str:

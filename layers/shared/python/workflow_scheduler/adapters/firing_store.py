@@ -1,0 +1,136 @@
+"""PostgreSQL side of the firing path: find what a firing targets, and record every firing in ``trigger_events``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from workflow_scheduler.adapters.deployment_store import _trigger
+from workflow_scheduler.adapters.postgres import Database, Row
+from workflow_scheduler.domain.firing import FiringStatus, FiringTarget, TriggerEvent
+from workflow_scheduler.domain.models import DeploymentStatus
+
+_TARGET = (
+    "SELECT t.*, d.status AS d_status, d.version AS d_version, d.owner AS d_owner"
+    " FROM trigger_index t JOIN deployments d USING (workflow_id)"
+)
+_INSERT = (
+    "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
+    " detail, fired_at, claimed, payload)"
+    " VALUES (%(workflow_id)s, %(trigger_id)s, %(trigger_type)s, %(version)s, %(execution_id)s, %(status)s,"
+    " %(error)s, %(detail)s, %(fired_at)s, %(claimed)s, %(payload)s)"
+)
+
+
+def _target(row: Row) -> FiringTarget:
+    return FiringTarget(
+        deployment_status=DeploymentStatus(row["d_status"]),
+        deployment_version=row["d_version"],
+        owner=row["d_owner"],
+        trigger=_trigger(row),
+    )
+
+
+def _row(event: TriggerEvent, status: FiringStatus, error: str | None, claimed: bool) -> dict[str, Any]:
+    return {
+        "workflow_id": event.workflow_id,
+        "trigger_id": event.trigger_id,
+        "trigger_type": event.trigger_type.value,
+        "version": event.version,
+        "execution_id": event.execution_id,
+        "status": status.value,
+        "error": error,
+        "detail": Jsonb({"data_keys": sorted(event.data)}),
+        "fired_at": event.fired_at,
+        "claimed": claimed,
+        "payload": None,
+    }
+
+
+class PostgresFiringStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- lookups -----------------------------------------------------------------------------------------
+
+    def webhook_target(self, path: str) -> FiringTarget | None:
+        """The trigger that owns a webhook path: one indexed query (uq_webhook_path)."""
+        with self._db.session(transaction=False) as s:
+            row = s.one(f"{_TARGET} WHERE t.webhook_path = %s", (path,))
+        return _target(row) if row else None
+
+    def targets(self, workflow_id: str, trigger_type: str | None = None) -> list[FiringTarget]:
+        with self._db.session(transaction=False) as s:
+            if trigger_type is None:
+                rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s ORDER BY t.trigger_id", (workflow_id,))
+            else:
+                rows = s.all(
+                    f"{_TARGET} WHERE t.workflow_id = %s AND t.trigger_type = %s ORDER BY t.trigger_id",
+                    (workflow_id, trigger_type),
+                )
+        return [_target(r) for r in rows]
+
+    def target(self, workflow_id: str, trigger_id: str) -> FiringTarget | None:
+        with self._db.session(transaction=False) as s:
+            row = s.one(f"{_TARGET} WHERE t.workflow_id = %s AND t.trigger_id = %s", (workflow_id, trigger_id))
+        return _target(row) if row else None
+
+    def payload(self, execution_id: str) -> dict[str, Any] | None:
+        """The stored data of a firing too large for its queue message."""
+        with self._db.session(transaction=False) as s:
+            row = s.one("SELECT payload FROM trigger_events WHERE execution_id = %s AND claimed", (execution_id,))
+        return row["payload"] if row and row["payload"] is not None else None
+
+    # -- recording ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def claim(self, event: TriggerEvent, store_payload: bool = False) -> Iterator[bool]:
+        row = _row(event, FiringStatus.QUEUED, None, claimed=True)
+        if store_payload:
+            row["payload"] = Jsonb(event.data)
+        with self._db.session(transaction=True) as s:
+            inserted = s.one(f"{_INSERT} ON CONFLICT (execution_id) WHERE claimed DO NOTHING RETURNING id", row)
+            yield inserted is not None
+
+    def record(self, event: TriggerEvent, status: FiringStatus, error: str | None = None) -> None:
+        with self._db.session(transaction=False) as s:
+            s.execute(_INSERT, _row(event, status, error, claimed=False))
+
+    def update(
+        self,
+        event: TriggerEvent,
+        status: FiringStatus,
+        *,
+        attempts: int,
+        error: str | None = None,
+        latency_ms: int | None = None,
+        dispatched_at: datetime | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Move the claimed row of a firing to a new status; recreate it if its claim was never committed."""
+        params = {
+            **_row(event, status, error, claimed=True),
+            "attempts": attempts,
+            "latency_ms": latency_ms,
+            "dispatched_at": dispatched_at,
+            "detail": Jsonb(detail or {}),
+        }
+        with self._db.session(transaction=False) as s:
+            s.execute(
+                "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status,"
+                " error, detail, fired_at, claimed, attempts, latency_ms, dispatched_at)"
+                " VALUES (%(workflow_id)s, %(trigger_id)s, %(trigger_type)s, %(version)s, %(execution_id)s,"
+                " %(status)s, %(error)s, %(detail)s, %(fired_at)s, true, %(attempts)s, %(latency_ms)s,"
+                " %(dispatched_at)s)"
+                " ON CONFLICT (execution_id) WHERE claimed DO UPDATE SET status = EXCLUDED.status,"
+                " error = EXCLUDED.error, detail = trigger_events.detail || EXCLUDED.detail,"
+                " attempts = GREATEST(trigger_events.attempts, EXCLUDED.attempts),"
+                " latency_ms = EXCLUDED.latency_ms, dispatched_at = EXCLUDED.dispatched_at, updated_at = now()"
+                # A firing the engine accepted stays accepted, whatever a late or repeated delivery reports.
+                " WHERE trigger_events.status <> 'dispatched'",
+                params,
+            )

@@ -1,0 +1,185 @@
+"""The one firing path: every trigger type builds a ``TriggerEvent`` and hands it to ``FiringService``.
+
+A firing gets a deterministic ``execution_id`` from what makes it unique, is recorded in ``trigger_events``
+whatever its outcome, and, when accepted, is put on the dispatch queue. Only the dispatch function talks to
+the engine. A firing for a paused or undeployed workflow, a switched-off trigger or an older deployment version
+is refused and recorded, never sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from workflow_scheduler.domain.errors import DomainError
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.spec import TriggerType
+
+# Fixed forever: execution ids derived from it must stay the same across releases.
+_EXECUTION_NAMESPACE = uuid.UUID("6f1d2a4e-3b7c-4d8e-9f10-a1b2c3d4e5f6")
+# SQS takes messages up to 1 MiB; larger trigger data waits in the store and the message carries a reference.
+MAX_INLINE_MESSAGE_BYTES = 900 * 1024
+
+
+def execution_id_for(workflow_id: str, trigger_id: str, unique_key: str) -> str:
+    """Deterministic: the same workflow, trigger and unique key always give the same execution id."""
+    name = "\x1f".join((workflow_id, trigger_id, unique_key))  # a separator no id contains
+    return f"exec_{uuid.uuid5(_EXECUTION_NAMESPACE, name)}"
+
+
+class FiringStatus(StrEnum):
+    QUEUED = "queued"  # on the dispatch queue
+    RETRYING = "retrying"  # the engine failed transiently; the queue will deliver it again
+    DISPATCHED = "dispatched"  # the engine accepted it (2xx)
+    FAILED = "failed"  # the engine refused it for good (4xx), or it could not be queued
+    PARKED = "parked"  # retries exhausted: in the dead-letter queue, `dlq redrive` sends it again
+    REFUSED = "refused"  # paused, undeployed, switched off or stale: never sent
+    DUPLICATE = "duplicate"  # this execution id had already fired
+
+
+class TriggerEvent(BaseModel):
+    """A firing on its way to the engine: the dispatch queue's message body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    execution_id: str
+    workflow_id: str
+    trigger_id: str
+    trigger_type: TriggerType
+    version: int
+    data: dict[str, Any]
+    fired_at: datetime
+    # True when the data is too large for a queue message: it waits in the store under the execution id.
+    payload_stored: bool = False
+
+    def engine_body(self) -> dict[str, Any]:
+        """The body of the engine's execute call (ARCHITECTURE.md)."""
+        return {
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "trigger": {"type": self.trigger_type.value, "trigger_id": self.trigger_id, "data": self.data},
+            "triggered_at": self.fired_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class FiringTarget:
+    """A registered trigger and the state of its deployment, as found when a firing arrives."""
+
+    deployment_status: DeploymentStatus
+    deployment_version: int
+    owner: str
+    trigger: TriggerRecord
+
+
+@dataclass(frozen=True)
+class FiringOutcome:
+    status: FiringStatus
+    execution_id: str
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in (FiringStatus.QUEUED, FiringStatus.DUPLICATE)
+
+
+class WorkflowPaused(DomainError):
+    code = "workflow_paused"
+
+
+class DispatchUnavailable(DomainError):
+    """The dispatch queue could not take the firing; nothing was sent, the caller may retry."""
+
+    code = "dispatch_unavailable"
+
+
+class FiringStore(Protocol):
+    def claim(self, event: TriggerEvent, store_payload: bool = False) -> AbstractContextManager[bool]:
+        """Record the firing as queued and own its execution id; yields False when the id was already claimed.
+
+        The claim commits when the block exits normally and is rolled back if it raises, so a firing that
+        could not be queued leaves its execution id free for a retry. ``store_payload`` keeps the event's data
+        in the store (for data too large for a queue message).
+        """
+
+    def record(self, event: TriggerEvent, status: FiringStatus, error: str | None = None) -> None:
+        """Record a firing that does not own its execution id (refused, duplicate, could not be queued)."""
+
+
+class DispatchQueue(Protocol):
+    def send(self, event: TriggerEvent, delay_seconds: int = 0) -> None: ...
+
+
+def refusal_reason(target: FiringTarget, fired_version: int | None = None) -> str | None:
+    """Why this firing must not reach the engine, or None when it may."""
+    if target.deployment_status == DeploymentStatus.PAUSED:
+        return "the workflow is paused"
+    if target.deployment_status == DeploymentStatus.UNDEPLOYED:
+        return "the workflow is not deployed"
+    if target.trigger.status == TriggerStatus.DISABLED:
+        return "the trigger is switched off"
+    if target.trigger.status == TriggerStatus.PAUSED:
+        return "the trigger is paused"
+    if fired_version is not None and fired_version != target.trigger.version:
+        return f"the firing belongs to version {fired_version}; the trigger is at version {target.trigger.version}"
+    return None
+
+
+class FiringService:
+    def __init__(
+        self,
+        store: FiringStore,
+        queue: DispatchQueue,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._clock = clock
+
+    def fire(
+        self,
+        target: FiringTarget,
+        unique_key: str,
+        data: dict[str, Any],
+        *,
+        fired_version: int | None = None,
+        delay_seconds: int = 0,
+    ) -> FiringOutcome:
+        record = target.trigger
+        event = TriggerEvent(
+            execution_id=execution_id_for(record.workflow_id, record.trigger_id, unique_key),
+            workflow_id=record.workflow_id,
+            trigger_id=record.trigger_id,
+            trigger_type=record.type,
+            version=fired_version if fired_version is not None else record.version,
+            data=data,
+            fired_at=self._clock(),
+        )
+        reason = refusal_reason(target, fired_version)
+        if reason is not None:
+            self._store.record(event, FiringStatus.REFUSED, reason)
+            return FiringOutcome(FiringStatus.REFUSED, event.execution_id, reason)
+        too_large = len(event.model_dump_json()) > MAX_INLINE_MESSAGE_BYTES
+        try:
+            with self._store.claim(event, store_payload=too_large) as claimed:
+                if not claimed:
+                    outcome = FiringOutcome(FiringStatus.DUPLICATE, event.execution_id, "already fired")
+                else:
+                    message = event.model_copy(update={"data": {}, "payload_stored": True}) if too_large else event
+                    # Sent before the claim commits: if the commit is lost, the dispatcher recreates the row;
+                    # if the send fails, the claim rolls back and a retry of the same firing can go through.
+                    self._queue.send(message, delay_seconds)
+                    outcome = FiringOutcome(FiringStatus.QUEUED, event.execution_id)
+        except DispatchUnavailable as exc:
+            self._store.record(event, FiringStatus.FAILED, exc.message)
+            raise
+        if outcome.status == FiringStatus.DUPLICATE:
+            self._store.record(event, FiringStatus.DUPLICATE, outcome.reason)
+        return outcome
