@@ -219,3 +219,27 @@ def test_idempotency_key_retries_are_one_execution(fresh: System) -> None:
     assert first[1]["execution_id"] == again[1]["execution_id"] != other[1]["execution_id"]
     assert len(fresh.messages()) == 2
     assert sorted(row[1] for row in fresh.events("wf-hook")) == ["duplicate", "queued", "queued"]
+
+
+def test_inline_secret_moves_to_secrets_manager(fresh: System) -> None:
+    auth = {"type": "api_key", "header": "X-Api-Key", "secret": "inline-Key-9f"}
+    deployed = fresh.api.call("deploy", "wf-hook", deploy_body(webhook("inline", auth=auth)))
+    assert deployed.status == 200 and "inline-Key-9f" not in json.dumps(deployed.body)
+    name = "workflow-scheduler/webhooks/wf-hook/inline"
+    assert boto3.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"] == "inline-Key-9f"
+    with psycopg.connect(fresh.database_url) as conn:
+        stored = conn.execute(
+            "SELECT d.spec::text || t.trigger_config::text FROM deployments d JOIN trigger_index t"
+            " USING (workflow_id) WHERE workflow_id = 'wf-hook'"
+        ).fetchone()
+    assert stored is not None and "inline-Key-9f" not in stored[0] and name in stored[0]
+    status = fresh.api.call("status", "wf-hook")
+    assert "inline-Key-9f" not in json.dumps(status.body)
+
+    assert fresh.call_webhook("json", headers={"X-Api-Key": "inline-Key-9f"})[0] == 202
+    assert fresh.call_webhook("json", headers={"X-Api-Key": "guess"})[0] == 401
+    assert fresh.api.call("update", "wf-hook", deploy_body(webhook("inline", auth=auth))).body["changed"] is False
+
+    assert fresh.api.call("undeploy", "wf-hook").status == 200
+    described = boto3.client("secretsmanager").describe_secret(SecretId=name)
+    assert "DeletedDate" in described

@@ -154,3 +154,23 @@ class MemoryQueue:
         if self.fail:
             raise DispatchUnavailable("queue down")
         self.sent.append((event, delay_seconds))
+
+
+class MemorySecretStore:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.deleted: set[str] = set()
+        self.calls: list[str] = []
+
+    def read(self, name: str) -> str | None:
+        self.calls.append(f"read {name}")
+        return None if name in self.deleted else self.values.get(name)
+
+    def write(self, name: str, value: str) -> None:
+        self.calls.append(f"write {name}")
+        self.values[name] = value
+        self.deleted.discard(name)
+
+    def delete(self, name: str) -> None:
+        self.calls.append(f"delete {name}")
+        self.deleted.add(name)

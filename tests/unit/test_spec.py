@@ -113,7 +113,7 @@ def test_unknown_parameter_is_refused_not_ignored() -> None:
         ({"type": "hmac_sha256", "header": "X-Sig"}, "needs 'secret_ref'"),
         ({"type": "basic", "secret_ref": "s"}, "needs 'username'"),
         ({"type": "none", "secret_ref": "s"}, "takes no"),
-        ({"type": "api_key", "header": "X-Key", "secret": "plain"}, "inline 'secret' is not accepted"),
+        ({"type": "api_key", "header": "X-Key", "secret": "plain", "secret_ref": "s"}, "not both"),
         ({"type": "api_key", "header": "X-Key", "secret_ref": "has spaces"}, "secret_ref"),
         ({"type": "oauth"}, "auth.type"),
     ],

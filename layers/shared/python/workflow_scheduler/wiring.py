@@ -6,6 +6,7 @@ from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.dispatch_queue import SqsDispatchQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.adapters.secret_store import SecretsManagerStore
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.firing import FiringService
 from workflow_scheduler.domain.manual import ManualRuns
@@ -23,7 +24,12 @@ def deployment_service(db: Database) -> DeploymentService:
     def report(failed: list[str]) -> None:
         logger.error("compensation failed; run reconcile", extra={"event": "compensation_failed", "actions": failed})
 
-    return DeploymentService(PostgresDeploymentStore(db), TriggerManager(registrars()), on_compensation_failure=report)
+    return DeploymentService(
+        PostgresDeploymentStore(db),
+        TriggerManager(registrars()),
+        on_compensation_failure=report,
+        secrets=SecretsManagerStore(),
+    )
 
 
 def firing_service(db: Database, dispatch_queue_url: str) -> tuple[PostgresFiringStore, FiringService]:

@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from workflow_scheduler.domain.errors import DeploymentNotFound, Problem, SpecInvalid, WorkflowIdTaken
+from workflow_scheduler.domain.inline_secrets import SecretStore, extract_inline_secrets, managed_refs
 from workflow_scheduler.domain.models import (
     Deployment,
     DeploymentResult,
@@ -46,8 +48,10 @@ class DeploymentService:
         clock: Callable[[], datetime] = _utcnow,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_compensation_failure: Callable[[list[str]], None] | None = None,
+        secrets: SecretStore | None = None,
     ) -> None:
         self._store = store
+        self._secrets = secrets
         self._triggers = triggers
         self._clock = clock
         self._new_id = new_id
@@ -71,8 +75,11 @@ class DeploymentService:
         ``must_exist`` is the update (PUT) form: it refuses a workflow that is not deployed.
         """
         _check_workflow_id(workflow_id)
-        spec = parse_workflow_spec(raw_spec)
+        redacted, inline = extract_inline_secrets(raw_spec, workflow_id)
+        spec = parse_workflow_spec(redacted)
         self._triggers.check_available(spec)
+        previous = self._current_secret_values(inline)
+        new_secrets = {name: value for name, value in inline.items() if previous[name] != value}
 
         def change(tx: DeploymentTx, undo: UndoLog) -> DeploymentResult:
             current = tx.lock_deployment(workflow_id)
@@ -88,7 +95,7 @@ class DeploymentService:
 
             existing = tx.list_triggers(workflow_id) if live else []
             plan = plan_triggers(existing, spec.triggers)
-            if live and current is not None and plan.is_noop and current.spec == spec.raw:
+            if live and current is not None and plan.is_noop and current.spec == spec.raw and not new_secrets:
                 return DeploymentResult(current, _in_node_order(list(plan.unchanged), current.spec), changed=False)
 
             now = self._clock()
@@ -106,6 +113,10 @@ class DeploymentService:
             )
             tx.save_deployment(deployment)
             records = self._triggers.apply(tx, workflow_id, plan, version, paused, undo)
+            self._write_secrets(new_secrets, previous, undo)
+            self._drop_secrets(
+                managed_refs([r.config for r in existing]) - managed_refs([r.config for r in records]), undo
+            )
             return DeploymentResult(deployment, _in_node_order(records, spec.raw), changed=True)
 
         return self._change(change)
@@ -113,7 +124,9 @@ class DeploymentService:
     def undeploy(self, workflow_id: str, owner: str) -> Deployment:
         def change(tx: DeploymentTx, undo: UndoLog) -> Deployment:
             current = self._owned(tx.lock_deployment(workflow_id), workflow_id, owner)
-            self._triggers.remove_all(tx, tx.list_triggers(workflow_id), undo)
+            records = tx.list_triggers(workflow_id)
+            self._triggers.remove_all(tx, records, undo)
+            self._drop_secrets(managed_refs([r.config for r in records]), undo)
             undeployed = replace(current, status=DeploymentStatus.UNDEPLOYED, updated_at=self._clock())
             tx.save_deployment(undeployed)
             return undeployed
@@ -152,6 +165,36 @@ class DeploymentService:
             if failed and self._on_compensation_failure is not None:
                 self._on_compensation_failure(failed)
             raise
+
+    def _current_secret_values(self, inline: dict[str, str]) -> dict[str, str | None]:
+        if inline and self._secrets is None:
+            raise SpecInvalid(
+                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
+            )
+        assert self._secrets is not None or not inline
+        return {name: self._secrets.read(name) for name in inline} if self._secrets else {}
+
+    def _write_secrets(self, values: dict[str, str], previous: dict[str, str | None], undo: UndoLog) -> None:
+        if not values:
+            return
+        assert self._secrets is not None
+        store = self._secrets
+        for name, value in values.items():
+            store.write(name, value)
+            before = previous[name]
+            restore = partial(store.write, name, before) if before is not None else partial(store.delete, name)
+            undo.add(f"restore secret {name}", restore)
+
+    def _drop_secrets(self, names: set[str], undo: UndoLog) -> None:
+        """Delete managed secrets no trigger references any more (recoverable; restored if the change fails)."""
+        if not names or self._secrets is None:
+            return
+        store = self._secrets
+        for name in sorted(names):
+            before = store.read(name)
+            store.delete(name)
+            if before is not None:
+                undo.add(f"restore secret {name}", partial(store.write, name, before))
 
     @staticmethod
     def _owned(deployment: Deployment | None, workflow_id: str, owner: str) -> Deployment:

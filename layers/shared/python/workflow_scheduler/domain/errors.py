@@ -76,7 +76,7 @@ class WebhookPathTaken(DomainError):
     def __init__(self, path: str, node_id: str | None = None) -> None:
         self.path = path
         where = f"node {node_id!r}: " if node_id else ""
-        super().__init__(f"{where}webhook path {path!r} is already used by another workflow")
+        super().__init__(f"{where}webhook path {path!r} is already taken by another webhook trigger")
 
 
 class Unauthorized(DomainError):

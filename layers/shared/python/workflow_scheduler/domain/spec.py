@@ -83,10 +83,6 @@ class WebhookAuth(_Params):
             raise ValueError("give either 'secret' or 'secret_ref', not both")
         if self.secret is None and self.secret_ref is None:
             raise ValueError(f"auth type {self.type!r} needs 'secret_ref' (a Secrets Manager secret)")
-        if self.secret is not None:
-            # Inline secrets must never reach Postgres; moving them into Secrets Manager at deploy is the
-            # firing-path issue's work. Until then a deploy names its secret by reference.
-            raise ValueError("inline 'secret' is not accepted yet: store it in Secrets Manager, pass 'secret_ref'")
         if self.secret_ref is not None and not _SECRET_REF.match(self.secret_ref):
             raise ValueError("'secret_ref' must be a Secrets Manager secret name or ARN")
         if self.type in ("api_key", "hmac_sha256") and not self.header:
