@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import sys
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,5 +41,8 @@ def invoke(function: str, event: dict[str, Any], *, user: str | None = None) -> 
         event["headers"] = headers
         if event.get("multiValueHeaders") is not None:
             event["multiValueHeaders"]["Authorization"] = [headers["Authorization"]]
-    handler = load_handler_module(function).lambda_handler
-    return handler(event, LocalContext(function_name=f"workflow-scheduler-{function}"))
+    # Like `sam local invoke`: the function's logs (Powertools writes to stdout) go to stderr, and stdout
+    # carries only the result the caller prints.
+    with contextlib.redirect_stdout(sys.stderr):
+        handler = load_handler_module(function).lambda_handler
+        return handler(event, LocalContext(function_name=f"workflow-scheduler-{function}"))

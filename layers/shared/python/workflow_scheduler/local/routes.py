@@ -1,7 +1,8 @@
 """The HTTP routes of the local gateway: the API Gateway resources the CDK stack wires, as data.
 
 A route is API Gateway's (method, resource) pair plus the function behind it. Adding a function's route is
-one line in ``ROUTES``; a route whose ``functions/<name>/handler.py`` does not exist yet is skipped.
+one line in ``ROUTES`` (keep it in step with the ``add_function_route`` calls in ``infra_cdk/``); a route
+whose ``functions/<name>/handler.py`` does not exist yet is skipped.
 """
 
 from __future__ import annotations
@@ -15,12 +16,25 @@ from workflow_scheduler.local.functions import repo_root
 ANY = "ANY"
 
 
+def _compile(resource: str) -> re.Pattern[str]:
+    parts = []
+    for segment in resource.strip("/").split("/"):
+        if segment.startswith("{") and segment.endswith("+}"):
+            parts.append(f"(?P<{segment[1:-2]}>.+)")
+        elif segment.startswith("{") and segment.endswith("}"):
+            parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
+        else:
+            parts.append(re.escape(segment))
+    return re.compile("/" + "/".join(parts))
+
+
 @dataclass(frozen=True)
 class Route:
     method: str  # an HTTP method, or ANY
     resource: str  # API Gateway resource path: literal segments, {name} and a final greedy {name+}
     function: str  # folder under functions/
     local_only: bool = False  # served by the local gateway only; the CDK stack does not wire it
+    required_headers: tuple[str, ...] = ()  # API Gateway answers 400 without them (add_function_route)
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +76,7 @@ def active_routes(routes: tuple[Route, ...] = ROUTES) -> list[Route]:
 def find(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     """The route for a request and its path parameters, or None (a wrong method is an unknown route too).
 
-    Like API Gateway: the most specific resource (more literal segments) wins, then a method over ANY.
+    A resource with more literal segments beats a greedy one, and a method beats ANY.
     """
     found = [
         (route, params)
@@ -70,15 +84,3 @@ def find(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, 
         if route.accepts(method) and (params := route.path_parameters(path)) is not None
     ]
     return max(found, key=lambda pair: (pair[0].literal_segments, pair[0].method != ANY), default=None)
-
-
-def _compile(resource: str) -> re.Pattern[str]:
-    parts = []
-    for segment in resource.strip("/").split("/"):
-        if segment.startswith("{") and segment.endswith("+}"):
-            parts.append(f"(?P<{segment[1:-2]}>.+)")
-        elif segment.startswith("{") and segment.endswith("}"):
-            parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
-        else:
-            parts.append(re.escape(segment))
-    return re.compile("/" + "/".join(parts))

@@ -53,7 +53,11 @@ def save_environment(environment: dict[str, str]) -> None:
     """Record the function environment of the running local system (secrets are references, not values)."""
     path = _state_file()
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "environment": environment}, indent=2))
+    tmp.unlink(missing_ok=True)
+    # Owner-only: DATABASE_URL may carry a password, and pgserver opens the folder to its own system user.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps({"pid": os.getpid(), "environment": environment}, indent=2))
     tmp.replace(path)
 
 

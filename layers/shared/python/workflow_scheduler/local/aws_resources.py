@@ -1,0 +1,126 @@
+"""The AWS resources the CDK stack creates, made in the local AWS endpoint (moto) when the local system starts.
+
+Each resource is one entry in ``RESOURCES``: the environment variable the functions read it from, and a
+function that creates it (or finds it, so a second start against the same endpoint works) and returns the
+variable's value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from workflow_scheduler.local.state import signing_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+
+JWT_SECRET_NAME = "workflow-scheduler/jwt-signing-key"  # noqa: S105 (the name, not the secret)
+STATE_TABLE_NAME = "workflow-scheduler-state"
+DISPATCH_QUEUE_NAME = "workflow-scheduler-dispatch"
+DISPATCH_DLQ_NAME = "workflow-scheduler-dispatch-dlq"
+DISPATCH_MAX_RECEIVES = 5  # deliveries before a firing goes to the dead-letter queue
+
+log = logging.getLogger("local.aws")
+
+
+class Aws:
+    """Clients for the local endpoint; a wrong endpoint fails in seconds, not after botocore's long retries."""
+
+    def __init__(self, endpoint_url: str, region: str) -> None:
+        self.endpoint_url = endpoint_url
+        self._session = boto3.session.Session(region_name=region)
+        self._config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2})
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._session.client("secretsmanager", endpoint_url=self.endpoint_url, config=self._config)
+
+    def dynamodb(self) -> DynamoDBClient:
+        return self._session.client("dynamodb", endpoint_url=self.endpoint_url, config=self._config)
+
+    def sqs(self) -> SQSClient:
+        return self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config)
+
+
+@dataclass(frozen=True)
+class LocalResource:
+    env_var: str
+    description: str
+    create: Callable[[Aws], str]
+
+
+def jwt_secret(aws: Aws) -> str:
+    """The HS256 key the api function verifies bearer tokens with: the one ``workflow-scheduler token`` signs with."""
+    client = aws.secretsmanager()
+    try:
+        return client.create_secret(Name=JWT_SECRET_NAME, SecretString=signing_key())["ARN"]
+    except client.exceptions.ResourceExistsException:
+        # Left by an earlier start; another state dir may have another key, so store this one.
+        return client.put_secret_value(SecretId=JWT_SECRET_NAME, SecretString=signing_key())["ARN"]
+
+
+def state_table(aws: Aws) -> str:
+    """Locks and idempotency records (Powertools' DynamoDB persistence layer: key ``id``, TTL ``expiration``)."""
+    client = aws.dynamodb()
+    with contextlib.suppress(client.exceptions.ResourceInUseException):  # made by an earlier start
+        client.create_table(
+            TableName=STATE_TABLE_NAME,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    client.get_waiter("table_exists").wait(TableName=STATE_TABLE_NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = client.describe_time_to_live(TableName=STATE_TABLE_NAME)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        client.update_time_to_live(
+            TableName=STATE_TABLE_NAME, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
+    return STATE_TABLE_NAME
+
+
+def dispatch_queue(aws: Aws) -> str:
+    """Accepted firings on their way to the engine, with a dead-letter queue for those that keep failing."""
+    client = aws.sqs()
+    dlq_url = _queue(client, DISPATCH_DLQ_NAME, {})
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": DISPATCH_MAX_RECEIVES})
+    return _queue(client, DISPATCH_QUEUE_NAME, {"RedrivePolicy": redrive})
+
+
+def _queue(client: SQSClient, name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
+    try:
+        url = client.get_queue_url(QueueName=name)["QueueUrl"]
+    except client.exceptions.QueueDoesNotExist:
+        return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    if attributes:
+        client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url
+
+
+RESOURCES: tuple[LocalResource, ...] = (
+    LocalResource("JWT_SECRET_ARN", "Secrets Manager secret: the JWT signing key", jwt_secret),
+    LocalResource("STATE_TABLE_NAME", "DynamoDB table: locks and idempotency records", state_table),
+    LocalResource("DISPATCH_QUEUE_URL", "SQS queue (and DLQ): firings for the engine", dispatch_queue),
+)
+
+
+def create_resources(
+    endpoint_url: str, region: str, resources: tuple[LocalResource, ...] = RESOURCES
+) -> dict[str, str]:
+    """Create (or find) every resource; the function environment variables that name them."""
+    aws = Aws(endpoint_url, region)
+    environment = {}
+    for resource in resources:
+        environment[resource.env_var] = resource.create(aws)
+        log.debug("%s: %s = %s", resource.description, resource.env_var, environment[resource.env_var])
+    return environment

@@ -1,0 +1,306 @@
+"""``workflow-scheduler dev``: the whole system on one machine.
+
+PostgreSQL (embedded unless ``DATABASE_URL``), an AWS endpoint (moto unless ``AWS_ENDPOINT_URL``) holding the
+resources the CDK stack creates, the functions behind a local API Gateway, and an engine stub (unless
+``WORKFLOW_ENGINE_URL``). Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from workflow_scheduler.adapters.migrations import apply_migrations
+from workflow_scheduler.cli import CliError
+from workflow_scheduler.local import state
+from workflow_scheduler.local.aws_resources import create_resources
+from workflow_scheduler.local.engine_stub import BASE_PATH, EXECUTIONS_PATH, EngineStub
+from workflow_scheduler.local.functions import load_handler_module
+from workflow_scheduler.local.gateway import Gateway, GatewayServer, LambdaHandler, Mount
+from workflow_scheduler.local.routes import Route, active_routes
+
+DATABASE_NAME = "workflow_scheduler"
+DEFAULT_REGION = "us-east-1"
+# What the CDK stack gives every function (infra_cdk/constants.py), and no tracing or EMF metrics blobs on
+# the console; the developer's environment overrides them (e.g. LOG_LEVEL=DEBUG).
+FUNCTION_DEFAULTS = {
+    "POWERTOOLS_SERVICE_NAME": "workflow_scheduler",
+    "POWERTOOLS_METRICS_NAMESPACE": "WorkflowScheduler",
+    "LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+_LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
+_TIME_FORMAT = "%H:%M:%S"
+
+log = logging.getLogger("local.dev")
+
+
+def run(host: str, port: int) -> None:
+    """Start everything, serve until SIGINT or SIGTERM, then stop everything that was started."""
+    _configure_logging()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:  # SIGINT too: a shell starting us in the background may have ignored it
+        signal.signal(signum, signal.default_int_handler)
+    stack = contextlib.ExitStack()
+    try:
+        _start(stack, host, port)
+        while True:  # not Event.wait(): a signal inside its lock handling can raise RuntimeError instead
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        # A second Ctrl-C must not cut the shutdown short and leave PostgreSQL running.
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)
+        try:
+            stack.close()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    log.info("stopped")
+
+
+def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
+    started = time.monotonic()
+    try:
+        server = GatewayServer(host, port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    stack.callback(server.close)
+    authority = f"{_url_host(host)}:{server.port}"
+    base_url = f"http://{authority}"
+
+    database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(stack, state.local_dir() / "pgdata")
+    try:
+        applied = apply_migrations(database_url)
+    except psycopg.Error as exc:
+        raise CliError(f"cannot migrate the database {_describe_database(database_url)}: {exc}") from exc
+    log.info("database %s: %s", _describe_database(database_url), f"applied {applied}" if applied else "up to date")
+
+    environment = {"DATABASE_URL": database_url, **_aws_environment(stack)}
+    os.environ.update(environment)  # creating the resources uses the same endpoint and credentials
+    try:
+        environment.update(create_resources(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"]))
+    except (BotoCoreError, ClientError) as exc:
+        raise CliError(f"cannot create the AWS resources at {environment['AWS_ENDPOINT_URL']}: {exc}") from exc
+
+    mounts: list[Mount] = []
+    engine_url = os.environ.get("WORKFLOW_ENGINE_URL")
+    if engine_url is None:
+        stub = EngineStub()
+        mounts.append(stub.handle)
+        engine_url = base_url + BASE_PATH
+    environment.update(
+        JWT_AUDIENCE=state.LOCAL_AUDIENCE,
+        JWT_ISSUER=state.LOCAL_ISSUER,
+        PUBLIC_BASE_URL=base_url,
+        WORKFLOW_ENGINE_URL=engine_url,
+    )
+    environment.update({key: os.environ.get(key, value) for key, value in FUNCTION_DEFAULTS.items()})
+    os.environ.update(environment)  # before any handler is imported: functions read settings at cold start
+
+    routes = active_routes()
+    handlers: dict[str, LambdaHandler] = {}
+    for route in routes:
+        if route.function not in handlers:
+            handlers[route.function] = load_handler_module(route.function).lambda_handler
+    _readable_function_logs()
+    server.serve(Gateway(routes, handlers, mounts, domain_name=authority))
+
+    state.save_environment(environment)
+    stack.callback(state.clear_environment)
+    _banner(base_url, environment, routes, stub_mounted=bool(mounts), seconds=time.monotonic() - started)
+
+
+def _embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:
+    """pgserver's PostgreSQL on a Unix socket, data kept in the state dir; a database of our own inside."""
+    from pgserver.postgres_server import get_server
+
+    log.info("starting PostgreSQL (embedded, data in %s)", pgdata)
+    pid_file = pgdata / "postmaster.pid"
+    pid_before = _read(pid_file)
+    try:
+        server = get_server(pgdata, cleanup_mode="stop")
+    except BaseException:
+        _stop_started_postmaster(pid_file, pid_before)
+        raise
+    stack.callback(server.cleanup)
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+    return str(server.get_uri(DATABASE_NAME))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _stop_started_postmaster(pid_file: Path, pid_before: str | None) -> None:
+    """Stop the PostgreSQL an interrupted start left running (pgserver returned no handle to stop it with).
+
+    A pid file that changed during the start is the new server's; an unchanged one belongs to a server that was
+    already running (another ``dev`` on the same state dir), which is left alone.
+    """
+    written_by = time.monotonic() + 2  # the postmaster writes it as soon as it runs
+    while (content := _read(pid_file)) is None and time.monotonic() < written_by:
+        time.sleep(0.1)
+    if content is None or content == pid_before:
+        return
+    with contextlib.suppress(ValueError, IndexError, ProcessLookupError):
+        os.kill(int(content.split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
+        log.info("stopping the PostgreSQL whose start was interrupted")
+        stopped_by = time.monotonic() + 10
+        while pid_file.exists() and time.monotonic() < stopped_by:  # removed on a clean shutdown
+            time.sleep(0.1)
+
+
+def _aws_environment(stack: contextlib.ExitStack) -> dict[str, str]:
+    """The AWS endpoint, region and credentials the functions use."""
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
+    environment = {"AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    using_moto = not endpoint
+    if endpoint:
+        log.info("AWS endpoint %s (AWS_ENDPOINT_URL)", endpoint)
+    else:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's one line per AWS call
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        moto_host, moto_port = moto.get_host_and_port()
+        endpoint = f"http://{moto_host}:{moto_port}"
+        log.info("AWS endpoint %s (moto)", endpoint)
+    environment["AWS_ENDPOINT_URL"] = endpoint
+    # Made-up credentials whenever moto answers, so real ones are never sent anywhere nor saved in the state dir.
+    if using_moto or not os.environ.get("AWS_ACCESS_KEY_ID"):
+        environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")  # noqa: S106
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+    return environment
+
+
+def _configure_logging() -> None:
+    # Notices about the libraries, not about this system: pgserver's lock folder, Powertools' empty metrics.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # log lines show up at once, even through a pipe
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT, _TIME_FORMAT))
+    # The functions' Powertools logger has its own handler; its records must not print twice.
+    handler.addFilter(lambda record: not record.name.startswith("workflow_scheduler"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("local").setLevel(logging.INFO)
+
+
+_QUIET_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "sampling_rate",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "correlation_id",
+        "xray_trace_id",
+        "exception",
+        "exception_name",
+        "exception_notes",
+        "stack_trace",
+    }
+)
+
+
+def _readable_line(record: Mapping[str, object]) -> str:
+    """A function's structured log record as one line in the format of the local system's own lines."""
+    now = datetime.now()
+    function = str(record.get("function_name") or record.get("service") or "function")
+    message = record.get("message")
+    fields = " ".join(
+        f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
+        for key, value in record.items()
+        if key not in _QUIET_KEYS and not (key == "event" and value == message)
+    )
+    line = (
+        f"{now:%H:%M:%S}.{now.microsecond // 1000:03d} {record.get('level', 'INFO'):<7} "
+        f"{function.removeprefix('workflow-scheduler-')}: {message}{' ' + fields if fields else ''}"
+    )
+    return f"{line}\n{record['exception']}" if record.get("exception") else line
+
+
+def _readable_function_logs() -> None:
+    """Keep the functions' logs structured, but print them as lines a person reads (JSON in AWS)."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    from workflow_scheduler.observability import logger
+
+    formatter = logger.registered_formatter
+    if isinstance(formatter, LambdaPowertoolsFormatter):
+        formatter.json_serializer = _readable_line
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):  # noqa: S104 (listening everywhere; the URLs name this machine)
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _describe_database(url: str) -> str:
+    """Where the database is, without its password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(DATABASE_URL)"
+    return f"{parts.get('host', 'localhost')}/{parts.get('dbname', '')}"
+
+
+def _banner(
+    base_url: str, environment: dict[str, str], routes: list[Route], *, stub_mounted: bool, seconds: float
+) -> None:
+    engine = f"{base_url}{EXECUTIONS_PATH} (engine stub)" if stub_mounted else environment["WORKFLOW_ENGINE_URL"]
+    lines = [
+        f"workflow-scheduler dev: ready in {seconds:.1f} s on {base_url}",
+        *(
+            f"  {route.method:<11} {route.resource} -> {route.function}{' (local only)' if route.local_only else ''}"
+            for route in routes
+        ),
+        f"  health      {base_url}/health",
+        f"  swagger     {base_url}/swagger",
+        f"  engine      {engine}",
+        f"  aws         {environment['AWS_ENDPOINT_URL']}",
+        f"  database    {_describe_database(environment['DATABASE_URL'])}",
+        "  token       TOKEN=$(.venv/bin/workflow-scheduler token --user alice --raw)",
+        f'              curl -H "Authorization: Bearer $TOKEN" {base_url}/v1/workflows/wf-1/deploy',
+        "Ctrl-C stops everything.",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
