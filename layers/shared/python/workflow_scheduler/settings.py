@@ -5,7 +5,7 @@ Domain code never reads the environment: handlers build their settings model and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field, model_validator
@@ -75,6 +75,43 @@ class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings):
 
 class WebhookSettings(DatabaseSettings, FiringSettings):
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class EngineSettings(_Part):
+    """The workflow engine's execute endpoint; timeouts keep a hung engine from holding a record for long."""
+
+    workflow_engine_url: str = "http://workflow-engine:8002"
+    engine_connect_timeout_seconds: float = Field(default=3.05, gt=0, le=30)
+    engine_read_timeout_seconds: float = Field(default=25.0, gt=0, le=60)
+
+
+class TestingEmailSettings(_Part):
+    """Testing mode (seed 11): notify by e-mail instead of calling the engine."""
+
+    testing_mode: bool = False
+    testing_email_recipient: str | None = None
+    email_client_type: Literal["smtp", "ses"] = "smtp"
+    email_from: str = "workflow-scheduler@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password_secret_arn: str | None = None  # the password lives in Secrets Manager, never in the environment
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _recipient(self) -> TestingEmailSettings:
+        if self.testing_mode and not self.testing_email_recipient:
+            raise ValueError("TESTING_MODE=true needs TESTING_EMAIL_RECIPIENT")
+        return self
+
+
+class DispatchSettings(DatabaseSettings, EngineSettings, TestingEmailSettings):
+    state_table_name: str  # Powertools idempotency records
+    dispatch_max_attempts: int = Field(default=5, ge=1, le=100)  # the queue's maxReceiveCount, for the audit
+    dispatch_backoff_base_seconds: float = Field(default=10.0, ge=0)
+    dispatch_backoff_max_seconds: float = Field(default=900.0, ge=0, le=43200)
+    dispatch_idempotency_hours: int = Field(default=24, ge=1, le=24 * 14)
 
 
 class MigrateSettings(DatabaseSettings):
