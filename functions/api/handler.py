@@ -1,4 +1,4 @@
-"""The API function: deploy, status, triggers, pause and resume (the ``/v1`` routes) and ``/health``."""
+"""The API function: deploy, status, triggers, pause, resume, manual runs and firing history (/v1), and /health."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,16 +19,18 @@ from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, StoreUnavailable
+from workflow_scheduler.domain.history import MAX_PAGE, trigger_health
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
 from workflow_scheduler.http import body_size, proxy_error, register_error_handlers
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
-from workflow_scheduler.wiring import deployment_service, manual_runs
+from workflow_scheduler.wiring import deployment_service, history, manual_runs
 
 settings = ApiSettings()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 deployments = deployment_service(database)
 manual = manual_runs(database, settings.dispatch_queue_url)
+firing_history = history(database)
 verifier = TokenVerifier(settings)
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -135,16 +137,38 @@ def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
 @app.get("/v1/workflows/<workflow_id>/triggers")
 def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
+    last = firing_history.last_firings(workflow_id, user)
     views = _triggers_view(records)
     for view, record in zip(views, records, strict=True):
-        view["registered_at"] = record.updated_at.isoformat() if record.updated_at else None
-        view["health"] = "ok"
+        fired = last.get(record.trigger_id)
+        view.update(
+            registered_at=record.updated_at.isoformat() if record.updated_at else None,
+            last_fired_at=fired.fired_at.isoformat() if fired else None,
+            last_status=fired.status if fired else None,
+            last_error=fired.error if fired else None,
+            health=trigger_health(fired.status if fired else None),
+        )
     return {
         "workflow_id": workflow_id,
         "status": deployment.status.value,
         "version": deployment.version,
         "triggers": views,
     }
+
+
+@app.get("/v1/workflows/<workflow_id>/events")
+def events(
+    workflow_id: WorkflowId,
+    user: User,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="firings per page")] = 50,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    status: Annotated[str | None, Query(description="only firings with this status")] = None,
+    trigger_id: Annotated[str | None, Query(max_length=128, description="only this trigger's firings")] = None,
+) -> dict[str, Any]:
+    page, next_cursor = firing_history.page(
+        workflow_id, user, limit=limit, cursor=cursor, status=status, trigger_id=trigger_id
+    )
+    return {"workflow_id": workflow_id, "events": [f.view() for f in page], "next_cursor": next_cursor}
 
 
 @app.post("/v1/workflows/<workflow_id>/pause")

@@ -9,6 +9,7 @@ from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.secret_store import SecretsManagerStore
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.firing import FiringService
+from workflow_scheduler.domain.history import History
 from workflow_scheduler.domain.manual import ManualRuns
 from workflow_scheduler.domain.registrars import ManualRegistrar, TriggerRegistrar, WebhookRegistrar
 from workflow_scheduler.domain.triggers import TriggerManager
@@ -40,3 +41,7 @@ def firing_service(db: Database, dispatch_queue_url: str) -> tuple[PostgresFirin
 def manual_runs(db: Database, dispatch_queue_url: str) -> ManualRuns:
     store, firing = firing_service(db, dispatch_queue_url)
     return ManualRuns(store, firing)
+
+
+def history(db: Database) -> History:
+    return History(PostgresDeploymentStore(db), PostgresFiringStore(db))

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from workflow_scheduler.adapters.deployment_store import _trigger
 from workflow_scheduler.adapters.postgres import Database, Row
 from workflow_scheduler.domain.firing import FiringStatus, FiringTarget, TriggerEvent
+from workflow_scheduler.domain.history import Cursor, Firing
 from workflow_scheduler.domain.models import DeploymentStatus
 
 _TARGET = (
@@ -33,6 +34,16 @@ def _target(row: Row) -> FiringTarget:
         owner=row["d_owner"],
         trigger=_trigger(row),
     )
+
+
+_FIRING_COLUMNS = (
+    "id, execution_id, trigger_id, trigger_type, version, status, error, attempts, latency_ms, fired_at,"
+    " updated_at, dispatched_at"
+)
+
+
+def _firing(row: Row) -> Firing:
+    return Firing(**{**row, "id": str(row["id"])})
 
 
 def _row(event: TriggerEvent, status: FiringStatus, error: str | None, claimed: bool) -> dict[str, Any]:
@@ -134,3 +145,37 @@ class PostgresFiringStore:
                 " WHERE trigger_events.status <> 'dispatched'",
                 params,
             )
+
+    # -- history -----------------------------------------------------------------------------------------
+
+    def firings(
+        self, workflow_id: str, limit: int, before: Cursor | None, status: str | None, trigger_id: str | None
+    ) -> list[Firing]:
+        conditions, params = ["workflow_id = %(workflow_id)s"], {"workflow_id": workflow_id, "limit": limit}
+        if before is not None:
+            conditions.append("(fired_at, id) < (%(fired_at)s, %(id)s::uuid)")
+            params.update(fired_at=before[0], id=before[1])
+        if status is not None:
+            conditions.append("status = %(status)s")
+            params["status"] = status
+        if trigger_id is not None:
+            conditions.append("trigger_id = %(trigger_id)s")
+            params["trigger_id"] = trigger_id
+        where = " AND ".join(conditions)  # fixed fragments only; every value is bound
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                f"SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE {where}"  # noqa: S608
+                " ORDER BY fired_at DESC, id DESC LIMIT %(limit)s",
+                params,
+            )
+        return [_firing(r) for r in rows]
+
+    def last_firings(self, workflow_id: str) -> dict[str, Firing]:
+        """The newest firing of each trigger of a workflow."""
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                f"SELECT DISTINCT ON (trigger_id) {_FIRING_COLUMNS} FROM trigger_events"  # noqa: S608
+                " WHERE workflow_id = %s ORDER BY trigger_id, fired_at DESC, id DESC",
+                (workflow_id,),
+            )
+        return {r["trigger_id"]: _firing(r) for r in rows}
