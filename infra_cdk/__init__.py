@@ -1,0 +1,1 @@
+"""The CDK app of workflow_scheduler: one stack composing one construct per feature (``features/``)."""

@@ -1,0 +1,1 @@
+"""One construct per feature of the service; ``infra_cdk.stack`` composes them."""

@@ -1,0 +1,226 @@
+"""The REST API: API Gateway in front of the functions, behind a WAF web ACL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aws_cdk import aws_apigateway, aws_lambda, aws_logs, aws_secretsmanager, aws_wafv2
+from constructs import Construct
+
+from infra_cdk import nag
+from infra_cdk.constants import (
+    API_FUNCTION,
+    API_FUNCTION_ID,
+    API_MEMORY_MB,
+    API_STAGE_NAME,
+    API_THROTTLE_BURST,
+    API_THROTTLE_RATE,
+    API_TIMEOUT,
+    ENV_JWT_SECRET_ARN,
+    HEALTH_PATH,
+    JWT_SECRET_LENGTH,
+    LOG_RETENTION,
+    SERVICE_NAME,
+    V1_PROXY_PATH,
+)
+from infra_cdk.features.database import Database
+from infra_cdk.features.dispatch_queue import DispatchQueue
+from infra_cdk.features.function import ServiceFunction
+from infra_cdk.features.layers import Layers
+from infra_cdk.features.state_table import StateTable
+
+JWT_IN_FUNCTION = "JWT bearer tokens are verified in the function (pinned algorithms, exp required); see docs/deploy.md"
+
+_ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "error": "$context.error.message",
+    "wafStatus": "$context.waf.status",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+# What API Gateway answers by itself keeps the service's error shape {"error": code, "message": text}.
+_MESSAGE = "$context.error.messageString"  # already a quoted JSON string
+_GATEWAY_RESPONSES = [
+    # An unknown route is a 403 "Missing Authentication Token" by default: say what it is.
+    (aws_apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", '"no route matches the request"'),
+    (aws_apigateway.ResponseType.THROTTLED, None, "throttled", _MESSAGE),
+    (aws_apigateway.ResponseType.REQUEST_TOO_LARGE, None, "payload_too_large", _MESSAGE),
+    (aws_apigateway.ResponseType.WAF_FILTERED, None, "forbidden", _MESSAGE),
+    (aws_apigateway.ResponseType.DEFAULT_4_XX, None, "bad_request", _MESSAGE),
+    (aws_apigateway.ResponseType.DEFAULT_5_XX, None, "internal_error", _MESSAGE),
+]
+
+# AWS managed rule groups with few false positives for a JSON API that also takes arbitrary webhook bodies
+# (the common rule set's 8 KB body limit and XSS/SQLi body rules would reject legitimate specs and payloads).
+_MANAGED_RULE_GROUPS = ["AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet"]
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        layers: Layers,
+        database: Database,
+        state_table: StateTable,
+        dispatch_queue: DispatchQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # The HS256 signing key of the bearer tokens: the whole secret string is the key.
+        self.jwt_secret = aws_secretsmanager.Secret(
+            self,
+            "JwtSecret",
+            description="HS256 key that signs the API's bearer tokens (JWT)",
+            generate_secret_string=aws_secretsmanager.SecretStringGenerator(
+                password_length=JWT_SECRET_LENGTH, exclude_punctuation=True
+            ),
+        )
+        nag.acknowledge(
+            self.jwt_secret,
+            "rotating the JWT signing key invalidates every token issued with it, so it is rotated "
+            "deliberately (docs/deploy.md), not on a schedule",
+            "AwsSolutions-SMG4",
+        )
+
+        self.function = ServiceFunction(
+            self,
+            API_FUNCTION_ID,
+            name=API_FUNCTION,
+            description="The /v1 API (deploy, status, triggers, pause, resume, manual trigger) and /health",
+            layers=layers,
+            memory_size=API_MEMORY_MB,
+            timeout=API_TIMEOUT,
+            database=database,
+            environment={ENV_JWT_SECRET_ARN: self.jwt_secret.secret_arn},
+        ).function
+        self.jwt_secret.grant_read(self.function)
+        state_table.grant_read_write(self.function)
+        dispatch_queue.grant_send(self.function)  # manual runs
+
+        access_logs = aws_logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
+        self.rest_api = aws_apigateway.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=SERVICE_NAME,
+            description="workflow_scheduler: deployments, triggers and webhooks",
+            endpoint_types=[aws_apigateway.EndpointType.REGIONAL],
+            # Execution and access logging need the account's API Gateway CloudWatch role.
+            cloud_watch_role=True,
+            deploy_options=aws_apigateway.StageOptions(
+                stage_name=API_STAGE_NAME,
+                access_log_destination=aws_apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=aws_apigateway.AccessLogFormat.custom(json.dumps(_ACCESS_LOG_FIELDS)),
+                # Errors only, and never request or response bodies: they carry specs and webhook secrets.
+                logging_level=aws_apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=API_THROTTLE_RATE,
+                throttling_burst_limit=API_THROTTLE_BURST,
+            ),
+        )
+        nag.acknowledge(
+            self.rest_api,
+            "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-maintained policy API Gateway's account-level "
+            "logging role needs; it grants only CloudWatch Logs writes",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+        )
+        # Bodies and parameters are checked where a method declares a model or a required parameter; the
+        # function validates everything else (pydantic) and answers 422 with details.
+        self._validator = self.rest_api.add_request_validator(
+            "RequestValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        for response_type, status, code, message in _GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"{code.title().replace('_', '')}{status or ''}Response",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": f'{{"error": "{code}", "message": {message}}}'},
+            )
+        self._add_web_acl()
+
+        # The stack outputs the URL under its own name (ApiUrl).
+        self.rest_api.node.try_remove_child("Endpoint")
+
+        self.add_function_route(HEALTH_PATH, ["GET"], self.function)
+        self.add_function_route(V1_PROXY_PATH, ["ANY"], self.function)
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+    def add_function_route(
+        self,
+        path: str,
+        methods: Sequence[str],
+        function: aws_lambda.IFunction,
+        *,
+        required_headers: Sequence[str] = (),
+    ) -> list[aws_apigateway.Method]:
+        """Route ``methods`` (or ``["ANY"]``) on ``path`` (``/a/{b}/{proxy+}``) to ``function``.
+
+        ``required_headers`` are rejected by API Gateway (400) when missing, before the function runs.
+        """
+        resource = self.rest_api.root.resource_for_path(path.strip("/"))
+        integration = aws_apigateway.LambdaIntegration(function, allow_test_invoke=False)
+        created = []
+        for method in methods:
+            created.append(
+                resource.add_method(
+                    method,
+                    integration,
+                    authorization_type=aws_apigateway.AuthorizationType.NONE,
+                    request_validator=self._validator,
+                    request_parameters={f"method.request.header.{name}": True for name in required_headers},
+                )
+            )
+            nag.acknowledge(created[-1], JWT_IN_FUNCTION, "AwsSolutions-APIG4", "AwsSolutions-COG4")
+        return created
+
+    def _add_web_acl(self) -> None:
+        def visibility(metric: str) -> aws_wafv2.CfnWebACL.VisibilityConfigProperty:
+            return aws_wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True
+            )
+
+        web_acl = aws_wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=aws_wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility(f"{SERVICE_NAME}-api"),
+            rules=[
+                aws_wafv2.CfnWebACL.RuleProperty(
+                    name=group,
+                    priority=priority,
+                    statement=aws_wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=aws_wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name=group
+                        )
+                    ),
+                    override_action=aws_wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    visibility_config=visibility(group),
+                )
+                for priority, group in enumerate(_MANAGED_RULE_GROUPS)
+            ],
+        )
+        aws_wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.rest_api.deployment_stage.stage_arn,
+            web_acl_arn=web_acl.attr_arn,
+        )

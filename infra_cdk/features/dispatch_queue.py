@@ -1,0 +1,37 @@
+"""The dispatch queue: every accepted firing is one message; the dispatch function delivers it to the engine."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_lambda, aws_sqs
+from constructs import Construct
+
+from infra_cdk.constants import (
+    DISPATCH_DLQ_RETENTION,
+    DISPATCH_MAX_RECEIVES,
+    DISPATCH_VISIBILITY_TIMEOUT,
+    ENV_DISPATCH_QUEUE_URL,
+)
+
+
+class DispatchQueue(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = aws_sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=aws_sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DISPATCH_DLQ_RETENTION,
+        )
+        self.queue = aws_sqs.Queue(
+            self,
+            "Queue",
+            encryption=aws_sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=DISPATCH_VISIBILITY_TIMEOUT,
+            dead_letter_queue=aws_sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=DISPATCH_MAX_RECEIVES),
+        )
+
+    def grant_send(self, function: aws_lambda.Function) -> None:
+        function.add_environment(ENV_DISPATCH_QUEUE_URL, self.queue.queue_url)
+        self.queue.grant_send_messages(function)

@@ -1,0 +1,261 @@
+"""The synthesized template has the resources the service needs, configured as the architecture says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra_cdk import constants
+from tests.infra.conftest import Synthesized
+
+DB_ENV = {constants.ENV_DB_SECRET_ARN, constants.ENV_DB_HOST, constants.ENV_DB_NAME}
+COMMON_ENV = {constants.ENV_SERVICE_NAME, constants.ENV_METRICS_NAMESPACE, constants.ENV_LOG_LEVEL}
+
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    assert len(resources) == 1, sorted(resources)
+    return next(iter(resources.items()))
+
+
+def service_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """The service's own functions (aws-cdk-lib adds helper functions of its own)."""
+    return {
+        logical_id: resource
+        for logical_id, resource in synthesized.resources("AWS::Lambda::Function").items()
+        if resource["Properties"].get("Handler") == constants.HANDLER
+    }
+
+
+def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any]:
+    (resource,) = [r for lid, r in service_functions(synthesized).items() if construct_id in lid]
+    props: dict[str, Any] = resource["Properties"]
+    return props
+
+
+def test_every_service_function_runs_python_312_with_both_layers(synthesized: Synthesized) -> None:
+    functions = service_functions(synthesized)
+    assert len(functions) == 2
+    layers = {
+        synthesized.logical_id(synthesized.stack.layers.shared),
+        synthesized.logical_id(synthesized.stack.layers.dependencies),
+    }
+    for props in (resource["Properties"] for resource in functions.values()):
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["x86_64"]
+        assert {layer["Ref"] for layer in props["Layers"]} == layers
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert "LogGroup" in props["LoggingConfig"]
+        assert props["VpcConfig"]["SecurityGroupIds"] == [
+            {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.database.client_security_group), "GroupId"]}
+        ]
+        env = props["Environment"]["Variables"]
+        assert env[constants.ENV_SERVICE_NAME] == "workflow_scheduler"
+        assert env[constants.ENV_METRICS_NAMESPACE] == "WorkflowScheduler"
+        assert env[constants.ENV_LOG_LEVEL] == "INFO"
+        assert env[constants.ENV_DB_NAME] == "workflow_scheduler"
+
+
+def test_api_function(synthesized: Synthesized) -> None:
+    props = function_named(synthesized, constants.API_FUNCTION_ID)
+    assert props["MemorySize"] == 512
+    assert props["Timeout"] == 29
+    env = props["Environment"]["Variables"]
+    assert set(env) == COMMON_ENV | DB_ENV | {
+        constants.ENV_JWT_SECRET_ARN,
+        constants.ENV_STATE_TABLE_NAME,
+        constants.ENV_DISPATCH_QUEUE_URL,
+    }
+    assert env[constants.ENV_DISPATCH_QUEUE_URL] == {
+        "Ref": synthesized.logical_id(synthesized.stack.dispatch_queue.queue)
+    }
+    assert env[constants.ENV_JWT_SECRET_ARN] == {"Ref": synthesized.logical_id(synthesized.stack.api.jwt_secret)}
+    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(synthesized.stack.state_table.table)}
+    assert env[constants.ENV_DB_HOST] == {
+        "Fn::GetAtt": [synthesized.logical_id(synthesized.stack.database.proxy), "Endpoint"]
+    }
+
+
+def test_migrate_function(synthesized: Synthesized) -> None:
+    props = function_named(synthesized, constants.MIGRATE_FUNCTION_ID)
+    assert props["Timeout"] == constants.MIGRATE_TIMEOUT.to_seconds()
+    assert set(props["Environment"]["Variables"]) == COMMON_ENV | DB_ENV
+
+
+def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesized) -> None:
+    statements = [
+        statement
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert secret_reads and all(s["Resource"] != "*" for s in secret_reads)
+    table_writes = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
+    assert len(table_writes) == 1
+    assert table_writes[0]["Resource"] == {
+        "Fn::GetAtt": [synthesized.logical_id(synthesized.stack.state_table.table), "Arn"]
+    }
+
+
+def test_log_groups_expire(synthesized: Synthesized) -> None:
+    groups = synthesized.resources("AWS::Logs::LogGroup")
+    assert len(groups) == 4  # two functions, API access logs, VPC flow logs
+    assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
+    (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
+    assert retention["Properties"]["RetentionInDays"] == 90
+
+
+def test_state_table(synthesized: Synthesized) -> None:
+    _, table = only(synthesized.resources("AWS::DynamoDB::Table"))
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_dispatch_queue_has_a_dead_letter_queue(synthesized: Synthesized) -> None:
+    queues = synthesized.resources("AWS::SQS::Queue")
+    dead_letters = synthesized.logical_id(synthesized.stack.dispatch_queue.dead_letters)
+    queue = queues[synthesized.logical_id(synthesized.stack.dispatch_queue.queue)]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
+        "maxReceiveCount": constants.DISPATCH_MAX_RECEIVES,
+    }
+    assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
+    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 2  # enforce_ssl: deny plain HTTP
+
+
+def test_database_instance(synthesized: Synthesized) -> None:
+    _, instance = only(synthesized.resources("AWS::RDS::DBInstance"))
+    props = instance["Properties"]
+    assert (props["Engine"], props["EngineVersion"]) == ("postgres", "16")
+    assert props["DBName"] == "workflow_scheduler"
+    assert props["StorageEncrypted"] is True
+    assert props["MultiAZ"] is True
+    assert props["PubliclyAccessible"] is False
+    assert props["DeletionProtection"] is True
+    assert props["BackupRetentionPeriod"] == 7
+    assert instance["DeletionPolicy"] == "Snapshot"
+    assert "{{resolve:secretsmanager:" in json.dumps(props["MasterUserPassword"])
+
+
+def test_database_subnets_have_no_route_out(synthesized: Synthesized) -> None:
+    """The instance and the proxy live in the isolated subnets; functions in the egress subnets."""
+    isolated = {synthesized.logical_id(s) for s in synthesized.stack.database.vpc.isolated_subnets}
+    _, proxy = only(synthesized.resources("AWS::RDS::DBProxy"))
+    assert {ref["Ref"] for ref in proxy["Properties"]["VpcSubnetIds"]} == isolated
+    _, group = only(synthesized.resources("AWS::RDS::DBSubnetGroup"))
+    assert {ref["Ref"] for ref in group["Properties"]["SubnetIds"]} == isolated
+    for props in (r["Properties"] for r in service_functions(synthesized).values()):
+        assert not {ref["Ref"] for ref in props["VpcConfig"]["SubnetIds"]} & isolated
+
+
+def test_proxy_requires_tls_and_the_generated_secret(synthesized: Synthesized) -> None:
+    _, proxy = only(synthesized.resources("AWS::RDS::DBProxy"))
+    props = proxy["Properties"]
+    assert props["EngineFamily"] == "POSTGRESQL"
+    assert props["RequireTLS"] is True
+    secret = synthesized.logical_id(synthesized.stack.database.secret)
+    assert props["Auth"] == [{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": {"Ref": secret}}]
+    only(synthesized.resources("AWS::RDS::DBProxyTargetGroup"))
+
+
+def test_only_the_functions_reach_the_proxy(synthesized: Synthesized) -> None:
+    database = synthesized.stack.database
+    proxy_group = synthesized.logical_id(database.proxy.connections.security_groups[0])
+    client_group = synthesized.logical_id(database.client_security_group)
+    into_proxy = [
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["SourceSecurityGroupId"])
+        for rule in (r["Properties"] for r in synthesized.resources("AWS::EC2::SecurityGroupIngress").values())
+        if rule["GroupId"] == {"Fn::GetAtt": [proxy_group, "GroupId"]}
+    ]
+    assert into_proxy == [("tcp", 5432, 5432, {"Fn::GetAtt": [client_group, "GroupId"]})]
+    _, proxy = only(synthesized.resources("AWS::RDS::DBProxy"))
+    assert proxy["Properties"]["VpcSecurityGroupIds"] == [{"Fn::GetAtt": [proxy_group, "GroupId"]}]
+
+
+def test_database_secret_rotates(synthesized: Synthesized) -> None:
+    _, schedule = only(synthesized.resources("AWS::SecretsManager::RotationSchedule"))
+    assert schedule["Properties"]["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
+
+
+def test_jwt_secret_is_a_generated_64_character_key(synthesized: Synthesized) -> None:
+    props = synthesized.template["Resources"][synthesized.logical_id(synthesized.stack.api.jwt_secret)]["Properties"]
+    assert props["GenerateSecretString"]["PasswordLength"] == 64
+    assert "SecretStringTemplate" not in props["GenerateSecretString"]  # the whole string is the key
+
+
+def test_routes(synthesized: Synthesized) -> None:
+    paths = {r["Properties"]["PathPart"] for r in synthesized.resources("AWS::ApiGateway::Resource").values()}
+    assert paths == {"health", "v1", "{proxy+}"}
+    methods = synthesized.resources("AWS::ApiGateway::Method")
+    api_function = synthesized.logical_id(synthesized.stack.api.function)
+    routes = set()
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "NONE"
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert api_function in json.dumps(props["Integration"]["Uri"])
+        assert props["RequestValidatorId"]
+        routes.add((props["HttpMethod"], props["ResourceId"]["Ref"]))
+    root = synthesized.stack.api.rest_api.root
+    health = synthesized.logical_id(root.resource_for_path("health"))
+    proxy = synthesized.logical_id(root.resource_for_path("v1/{proxy+}"))
+    assert routes == {("GET", health), ("ANY", proxy)}
+
+
+def test_stage_logs_traces_and_throttles(synthesized: Synthesized) -> None:
+    _, stage = only(synthesized.resources("AWS::ApiGateway::Stage"))
+    props = stage["Properties"]
+    assert props["StageName"] == "prod"
+    assert props["TracingEnabled"] is True
+    access_format = json.loads(props["AccessLogSetting"]["Format"])
+    assert {"requestId", "ip", "status", "path", "integrationLatency"} <= set(access_format)
+    assert props["AccessLogSetting"]["DestinationArn"]
+    (settings,) = props["MethodSettings"]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (100, 200)
+    only(synthesized.resources("AWS::ApiGateway::Account"))  # the logging role the stage needs
+
+
+def test_gateway_errors_keep_the_service_error_shape(synthesized: Synthesized) -> None:
+    responses = synthesized.resources("AWS::ApiGateway::GatewayResponse")
+    assert {r["Properties"]["ResponseType"] for r in responses.values()} >= {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses.values():
+        body = response["Properties"]["ResponseTemplates"]["application/json"]
+        rendered = json.loads(body.replace("$context.error.messageString", '"a message"'))
+        assert set(rendered) == {"error", "message"}
+
+
+def test_web_acl_guards_the_stage(synthesized: Synthesized) -> None:
+    _, acl = only(synthesized.resources("AWS::WAFv2::WebACL"))
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    _, association = only(synthesized.resources("AWS::WAFv2::WebACLAssociation"))
+    stage = synthesized.logical_id(synthesized.stack.api.rest_api.deployment_stage)
+    assert stage in json.dumps(association["Properties"]["ResourceArn"])
+
+
+def test_migrations_run_after_the_database_on_each_change(synthesized: Synthesized) -> None:
+    _, trigger = only(synthesized.resources("Custom::Trigger"))
+    props = trigger["Properties"]
+    assert props["InvocationType"] == "RequestResponse"
+    assert props["ExecuteOnHandlerChange"] is True
+    (version_id,) = synthesized.resources("AWS::Lambda::Version")
+    assert props["HandlerArn"] == {"Ref": version_id}
+    database = synthesized.stack.database
+    for construct in (database.instance, database.proxy):
+        assert synthesized.logical_id(construct) in trigger["DependsOn"]
+
+
+def test_outputs(synthesized: Synthesized) -> None:
+    outputs = synthesized.template["Outputs"]
+    assert set(outputs) == {
+        constants.OUTPUT_API_URL,
+        constants.OUTPUT_JWT_SECRET_ARN,
+        constants.OUTPUT_MIGRATE_FUNCTION,
+    }
+    assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])
