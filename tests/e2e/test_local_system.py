@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +37,20 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     status = local.stop()
     assert status == 0, local.output()
     assert not (local.state_dir / "dev.json").exists(), "the running system's environment is left behind"
-    assert not (local.state_dir / "pgdata" / "postmaster.pid").exists(), "PostgreSQL is still running"
+    assert not postmaster_running(local.state_dir / "pgdata" / "postmaster.pid"), "PostgreSQL is still running"
+
+
+def postmaster_running(pid_file: Path) -> bool:
+    """A pid file can outlive a killed server; the process is what counts."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")

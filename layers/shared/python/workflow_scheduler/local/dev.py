@@ -140,6 +140,9 @@ def _embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:
     except BaseException:
         _stop_started_postmaster(pid_file, pid_before)
         raise
+    # Runs after pgserver's own cleanup (LIFO): pgserver skips the stop when its process list names another
+    # process, even a dead one, which left servers running after Ctrl-C.
+    stack.callback(_stop_started_postmaster, pid_file, pid_before, wait_for_pid_file=False)
     stack.callback(server.cleanup)
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
@@ -155,20 +158,20 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _stop_started_postmaster(pid_file: Path, pid_before: str | None) -> None:
-    """Stop the PostgreSQL an interrupted start left running (pgserver returned no handle to stop it with).
+def _stop_started_postmaster(pid_file: Path, pid_before: str | None, *, wait_for_pid_file: bool = True) -> None:
+    """Stop the PostgreSQL this start brought up, if it is still running (an interrupted start, or a cleanup skipped).
 
     A pid file that changed during the start is the new server's; an unchanged one belongs to a server that was
     already running (another ``dev`` on the same state dir), which is left alone.
     """
-    written_by = time.monotonic() + 2  # the postmaster writes it as soon as it runs
+    written_by = time.monotonic() + (2 if wait_for_pid_file else 0)  # the postmaster writes it as soon as it runs
     while (content := _read(pid_file)) is None and time.monotonic() < written_by:
         time.sleep(0.1)
     if content is None or content == pid_before:
         return
     with contextlib.suppress(ValueError, IndexError, ProcessLookupError):
         os.kill(int(content.split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
-        log.info("stopping the PostgreSQL whose start was interrupted")
+        log.info("stopping the embedded PostgreSQL")
         stopped_by = time.monotonic() + 10
         while pid_file.exists() and time.monotonic() < stopped_by:  # removed on a clean shutdown
             time.sleep(0.1)
