@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+from cfnlint.api import ManualArgs, lint_file
 
 from tests.infra.conftest import Synthesized
 

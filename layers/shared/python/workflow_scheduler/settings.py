@@ -31,14 +31,17 @@ class DatabaseSettings(_Part):
             raise ValueError("set DATABASE_URL, or DB_SECRET_ARN with DB_HOST")
         return self
 
-    def conninfo(self) -> str:
-        """The connection string; in AWS the credentials come from Secrets Manager (cached by Parameters)."""
+    def conninfo(self, *, fresh: bool = False) -> str:
+        """The connection string; in AWS the credentials come from Secrets Manager (cached by Parameters).
+
+        ``fresh`` skips the cache: after a rotation the cached password fails until it is read again.
+        """
         if self.database_url:
             return self.database_url
         from aws_lambda_powertools.utilities.parameters import get_secret  # only the AWS path needs it
 
         assert self.db_secret_arn is not None
-        secret: dict[str, Any] = get_secret(self.db_secret_arn, transform="json", max_age=300)
+        secret: dict[str, Any] = get_secret(self.db_secret_arn, transform="json", max_age=300, force_fetch=fresh)
         host = self.db_host or secret["host"]
         user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
         port = secret.get("port", 5432)

@@ -8,6 +8,8 @@ from importlib import resources
 
 import psycopg
 
+from workflow_scheduler.domain.errors import StoreUnavailable
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any fixed number: it keeps two concurrent `migrate` runs from applying the same file twice.
 _ADVISORY_LOCK = 0x5753_4D49
@@ -37,7 +39,11 @@ def available_migrations() -> list[Migration]:
 def apply_migrations(conninfo: str) -> list[str]:
     """Apply every migration not applied yet; return the names applied (empty when up to date)."""
     applied_now = []
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable("the database cannot be reached to migrate it") from exc
+    with conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK,))
         try:
             conn.execute(

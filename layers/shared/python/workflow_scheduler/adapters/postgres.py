@@ -19,8 +19,16 @@ _WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
 class Database:
     """Owns the connection; counts statements so benchmarks and tests can see what a call costs."""
 
-    def __init__(self, conninfo: Callable[[], str] | str, connect_timeout: int = 5) -> None:
-        self._conninfo = conninfo if callable(conninfo) else (lambda: conninfo)
+    def __init__(self, conninfo: Callable[..., str] | str, connect_timeout: int = 5) -> None:
+        """``conninfo`` may be a callable taking ``fresh=True`` to bypass a credentials cache (see settings)."""
+        if callable(conninfo):
+            self._conninfo = conninfo
+        else:
+
+            def fixed(*, fresh: bool = False) -> str:
+                return conninfo
+
+            self._conninfo = fixed
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Row] | None = None
         self._lock = threading.RLock()
