@@ -143,6 +143,23 @@ class FiringService:
         self._queue = queue
         self._clock = clock
 
+    def refuse_missing(
+        self, workflow_id: str, trigger_id: str, trigger_type: TriggerType, unique_key: str, data: dict[str, Any]
+    ) -> FiringOutcome:
+        """Record a firing whose trigger no longer exists (undeployed, or removed by an update)."""
+        event = TriggerEvent(
+            execution_id=execution_id_for(workflow_id, trigger_id, unique_key),
+            workflow_id=workflow_id,
+            trigger_id=trigger_id,
+            trigger_type=trigger_type,
+            version=0,
+            data=data,
+            fired_at=self._clock(),
+        )
+        reason = "the trigger is not deployed"
+        self._store.record(event, FiringStatus.REFUSED, reason)
+        return FiringOutcome(FiringStatus.REFUSED, event.execution_id, reason)
+
     def fire(
         self,
         target: FiringTarget,

@@ -1,0 +1,104 @@
+"""EventBridge Scheduler: one schedule per translated expression, in the service's schedule group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from workflow_scheduler.domain.errors import RegistrationFailed
+from workflow_scheduler.domain.schedules import ScheduleSpec
+
+
+@dataclass(frozen=True)
+class SchedulerTarget:
+    group_name: str
+    function_arn: str  # the cron function
+    role_arn: str  # the role EventBridge Scheduler assumes to invoke it
+    dead_letter_arn: str | None = None  # SQS queue for invocations that failed every retry
+    maximum_retry_attempts: int = 10
+    maximum_event_age_seconds: int = 3600
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class EventBridgeSchedules:
+    def __init__(self, target: SchedulerTarget, client: Any = None) -> None:
+        self._target = target
+        self._client = client
+
+    def _scheduler(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("scheduler")
+        return self._client
+
+    def _definition(self, spec: ScheduleSpec) -> dict[str, Any]:
+        target: dict[str, Any] = {
+            "Arn": self._target.function_arn,
+            "RoleArn": self._target.role_arn,
+            "Input": spec.target_input(),
+            "RetryPolicy": {
+                "MaximumRetryAttempts": self._target.maximum_retry_attempts,
+                "MaximumEventAgeInSeconds": self._target.maximum_event_age_seconds,
+            },
+        }
+        if self._target.dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": self._target.dead_letter_arn}
+        return {
+            "Name": spec.name,
+            "GroupName": self._target.group_name,
+            "ScheduleExpression": spec.expression,
+            "ScheduleExpressionTimezone": spec.timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED" if spec.enabled else "DISABLED",
+            "Description": f"workflow {spec.workflow_id} trigger {spec.trigger_id} v{spec.version}"[:512],
+            "Target": target,
+        }
+
+    def _call(self, action: str, name: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._scheduler(), action)(**kwargs)
+        except ClientError as exc:
+            raise RegistrationFailed(f"EventBridge Scheduler refused {action} of {name!r}: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RegistrationFailed("EventBridge Scheduler is unavailable; nothing was changed") from exc
+
+    def create(self, spec: ScheduleSpec) -> None:
+        self._call("create_schedule", spec.name, **self._definition(spec))
+
+    def update(self, spec: ScheduleSpec) -> None:
+        self._call("update_schedule", spec.name, **self._definition(spec))
+
+    def delete(self, name: str) -> None:
+        try:
+            self._scheduler().delete_schedule(Name=name, GroupName=self._target.group_name)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return
+            raise RegistrationFailed(f"EventBridge Scheduler refused to delete {name!r}: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RegistrationFailed("EventBridge Scheduler is unavailable; nothing was changed") from exc
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self._scheduler().get_schedule(Name=name, GroupName=self._target.group_name)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return None
+            raise RegistrationFailed(f"EventBridge Scheduler refused to read {name!r}: {_code(exc)}") from exc
+        return result
+
+    def list_names(self) -> list[str]:
+        names: list[str] = []
+        paginator = self._scheduler().get_paginator("list_schedules")
+        try:
+            for page in paginator.paginate(GroupName=self._target.group_name):
+                names.extend(item["Name"] for item in page.get("Schedules", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise RegistrationFailed("EventBridge Scheduler cannot list the schedules") from exc
+        return names
