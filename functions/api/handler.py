@@ -21,7 +21,7 @@ from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE, trigger_health
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
-from workflow_scheduler.http import body_size, proxy_error, register_error_handlers
+from workflow_scheduler.http import proxy_error, raw_body, register_error_handlers
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
 from workflow_scheduler.wiring import deployment_service, history, manual_runs
@@ -208,7 +208,12 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if body_size(event) > settings.spec_max_bytes:
+    body = raw_body(event)
+    if len(body) > settings.spec_max_bytes:
         message = f"the request body exceeds {settings.spec_max_bytes} bytes"
         return proxy_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", message)
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return proxy_error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the body is not UTF-8 encoded JSON")
     return app.resolve(event, context)

@@ -223,3 +223,21 @@ def test_committed_openapi_document_matches_the_code() -> None:
     assert json.loads(committed.read_text()) == json.loads(openapi_document()), (
         "docs/openapi.json is stale: run `make openapi` and commit it"
     )
+
+
+def test_base64_bodies_as_api_gateway_sends_them(client: ApiClient) -> None:
+    """The stack passes every body base64-encoded (binary media type */*): JSON still works, non-UTF-8 is a 422."""
+    import base64
+
+    from tests.support.events import load_event, with_path, with_token
+    from workflow_scheduler.local.invoke import LocalContext
+
+    def call(raw: bytes) -> dict[str, object]:
+        event = with_token(with_path(load_event("api", "deploy"), "wf-b64"), aud(client))
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+        return client.handler.lambda_handler(event, LocalContext(function_name="api"))  # type: ignore[no-any-return]
+
+    ok = call(json.dumps(deploy_body(manual("m"))).encode())
+    assert ok["statusCode"] == 200, ok
+    bad = call(b"\xff\xfe not utf-8")
+    assert bad["statusCode"] == 422 and json.loads(str(bad["body"]))["error"] == "validation_error"

@@ -127,9 +127,9 @@ def proxy_error(status: HTTPStatus, code: str, message: str) -> dict[str, Any]:
     return proxy_response(status, {"error": code, "message": message})
 
 
-def body_size(event: dict[str, Any]) -> int:
-    """Size in bytes of a proxy event's body as the caller sent it."""
+def raw_body(event: dict[str, Any]) -> bytes:
+    """A proxy event's body as the caller sent it (API Gateway passes every body base64-encoded here)."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return len(base64.b64decode(body, validate=False))
-    return len(body.encode())
+        return base64.b64decode(body, validate=False)
+    return body.encode()
