@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -17,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
+from workflow_scheduler.domain.cron import MAX_PREVIEW_COUNT, CronError, preview, translate
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
-from workflow_scheduler.domain.errors import PayloadTooLarge, StoreUnavailable
+from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE, trigger_health
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
 from workflow_scheduler.http import proxy_error, raw_body, register_error_handlers
@@ -28,7 +30,7 @@ from workflow_scheduler.wiring import deployment_service, history, manual_runs
 
 settings = ApiSettings()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
-deployments = deployment_service(database)
+deployments = deployment_service(database, settings)
 manual = manual_runs(database, settings.dispatch_queue_url)
 firing_history = history(database)
 verifier = TokenVerifier(settings)
@@ -202,6 +204,20 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
     )
     metrics.add_metric(name="Firings", unit=MetricUnit.Count, value=1)
     return {"status": "execution_started", "execution_id": outcome.execution_id}
+
+
+@app.get("/v1/cron/preview")
+def cron_preview(
+    user: User,
+    expression: Annotated[str, Query(min_length=1, max_length=256, description="5-field Unix cron or a macro")],
+    timezone: Annotated[str, Query(max_length=64, description="IANA time zone")] = "UTC",
+    count: Annotated[int, Query(ge=1, le=MAX_PREVIEW_COUNT, description="how many runs")] = 10,
+) -> dict[str, Any]:
+    try:
+        result = preview(expression, timezone, count, datetime.now(UTC))
+    except CronError as exc:
+        raise SpecInvalid([Problem(exc.field, exc.problem)], what="cron expression") from exc
+    return {**result.as_dict(), "schedules": list(translate(expression, timezone).schedules)}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -70,10 +70,27 @@ class FiringSettings(_Part):
     dispatch_queue_url: str
 
 
-class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings):
+class SchedulerSettings(_Part):
+    """EventBridge Scheduler for cron triggers; without it, cron triggers are refused at deploy."""
+
+    schedule_group_name: str | None = None
+    cron_function_arn: str | None = None  # the target of every schedule
+    scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to invoke it
+    schedules_dlq_arn: str | None = None  # invocations that failed every retry land here
+
+    @property
+    def scheduler_configured(self) -> bool:
+        return bool(self.schedule_group_name and self.cron_function_arn and self.scheduler_role_arn)
+
+
+class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSettings):
     public_base_url: str | None = None  # the webhook base URL; default: derived from the request
     spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     manual_inputs_max_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
+class CronSettings(DatabaseSettings, FiringSettings):
+    pass
 
 
 class WebhookSettings(DatabaseSettings, FiringSettings):

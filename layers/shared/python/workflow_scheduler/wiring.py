@@ -6,7 +6,10 @@ from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.dispatch_queue import SqsDispatchQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
 from workflow_scheduler.adapters.secret_store import SecretsManagerStore
+from workflow_scheduler.domain.cron_firing import CronFirings
+from workflow_scheduler.domain.cron_registrar import CronRegistrar
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.firing import FiringService
 from workflow_scheduler.domain.history import History
@@ -14,20 +17,31 @@ from workflow_scheduler.domain.manual import ManualRuns
 from workflow_scheduler.domain.registrars import ManualRegistrar, TriggerRegistrar, WebhookRegistrar
 from workflow_scheduler.domain.triggers import TriggerManager
 from workflow_scheduler.observability import logger
+from workflow_scheduler.settings import SchedulerSettings
 
 
-def registrars() -> list[TriggerRegistrar]:
+def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
     """The trigger types whose firing path exists; any other subtype is refused at deploy."""
-    return [ManualRegistrar(), WebhookRegistrar()]
+    available: list[TriggerRegistrar] = [ManualRegistrar(), WebhookRegistrar()]
+    if scheduler is not None and scheduler.scheduler_configured:
+        assert scheduler.schedule_group_name and scheduler.cron_function_arn and scheduler.scheduler_role_arn
+        target = SchedulerTarget(
+            group_name=scheduler.schedule_group_name,
+            function_arn=scheduler.cron_function_arn,
+            role_arn=scheduler.scheduler_role_arn,
+            dead_letter_arn=scheduler.schedules_dlq_arn,
+        )
+        available.append(CronRegistrar(EventBridgeSchedules(target)))
+    return available
 
 
-def deployment_service(db: Database) -> DeploymentService:
+def deployment_service(db: Database, scheduler: SchedulerSettings | None = None) -> DeploymentService:
     def report(failed: list[str]) -> None:
         logger.error("compensation failed; run reconcile", extra={"event": "compensation_failed", "actions": failed})
 
     return DeploymentService(
         PostgresDeploymentStore(db),
-        TriggerManager(registrars()),
+        TriggerManager(registrars(scheduler)),
         on_compensation_failure=report,
         secrets=SecretsManagerStore(),
     )
@@ -45,3 +59,8 @@ def manual_runs(db: Database, dispatch_queue_url: str) -> ManualRuns:
 
 def history(db: Database) -> History:
     return History(PostgresDeploymentStore(db), PostgresFiringStore(db))
+
+
+def cron_firings(db: Database, dispatch_queue_url: str) -> CronFirings:
+    store, firing = firing_service(db, dispatch_queue_url)
+    return CronFirings(store, firing)

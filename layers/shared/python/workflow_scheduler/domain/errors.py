@@ -37,11 +37,11 @@ class DomainError(Exception):
 class SpecInvalid(DomainError):
     code = "validation_error"
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], what: str = "workflow spec") -> None:
         self.problems = problems
         summary = "; ".join(str(p) for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        super().__init__(f"workflow spec is invalid: {summary}{more}")
+        super().__init__(f"{what} is invalid: {summary}{more}")
 
 
 class TriggerTypeUnavailable(DomainError):

@@ -71,7 +71,7 @@ def decode_cursor(cursor: str) -> Cursor:
         fired_at, firing_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return datetime.fromisoformat(fired_at), str(firing_id)
     except (binascii.Error, ValueError, TypeError) as exc:
-        raise SpecInvalid([Problem("cursor", "not a cursor this API gave out")]) from exc
+        raise SpecInvalid([Problem("cursor", "not a cursor this API gave out")], what="the request") from exc
 
 
 def trigger_health(last_status: str | None) -> str:
@@ -110,7 +110,7 @@ class History:
         self._owned(workflow_id, owner)
         if status is not None and status not in {s.value for s in FiringStatus}:
             known = ", ".join(s.value for s in FiringStatus)
-            raise SpecInvalid([Problem("status", f"unknown status {status!r}; one of {known}")])
+            raise SpecInvalid([Problem("status", f"unknown status {status!r}; one of {known}")], what="the request")
         limit = max(1, min(limit, MAX_PAGE))
         rows = self._store.firings(
             workflow_id, limit + 1, decode_cursor(cursor) if cursor else None, status, trigger_id

@@ -83,5 +83,8 @@ class ManualRuns:
             raise NoManualTrigger(f"workflow {workflow_id!r} has no manual trigger (TRIGGER_MANUAL node)")
         if len(manual) > 1:
             ids = ", ".join(t.trigger.trigger_id for t in manual)
-            raise SpecInvalid([Problem("trigger_id", f"the workflow has several manual triggers ({ids}): name one")])
+            raise SpecInvalid(
+                [Problem("trigger_id", f"the workflow has several manual triggers ({ids}): name one")],
+                what="the request",
+            )
         return manual[0]

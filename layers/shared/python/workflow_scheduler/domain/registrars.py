@@ -30,6 +30,9 @@ class TriggerRegistrar(Protocol):
     def unregister(self, record: TriggerRecord, undo: UndoLog) -> None:
         """Remove the trigger's resources outside the database; add a compensation that restores them."""
 
+    def replace(self, old: TriggerRecord, new: TriggerRecord, undo: UndoLog) -> None:
+        """Move a changed trigger of this type from its old registration to its new one."""
+
     def set_active(self, record: TriggerRecord, active: bool, undo: UndoLog) -> None:
         """Stop or restart firing (pause/resume)."""
 
@@ -56,6 +59,10 @@ class IndexOnlyRegistrar:
 
     def unregister(self, record: TriggerRecord, undo: UndoLog) -> None:
         return None
+
+    def replace(self, old: TriggerRecord, new: TriggerRecord, undo: UndoLog) -> None:
+        self.unregister(old, undo)
+        self.register(new, undo)
 
     def set_active(self, record: TriggerRecord, active: bool, undo: UndoLog) -> None:
         return None

@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from workflow_scheduler.domain.errors import Problem, SpecInvalid
 
@@ -45,21 +44,34 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
-    return value
-
-
 class CronParams(_Params):
-    cron_expression: str = Field(min_length=1, max_length=256)
+    # timezone first: the expression's validator translates it in that zone.
     timezone: str = "UTC"
+    cron_expression: str = Field(min_length=1, max_length=256)
     enabled: bool = True
-    jitter_seconds: int = Field(default=0, ge=0, le=900)
+    jitter_seconds: int = Field(default=0, ge=0, le=900)  # SQS DelaySeconds caps it at 900
 
-    _timezone = field_validator("timezone")(_check_timezone)
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from workflow_scheduler.domain.cron import CronError, zone_for
+
+        try:
+            zone_for(value)
+        except CronError as exc:
+            raise ValueError(exc.problem) from exc
+        return value
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _translatable(cls, value: str, info: ValidationInfo) -> str:
+        from workflow_scheduler.domain.cron import CronError, translate
+
+        try:
+            translate(value, info.data.get("timezone", "UTC"))
+        except CronError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
 
 class ManualParams(_Params):

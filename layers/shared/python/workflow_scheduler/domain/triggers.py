@@ -67,10 +67,13 @@ class TriggerManager:
         result = list(plan.unchanged)
         for old, spec in plan.changed:
             record = self._record(workflow_id, spec, version, paused)
-            self._registrar(old.type).unregister(old, undo)
             self._registrar(spec.type).check(tx, record)
             tx.replace_trigger(record)
-            self._registrar(spec.type).register(record, undo)
+            if old.type == spec.type:
+                self._registrar(spec.type).replace(old, record, undo)
+            else:
+                self._registrar(old.type).unregister(old, undo)
+                self._registrar(spec.type).register(record, undo)
             result.append(record)
         for spec in plan.added:
             record = self._record(workflow_id, spec, version, paused)

@@ -1,0 +1,90 @@
+"""The cron registrar: one EventBridge Scheduler schedule per translated expression of a cron trigger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from workflow_scheduler.domain.cron import deploy_preview, translate
+from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.ports import UndoLog
+from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
+from workflow_scheduler.domain.schedules import ScheduleSpec, ScheduleStore, schedule_names_of
+from workflow_scheduler.domain.spec import TriggerSpec, TriggerType
+
+
+def schedule_specs(record: TriggerRecord, enabled: bool | None = None) -> list[ScheduleSpec]:
+    """The schedules a cron trigger needs: one per expression of its translation (two when it is split)."""
+    config = record.config
+    translation = translate(config["cron_expression"], config.get("timezone", "UTC"))
+    names = schedule_names_of(record.workflow_id, record.trigger_id, len(translation.schedules))
+    state = record.status == TriggerStatus.ACTIVE if enabled is None else enabled
+    return [
+        ScheduleSpec(
+            name=name,
+            expression=expression,
+            timezone=translation.timezone,
+            enabled=state,
+            workflow_id=record.workflow_id,
+            trigger_id=record.trigger_id,
+            version=record.version,
+        )
+        for name, expression in zip(names, translation.schedules, strict=True)
+    ]
+
+
+class CronRegistrar(IndexOnlyRegistrar):
+    def __init__(self, schedules: ScheduleStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(TriggerType.CRON)
+        self._schedules = schedules
+        self._clock = clock
+
+    def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
+        return {"cron_expression": spec.config["cron_expression"], "timezone": spec.config["timezone"]}
+
+    def register(self, record: TriggerRecord, undo: UndoLog) -> None:
+        for spec in schedule_specs(record):
+            self._schedules.create(spec)
+            undo.add(f"delete schedule {spec.name}", partial(self._schedules.delete, spec.name))
+
+    def unregister(self, record: TriggerRecord, undo: UndoLog) -> None:
+        for spec in schedule_specs(record):
+            self._schedules.delete(spec.name)
+            undo.add(f"recreate schedule {spec.name}", partial(self._schedules.create, spec))
+
+    def replace(self, old: TriggerRecord, new: TriggerRecord, undo: UndoLog) -> None:
+        """Update schedules in place (one call each); create or delete only when the split changes."""
+        before = {s.name: s for s in schedule_specs(old)}
+        after = {s.name: s for s in schedule_specs(new)}
+        for name, spec in after.items():
+            if name in before:
+                if before[name] != spec:
+                    self._schedules.update(spec)
+                    undo.add(f"restore schedule {name}", partial(self._schedules.update, before[name]))
+            else:
+                self._schedules.create(spec)
+                undo.add(f"delete schedule {name}", partial(self._schedules.delete, name))
+        for name, spec in before.items():
+            if name not in after:
+                self._schedules.delete(name)
+                undo.add(f"recreate schedule {name}", partial(self._schedules.create, spec))
+
+    def set_active(self, record: TriggerRecord, active: bool, undo: UndoLog) -> None:
+        for spec in schedule_specs(record, enabled=active):
+            self._schedules.update(spec)
+            undo.add(
+                f"restore state of {spec.name}", partial(self._schedules.update, replace(spec, enabled=not active))
+            )
+
+    def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
+        config = record.config
+        view = deploy_preview(config["cron_expression"], config.get("timezone", "UTC"), self._clock())
+        return {
+            "cron_expression": config["cron_expression"],
+            "timezone": config.get("timezone", "UTC"),
+            "schedules": [s.expression for s in schedule_specs(record)],
+            **view,
+        }
