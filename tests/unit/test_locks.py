@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager, LockSettings, lock_manager
+from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager, lock_manager
 from workflow_scheduler.adapters.locks_redis import RedisLockManager
 from workflow_scheduler.domain.errors import StoreUnavailable
 from workflow_scheduler.domain.locks import (
@@ -29,6 +29,7 @@ from workflow_scheduler.domain.locks import (
     utc_from_ms,
     validate_lock_name,
 )
+from workflow_scheduler.settings import LockSettings
 
 START = 1_800_000_000.0
 

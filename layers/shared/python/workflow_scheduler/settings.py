@@ -83,6 +83,29 @@ class SchedulerSettings(_Part):
         return bool(self.schedule_group_name and self.cron_function_arn and self.scheduler_role_arn)
 
 
+class LockSettings(_Part):
+    """Which lock backend: ``LOCK_BACKEND`` (dynamodb, the default, or redis) with what it needs.
+
+    DynamoDB uses the state table (``STATE_TABLE_NAME``); Redis needs ``REDIS_URL``.
+    """
+
+    lock_backend: Literal["dynamodb", "redis"] = "dynamodb"
+    state_table_name: str | None = None
+    redis_url: str | None = None
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> LockSettings:
+        if self.lock_backend == "dynamodb" and not self.state_table_name:
+            raise ValueError("LOCK_BACKEND=dynamodb needs STATE_TABLE_NAME")
+        if self.lock_backend == "redis" and not self.redis_url:
+            raise ValueError("LOCK_BACKEND=redis needs REDIS_URL")
+        return self
+
+
+class ReconcileSettings(DatabaseSettings, SchedulerSettings, LockSettings):
+    pass
+
+
 class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSettings):
     public_base_url: str | None = None  # the webhook base URL; default: derived from the request
     spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -14,24 +14,28 @@ from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.firing import FiringService
 from workflow_scheduler.domain.history import History
 from workflow_scheduler.domain.manual import ManualRuns
+from workflow_scheduler.domain.reconcile import Reconciler
 from workflow_scheduler.domain.registrars import ManualRegistrar, TriggerRegistrar, WebhookRegistrar
 from workflow_scheduler.domain.triggers import TriggerManager
 from workflow_scheduler.observability import logger
-from workflow_scheduler.settings import SchedulerSettings
+from workflow_scheduler.settings import ReconcileSettings, SchedulerSettings
+
+
+def scheduler_target(scheduler: SchedulerSettings) -> SchedulerTarget:
+    assert scheduler.schedule_group_name and scheduler.cron_function_arn and scheduler.scheduler_role_arn
+    return SchedulerTarget(
+        group_name=scheduler.schedule_group_name,
+        function_arn=scheduler.cron_function_arn,
+        role_arn=scheduler.scheduler_role_arn,
+        dead_letter_arn=scheduler.schedules_dlq_arn,
+    )
 
 
 def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
     """The trigger types whose firing path exists; any other subtype is refused at deploy."""
     available: list[TriggerRegistrar] = [ManualRegistrar(), WebhookRegistrar()]
     if scheduler is not None and scheduler.scheduler_configured:
-        assert scheduler.schedule_group_name and scheduler.cron_function_arn and scheduler.scheduler_role_arn
-        target = SchedulerTarget(
-            group_name=scheduler.schedule_group_name,
-            function_arn=scheduler.cron_function_arn,
-            role_arn=scheduler.scheduler_role_arn,
-            dead_letter_arn=scheduler.schedules_dlq_arn,
-        )
-        available.append(CronRegistrar(EventBridgeSchedules(target)))
+        available.append(CronRegistrar(EventBridgeSchedules(scheduler_target(scheduler))))
     return available
 
 
@@ -64,3 +68,12 @@ def history(db: Database) -> History:
 def cron_firings(db: Database, dispatch_queue_url: str) -> CronFirings:
     store, firing = firing_service(db, dispatch_queue_url)
     return CronFirings(store, firing)
+
+
+def reconciler(db: Database, settings: ReconcileSettings) -> Reconciler:
+    from workflow_scheduler.adapters.locks_dynamodb import lock_manager
+
+    if not settings.scheduler_configured:
+        raise ValueError("reconcile needs SCHEDULE_GROUP_NAME, CRON_FUNCTION_ARN and SCHEDULER_ROLE_ARN")
+    schedules = EventBridgeSchedules(scheduler_target(settings))
+    return Reconciler(PostgresDeploymentStore(db), schedules, lock_manager(settings))

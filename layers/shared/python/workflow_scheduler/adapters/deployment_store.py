@@ -172,3 +172,9 @@ class PostgresDeploymentStore:
     def list_triggers(self, workflow_id: str) -> list[TriggerRecord]:
         with self._db.session(transaction=False) as s:
             return PostgresDeploymentTx(s).list_triggers(workflow_id)
+
+    def cron_triggers(self) -> list[TriggerRecord]:
+        """Every registered cron trigger (reconcile compares them with the schedule group)."""
+        with self._db.session(transaction=False) as s:
+            rows = s.all("SELECT * FROM trigger_index WHERE trigger_type = 'cron' ORDER BY workflow_id, trigger_id")
+        return [_trigger(r) for r in rows]

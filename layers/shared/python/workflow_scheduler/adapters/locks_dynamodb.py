@@ -15,13 +15,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflow_scheduler.domain.locks import (
     DistributedLockManager,
@@ -31,6 +29,7 @@ from workflow_scheduler.domain.locks import (
     lease_milliseconds,
     utc_from_ms,
 )
+from workflow_scheduler.settings import LockSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -144,27 +143,6 @@ class DynamoDBLockManager(DistributedLockManager):
         if not self._update(lease.name, _RENEW, _OWNED, values)[0]:
             return None
         return Lease(lease.name, lease.owner, lease.fencing_token, utc_from_ms(expires))
-
-
-class LockSettings(BaseSettings):
-    """Which lock backend: ``LOCK_BACKEND`` (dynamodb, the default, or redis) with what it needs.
-
-    DynamoDB uses the state table (``STATE_TABLE_NAME``); Redis needs ``REDIS_URL``.
-    """
-
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
-
-    lock_backend: Literal["dynamodb", "redis"] = "dynamodb"
-    state_table_name: str | None = None
-    redis_url: str | None = None
-
-    @model_validator(mode="after")
-    def _backend_configured(self) -> LockSettings:
-        if self.lock_backend == "dynamodb" and not self.state_table_name:
-            raise ValueError("LOCK_BACKEND=dynamodb needs STATE_TABLE_NAME")
-        if self.lock_backend == "redis" and not self.redis_url:
-            raise ValueError("LOCK_BACKEND=redis needs REDIS_URL")
-        return self
 
 
 def lock_manager(settings: LockSettings) -> DistributedLockManager:

@@ -1,0 +1,106 @@
+"""Reconcile against EventBridge Scheduler in moto and the real trigger index, under the DynamoDB lock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
+from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager
+from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
+from workflow_scheduler.domain.locks import LockNotAcquired
+from workflow_scheduler.domain.reconcile import LOCK_NAME, Reconciler
+from workflow_scheduler.settings import SchedulerSettings
+from workflow_scheduler.wiring import deployment_service
+
+GROUP = "reconcile-test"
+TABLE = "reconcile-locks"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        boto3.client("scheduler").create_schedule_group(Name=GROUP)
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield
+
+
+def cron(node_id: str, expression: str) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "node_type": "TRIGGER_NODE",
+        "subtype": "TRIGGER_CRON",
+        "parameters": {"cron_expression": expression},
+    }
+
+
+def test_reconcile_repairs_orphans_gaps_and_drift(aws: None, clean_database: str) -> None:
+    scheduler = SchedulerSettings(
+        schedule_group_name=GROUP,
+        cron_function_arn="arn:aws:lambda:us-east-1:123456789012:function:cron",
+        scheduler_role_arn="arn:aws:iam::123456789012:role/scheduler",
+    )
+    db = Database(clean_database)
+    service = deployment_service(db, scheduler)
+    service.deploy("wf-r", "alice", {"nodes": [cron("a", "0 9 * * *"), cron("b", "0 12 1 * MON")]})
+    client = boto3.client("scheduler")
+    names = sorted(s["Name"] for s in client.list_schedules(GroupName=GROUP)["Schedules"])
+    assert len(names) == 3
+
+    target = SchedulerTarget(GROUP, scheduler.cron_function_arn or "", scheduler.scheduler_role_arn or "")
+    schedules = EventBridgeSchedules(target)
+    locks = DynamoDBLockManager(TABLE)
+    reconciler = Reconciler(PostgresDeploymentStore(db), schedules, locks)
+    assert reconciler.run().as_dict() == {"created": [], "deleted": [], "repaired": [], "in_step": 3, "dry_run": False}
+
+    # Break it three ways: a schedule deleted by hand, an orphan, a state switched by hand.
+    client.delete_schedule(Name=names[0], GroupName=GROUP)
+    orphan = {**client.get_schedule(Name=names[1], GroupName=GROUP)}
+    client.create_schedule(
+        Name="orphan.x.0000000000-0",
+        GroupName=GROUP,
+        ScheduleExpression="cron(0 0 * * ? *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target=orphan["Target"],
+    )
+    drifted = client.get_schedule(Name=names[2], GroupName=GROUP)
+    client.update_schedule(
+        Name=names[2],
+        GroupName=GROUP,
+        ScheduleExpression=drifted["ScheduleExpression"],
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target=drifted["Target"],
+        State="DISABLED",
+    )  # and the time zone is lost too: update replaces the whole schedule
+
+    preview = reconciler.run(dry_run=True)
+    assert preview.created == [names[0]] and preview.deleted == ["orphan.x.0000000000-0"]
+    assert preview.repaired == [names[2]] and preview.dry_run
+    assert "orphan.x.0000000000-0" in [s["Name"] for s in client.list_schedules(GroupName=GROUP)["Schedules"]]
+
+    report = reconciler.run()
+    assert report.as_dict() == {
+        "created": [names[0]],
+        "deleted": ["orphan.x.0000000000-0"],
+        "repaired": [names[2]],
+        "in_step": 1,
+        "dry_run": False,
+    }
+    assert sorted(s["Name"] for s in client.list_schedules(GroupName=GROUP)["Schedules"]) == names
+    repaired = client.get_schedule(Name=names[2], GroupName=GROUP)
+    assert repaired["State"] == "ENABLED" and json.loads(repaired["Target"]["Input"])["workflow_id"] == "wf-r"
+    assert reconciler.run().in_step == 3
+
+    with locks.hold(LOCK_NAME, 30), pytest.raises(LockNotAcquired):
+        reconciler.run()
