@@ -24,9 +24,12 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
-def build_app(outdir: str | None = None) -> tuple[App, WorkflowSchedulerStack]:
-    """The app and its stack, not yet synthesized; cdk-nag runs (and fails the synth) on ``app.synth()``."""
-    app = App(outdir=outdir, context=cdk_json_context())
+def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) -> tuple[App, WorkflowSchedulerStack]:
+    """The app and its stack, not yet synthesized; cdk-nag runs (and fails the synth) on ``app.synth()``.
+
+    ``context`` adds to cdk.json's (the CDK CLI's `-c key=value` reach the app through its environment).
+    """
+    app = App(outdir=outdir, context={**cdk_json_context(), **(context or {})})
     stack = WorkflowSchedulerStack(app, STACK_NAME)
     # CloudFormation rejects Tags on a proxy target group, though aws-cdk-lib marks it taggable.
     Tags.of(app).add("service", SERVICE_NAME, exclude_resource_types=["AWS::RDS::DBProxyTargetGroup"])

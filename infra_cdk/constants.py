@@ -29,12 +29,19 @@ STATE_TABLE_ID = "StateTable"
 DISPATCH_QUEUE_ID = "DispatchQueue"
 API_ID = "Api"
 MIGRATIONS_ID = "Migrations"
+WEBHOOKS_ID = "Webhooks"
+DISPATCH_ID = "Dispatch"
+ALARMS_ID = "Alarms"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
+WEBHOOK_FUNCTION_ID = "WebhookFunction"
+DISPATCH_FUNCTION_ID = "DispatchFunction"
 
 # Function folders under functions/.
 API_FUNCTION = "api"
 MIGRATE_FUNCTION = "migrate"
+WEBHOOK_FUNCTION = "webhook"
+DISPATCH_FUNCTION = "dispatch"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -46,6 +53,23 @@ ENV_DB_NAME = "DB_NAME"
 ENV_STATE_TABLE_NAME = "STATE_TABLE_NAME"
 ENV_DISPATCH_QUEUE_URL = "DISPATCH_QUEUE_URL"
 ENV_JWT_SECRET_ARN = "JWT_SECRET_ARN"  # noqa: S105
+ENV_WEBHOOK_MAX_BODY_BYTES = "WEBHOOK_MAX_BODY_BYTES"
+# DispatchSettings (EngineSettings, TestingEmailSettings and its own fields).
+ENV_WORKFLOW_ENGINE_URL = "WORKFLOW_ENGINE_URL"
+ENV_ENGINE_CONNECT_TIMEOUT = "ENGINE_CONNECT_TIMEOUT_SECONDS"
+ENV_ENGINE_READ_TIMEOUT = "ENGINE_READ_TIMEOUT_SECONDS"
+ENV_DISPATCH_MAX_ATTEMPTS = "DISPATCH_MAX_ATTEMPTS"
+ENV_DISPATCH_BACKOFF_BASE = "DISPATCH_BACKOFF_BASE_SECONDS"
+ENV_DISPATCH_BACKOFF_MAX = "DISPATCH_BACKOFF_MAX_SECONDS"
+ENV_TESTING_MODE = "TESTING_MODE"
+ENV_TESTING_EMAIL_RECIPIENT = "TESTING_EMAIL_RECIPIENT"
+ENV_EMAIL_CLIENT_TYPE = "EMAIL_CLIENT_TYPE"
+ENV_EMAIL_FROM = "EMAIL_FROM"
+ENV_SMTP_HOST = "SMTP_HOST"
+ENV_SMTP_PORT = "SMTP_PORT"
+ENV_SMTP_SECURITY = "SMTP_SECURITY"
+ENV_SMTP_USERNAME = "SMTP_USERNAME"
+ENV_SMTP_PASSWORD_SECRET_ARN = "SMTP_PASSWORD_SECRET_ARN"  # noqa: S105
 LOG_LEVEL = "INFO"
 
 # Lambda functions.
@@ -53,6 +77,9 @@ API_MEMORY_MB = 512
 API_TIMEOUT = Duration.seconds(29)  # API Gateway's integration timeout
 MIGRATE_MEMORY_MB = 256
 MIGRATE_TIMEOUT = Duration.minutes(5)
+WEBHOOK_MEMORY_MB = 512
+WEBHOOK_TIMEOUT = API_TIMEOUT  # behind the same API Gateway integration timeout
+DISPATCH_MEMORY_MB = 512
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
 
 # PostgreSQL behind RDS Proxy.
@@ -72,10 +99,25 @@ STATE_TABLE_PARTITION_KEY = "id"
 STATE_TABLE_TTL_ATTRIBUTE = "expiration"
 
 # SQS queue of accepted firings, on their way to the engine (the local system's twin: local/aws_resources.py).
-DISPATCH_MAX_RECEIVES = 5  # deliveries before a firing goes to the dead-letter queue
-# Six times the timeout of the function that will consume it (AWS's advice for Lambda event sources).
-DISPATCH_VISIBILITY_TIMEOUT = Duration.minutes(3)
-DISPATCH_DLQ_RETENTION = Duration.days(14)
+# Deliveries before a firing goes to the dead-letter queue: the queue's maxReceiveCount AND the dispatch
+# function's DISPATCH_MAX_ATTEMPTS (it records the last attempt's transient failure as "parked").
+DISPATCH_MAX_RECEIVES = 5
+# The engine call: a hung engine holds a record for at most connect + read timeout (about 28 s).
+ENGINE_CONNECT_TIMEOUT_SECONDS = 3.05  # just over a multiple of 3 s, TCP's retransmission window (requests' advice)
+ENGINE_READ_TIMEOUT_SECONDS = 25.0
+# One batch's records are delivered concurrently, so a batch lasts about as long as its slowest record: one engine
+# call at its timeouts, plus PostgreSQL (5 s connect timeout) and DynamoDB around it. Room for that, not more.
+DISPATCH_TIMEOUT = Duration.seconds(60)
+# Six times the timeout of the function that consumes it (AWS's advice for Lambda event sources; it must be at
+# least the function timeout). Only a failed invocation waits for it: retries set their own delay.
+DISPATCH_VISIBILITY_TIMEOUT = Duration.seconds(6 * DISPATCH_TIMEOUT.to_seconds())
+DISPATCH_DLQ_RETENTION = Duration.days(14)  # SQS's maximum; counted from the original enqueue time
+# Retry n waits base * 2**(n-1) s (+ up to 20% jitter, capped): 30, 60, 120, 240 s, so about 7.5 minutes of
+# engine trouble before a firing is parked; enough to ride out an engine deployment.
+DISPATCH_BACKOFF_BASE_SECONDS = 30
+DISPATCH_BACKOFF_MAX_SECONDS = 900  # SQS allows a visibility timeout of up to 12 hours
+DISPATCH_BATCH_SIZE = 10  # records per invocation, delivered concurrently (functions/dispatch: 10 workers)
+DISPATCH_BATCHING_WINDOW = Duration.seconds(1)  # gathers a burst into fewer invocations; adds at most 1 s
 
 # REST API.
 API_STAGE_NAME = "prod"
@@ -83,9 +125,52 @@ API_THROTTLE_RATE = 100  # stage defaults, per method: requests per second and b
 API_THROTTLE_BURST = 200
 HEALTH_PATH = "/health"
 V1_PROXY_PATH = "/v1/{proxy+}"
+# The webhook function reads event.path; the greedy parameter's name is the contract's (ARCHITECTURE.md), the
+# local gateway's (local/routes.py) and the sample events' (events/webhook).
+WEBHOOK_PROXY_PATH = "/webhook/{path+}"
+# Every request body reaches the functions base64-encoded, byte for byte: binary webhook payloads and HMAC
+# signatures over them survive (without it API Gateway reads bodies as UTF-8 text). Powertools decodes it.
+API_BINARY_MEDIA_TYPES = ["*/*"]
 JWT_SECRET_LENGTH = 64
+
+# Webhook secrets the service manages (workflow_scheduler.domain.inline_secrets), and their tag.
+WEBHOOK_SECRET_PREFIX = "workflow-scheduler/webhooks/"  # noqa: S105
+MANAGED_SECRET_TAG = ("managed-by", "workflow_scheduler")  # workflow_scheduler.adapters.secret_store
+
+# Alarms.
+ALARM_PERIOD = Duration.minutes(5)
+
+# Stack context (`cdk deploy -c key=value`, or "context" in cdk.json): see infra_cdk/config.py and docs/deploy.md.
+CTX_WORKFLOW_ENGINE_URL = "workflowEngineUrl"
+CTX_WEBHOOK_SECRET_ARNS = "webhookSecretArns"  # noqa: S105
+CTX_WEBHOOK_MAX_BODY_BYTES = "webhookMaxBodyBytes"
+CTX_DISPATCH_MAX_CONCURRENCY = "dispatchMaxConcurrency"
+CTX_ALARM_EMAIL = "alarmEmail"
+CTX_TESTING_MODE = "testingMode"
+CTX_TESTING_EMAIL_RECIPIENT = "testingEmailRecipient"
+CTX_EMAIL_CLIENT_TYPE = "emailClientType"
+CTX_EMAIL_FROM = "emailFrom"
+CTX_SES_IDENTITIES = "sesIdentities"
+CTX_SMTP_HOST = "smtpHost"
+CTX_SMTP_PORT = "smtpPort"
+CTX_SMTP_SECURITY = "smtpSecurity"
+CTX_SMTP_USERNAME = "smtpUsername"
+CTX_SMTP_PASSWORD_SECRET_ARN = "smtpPasswordSecretArn"  # noqa: S105
+# Their defaults.
+DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
+DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once
+DEFAULT_EMAIL_FROM = "workflow-scheduler@localhost"  # TestingEmailSettings' default; SES needs a real one
+DEFAULT_SMTP_PORT = 587
+DEFAULT_SMTP_SECURITY = "starttls"
+# Bounds: the event source mapping's maximum concurrency (2-1000); a webhook body up to what one synchronous
+# Lambda invocation carries (6 MB for the whole event, the body base64-encoded: 4/3 of its size).
+DISPATCH_MAX_CONCURRENCY_RANGE = (2, 1000)
+WEBHOOK_MAX_BODY_BYTES_RANGE = (1024, 4 * 1024 * 1024)
 
 # Outputs.
 OUTPUT_API_URL = "ApiUrl"
 OUTPUT_JWT_SECRET_ARN = "JwtSecretArn"  # noqa: S105
 OUTPUT_MIGRATE_FUNCTION = "MigrateFunctionName"
+OUTPUT_DISPATCH_QUEUE_URL = "DispatchQueueUrl"
+OUTPUT_DISPATCH_DLQ_URL = "DispatchDeadLetterQueueUrl"
+OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"

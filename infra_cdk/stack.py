@@ -7,33 +7,46 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from infra_cdk.config import StackConfig
 from infra_cdk.constants import (
+    ALARMS_ID,
     API_ID,
     DATABASE_ID,
+    DISPATCH_ID,
     DISPATCH_QUEUE_ID,
     LAYERS_ID,
     MIGRATIONS_ID,
+    OUTPUT_ALARM_TOPIC_ARN,
     OUTPUT_API_URL,
+    OUTPUT_DISPATCH_DLQ_URL,
+    OUTPUT_DISPATCH_QUEUE_URL,
     OUTPUT_JWT_SECRET_ARN,
     OUTPUT_MIGRATE_FUNCTION,
     STACK_DESCRIPTION,
     STATE_TABLE_ID,
+    WEBHOOKS_ID,
 )
+from infra_cdk.features.alarms import Alarms
 from infra_cdk.features.api import Api
 from infra_cdk.features.database import Database
+from infra_cdk.features.dispatch import Dispatch
 from infra_cdk.features.dispatch_queue import DispatchQueue
 from infra_cdk.features.layers import Layers
 from infra_cdk.features.migrations import Migrations
 from infra_cdk.features.state_table import StateTable
+from infra_cdk.features.webhook_secrets import WebhookSecrets
+from infra_cdk.features.webhooks import Webhooks
 
 
 class WorkflowSchedulerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description=STACK_DESCRIPTION, **kwargs)
+        self.config = StackConfig.from_context(self)
         self.layers = Layers(self, LAYERS_ID)
         self.database = Database(self, DATABASE_ID)
         self.state_table = StateTable(self, STATE_TABLE_ID)
         self.dispatch_queue = DispatchQueue(self, DISPATCH_QUEUE_ID)
+        self.webhook_secrets = WebhookSecrets(self, extra_arns=self.config.webhook_secret_arns)
         self.api = Api(
             self,
             API_ID,
@@ -41,6 +54,33 @@ class WorkflowSchedulerStack(Stack):
             database=self.database,
             state_table=self.state_table,
             dispatch_queue=self.dispatch_queue,
+            webhook_secrets=self.webhook_secrets,
+        )
+        self.webhooks = Webhooks(
+            self,
+            WEBHOOKS_ID,
+            layers=self.layers,
+            database=self.database,
+            dispatch_queue=self.dispatch_queue,
+            webhook_secrets=self.webhook_secrets,
+            api=self.api,
+            max_body_bytes=self.config.webhook_max_body_bytes,
+        )
+        self.dispatch = Dispatch(
+            self,
+            DISPATCH_ID,
+            layers=self.layers,
+            database=self.database,
+            state_table=self.state_table,
+            dispatch_queue=self.dispatch_queue,
+            config=self.config,
+        )
+        self.alarms = Alarms(
+            self,
+            ALARMS_ID,
+            dispatch_queue=self.dispatch_queue,
+            dispatch_function=self.dispatch.function,
+            email=self.config.alarm_email,
         )
         self.migrations = Migrations(self, MIGRATIONS_ID, layers=self.layers, database=self.database)
 
@@ -56,4 +96,22 @@ class WorkflowSchedulerStack(Stack):
             OUTPUT_MIGRATE_FUNCTION,
             value=self.migrations.function.function_name,
             description="Invoke to apply the schema migrations by hand (deployments run it already)",
+        )
+        CfnOutput(
+            self,
+            OUTPUT_DISPATCH_QUEUE_URL,
+            value=self.dispatch_queue.queue.queue_url,
+            description="SQS queue of accepted firings (DISPATCH_QUEUE_URL of `workflow-scheduler dlq redrive`)",
+        )
+        CfnOutput(
+            self,
+            OUTPUT_DISPATCH_DLQ_URL,
+            value=self.dispatch_queue.dead_letters.queue_url,
+            description="Dead-letter queue of parked firings (DISPATCH_DLQ_URL of `workflow-scheduler dlq redrive`)",
+        )
+        CfnOutput(
+            self,
+            OUTPUT_ALARM_TOPIC_ARN,
+            value=self.alarms.topic.topic_arn,
+            description="SNS topic of the service's alarms (parked firings, dispatch errors): subscribe to it",
         )

@@ -16,6 +16,9 @@ from infra_cdk.constants import (
 class DispatchQueue(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        self.max_receives = DISPATCH_MAX_RECEIVES
+        self.visibility_timeout = DISPATCH_VISIBILITY_TIMEOUT
+        # A parked message keeps its original enqueue time: the DLQ's retention must outlast the queue's (4 days).
         self.dead_letters = aws_sqs.Queue(
             self,
             "DeadLetters",
@@ -28,8 +31,8 @@ class DispatchQueue(Construct):
             "Queue",
             encryption=aws_sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            visibility_timeout=DISPATCH_VISIBILITY_TIMEOUT,
-            dead_letter_queue=aws_sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=DISPATCH_MAX_RECEIVES),
+            visibility_timeout=self.visibility_timeout,
+            dead_letter_queue=aws_sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=self.max_receives),
         )
 
     def grant_send(self, function: aws_lambda.Function) -> None:

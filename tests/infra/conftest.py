@@ -1,4 +1,5 @@
-"""One synthesis of the real CDK app per test run, shared by every infra test (a synth takes seconds)."""
+"""One synthesis of the real CDK app per test run, shared by every infra test (a synth takes seconds), and one
+more of the same app with every deployment option set (tests/infra/test_options.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,32 @@ import pytest
 from aws_cdk import App, CfnElement, cx_api
 from constructs import IConstruct
 
+from infra_cdk import constants
 from infra_cdk.app import build_app
 from infra_cdk.stack import WorkflowSchedulerStack
+
+# aws-cdk-lib's cx-api DISABLE_ASSET_STAGING_CONTEXT (not exported to Python): assets stay where they are.
+DISABLE_ASSET_STAGING = "aws:cdk:disable-asset-staging"
+
+# Every option of docs/deploy.md, as `cdk deploy -c key=value` passes them (strings).
+OPTIONS = {
+    constants.CTX_WORKFLOW_ENGINE_URL: "https://engine.example.com:8443/",
+    constants.CTX_WEBHOOK_SECRET_ARNS: (
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:partner/github-AbCdEf,"
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:partner/hooks/*"
+    ),
+    constants.CTX_WEBHOOK_MAX_BODY_BYTES: "2097152",
+    constants.CTX_DISPATCH_MAX_CONCURRENCY: "4",
+    constants.CTX_ALARM_EMAIL: "oncall@example.com",
+    constants.CTX_TESTING_MODE: "true",
+    constants.CTX_TESTING_EMAIL_RECIPIENT: "qa@example.org",
+    constants.CTX_EMAIL_CLIENT_TYPE: "ses",
+    constants.CTX_EMAIL_FROM: "scheduler@example.com",
+}
+
+
+DB_ENV = {constants.ENV_DB_SECRET_ARN, constants.ENV_DB_HOST, constants.ENV_DB_NAME}
+COMMON_ENV = {constants.ENV_SERVICE_NAME, constants.ENV_METRICS_NAMESPACE, constants.ENV_LOG_LEVEL}
 
 
 @dataclass(frozen=True)
@@ -37,21 +62,69 @@ class Synthesized:
         element = construct.node.default_child or construct
         return str(self.stack.resolve(cast(CfnElement, element).logical_id))
 
+    def properties(self, construct: IConstruct) -> dict[str, Any]:
+        props: dict[str, Any] = self.template["Resources"][self.logical_id(construct)]["Properties"]
+        return props
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    assert len(resources) == 1, sorted(resources)
+    return next(iter(resources.items()))
+
+
+def service_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """The service's own functions (aws-cdk-lib adds helper functions of its own)."""
+    return {
+        logical_id: resource
+        for logical_id, resource in synthesized.resources("AWS::Lambda::Function").items()
+        if resource["Properties"].get("Handler") == constants.HANDLER
+    }
+
+
+def role_statements(synthesized: Synthesized, function: IConstruct) -> list[dict[str, Any]]:
+    """Every statement of the policies attached to ``function``'s execution role."""
+    role = {"Ref": synthesized.properties(function)["Role"]["Fn::GetAtt"][0]}
+    return [
+        statement
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if role in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def synthesize(outdir: Path, context: dict[str, Any] | None = None) -> Synthesized:
     """The app exactly as `cdk synth` builds it. Its synthesis runs cdk-nag and CloudFormation's own checks:
     a finding that is not acknowledged fails it, with the report on the captured stdout.
     Without the dependencies layer (`make layer`) this fails with a message that says so."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = build_app(str(outdir))
+    app, stack = build_app(str(outdir), context)
     assembly = app.synth()
     artifact = assembly.get_stack_by_name(stack.stack_name)
-    yield Synthesized(
+    return Synthesized(
         app=app,
         stack=stack,
         artifact=artifact,
         template=json.loads(Path(artifact.template_full_path).read_text()),
         template_path=Path(artifact.template_full_path),
     )
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    """The app with cdk.json's context only: what a plain `cdk deploy` deploys."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    yield synthesize(outdir)
     shutil.rmtree(outdir)  # the staged assets: about 100 MB, mostly the dependencies layer
+
+
+@pytest.fixture(scope="session")
+def synthesized_with_options(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    """The app with every option of ``OPTIONS`` (testing mode over SES among them)."""
+    outdir = tmp_path_factory.mktemp("cdk.out.options")
+    # Its assets are the default app's: reference them in place instead of copying 100 MB again.
+    yield synthesize(outdir, {**OPTIONS, DISABLE_ASSET_STAGING: True})
+    shutil.rmtree(outdir)

@@ -6,24 +6,7 @@ import json
 from typing import Any
 
 from infra_cdk import constants
-from tests.infra.conftest import Synthesized
-
-DB_ENV = {constants.ENV_DB_SECRET_ARN, constants.ENV_DB_HOST, constants.ENV_DB_NAME}
-COMMON_ENV = {constants.ENV_SERVICE_NAME, constants.ENV_METRICS_NAMESPACE, constants.ENV_LOG_LEVEL}
-
-
-def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    assert len(resources) == 1, sorted(resources)
-    return next(iter(resources.items()))
-
-
-def service_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
-    """The service's own functions (aws-cdk-lib adds helper functions of its own)."""
-    return {
-        logical_id: resource
-        for logical_id, resource in synthesized.resources("AWS::Lambda::Function").items()
-        if resource["Properties"].get("Handler") == constants.HANDLER
-    }
+from tests.infra.conftest import COMMON_ENV, DB_ENV, Synthesized, only, service_functions
 
 
 def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any]:
@@ -34,7 +17,7 @@ def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any
 
 def test_every_service_function_runs_python_312_with_both_layers(synthesized: Synthesized) -> None:
     functions = service_functions(synthesized)
-    assert len(functions) == 2
+    assert len(functions) == 4  # api, webhook, dispatch, migrate
     layers = {
         synthesized.logical_id(synthesized.stack.layers.shared),
         synthesized.logical_id(synthesized.stack.layers.dependencies),
@@ -90,15 +73,14 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert secret_reads and all(s["Resource"] != "*" for s in secret_reads)
     table_writes = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
-    assert len(table_writes) == 1
-    assert table_writes[0]["Resource"] == {
-        "Fn::GetAtt": [synthesized.logical_id(synthesized.stack.state_table.table), "Arn"]
-    }
+    assert len(table_writes) == 2  # api (locks) and dispatch (idempotency records)
+    table = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.state_table.table), "Arn"]}
+    assert all(s["Resource"] == table for s in table_writes)
 
 
 def test_log_groups_expire(synthesized: Synthesized) -> None:
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 4  # two functions, API access logs, VPC flow logs
+    assert len(groups) == 6  # four functions, API access logs, VPC flow logs
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
     (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
     assert retention["Properties"]["RetentionInDays"] == 90
@@ -190,21 +172,25 @@ def test_jwt_secret_is_a_generated_64_character_key(synthesized: Synthesized) ->
 
 def test_routes(synthesized: Synthesized) -> None:
     paths = {r["Properties"]["PathPart"] for r in synthesized.resources("AWS::ApiGateway::Resource").values()}
-    assert paths == {"health", "v1", "{proxy+}"}
-    methods = synthesized.resources("AWS::ApiGateway::Method")
-    api_function = synthesized.logical_id(synthesized.stack.api.function)
+    assert paths == {"health", "v1", "{proxy+}", "webhook", "{path+}"}
+    stack = synthesized.stack
+    function_of = {
+        synthesized.logical_id(stack.api.function): "api",
+        synthesized.logical_id(stack.webhooks.function): "webhook",
+    }
     routes = set()
-    for method in methods.values():
+    for method in synthesized.resources("AWS::ApiGateway::Method").values():
         props = method["Properties"]
-        assert props["AuthorizationType"] == "NONE"
+        assert props["AuthorizationType"] == "NONE"  # JWT in the api function; per-trigger auth in the webhook one
         assert props["Integration"]["Type"] == "AWS_PROXY"
-        assert api_function in json.dumps(props["Integration"]["Uri"])
         assert props["RequestValidatorId"]
-        routes.add((props["HttpMethod"], props["ResourceId"]["Ref"]))
-    root = synthesized.stack.api.rest_api.root
+        (function,) = [name for lid, name in function_of.items() if lid in json.dumps(props["Integration"]["Uri"])]
+        routes.add((props["HttpMethod"], props["ResourceId"]["Ref"], function))
+    root = stack.api.rest_api.root
     health = synthesized.logical_id(root.resource_for_path("health"))
     proxy = synthesized.logical_id(root.resource_for_path("v1/{proxy+}"))
-    assert routes == {("GET", health), ("ANY", proxy)}
+    webhook = synthesized.logical_id(root.resource_for_path("webhook/{path+}"))
+    assert routes == {("GET", health, "api"), ("ANY", proxy, "api"), ("ANY", webhook, "webhook")}
 
 
 def test_stage_logs_traces_and_throttles(synthesized: Synthesized) -> None:
@@ -257,5 +243,13 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_API_URL,
         constants.OUTPUT_JWT_SECRET_ARN,
         constants.OUTPUT_MIGRATE_FUNCTION,
+        constants.OUTPUT_DISPATCH_QUEUE_URL,
+        constants.OUTPUT_DISPATCH_DLQ_URL,
+        constants.OUTPUT_ALARM_TOPIC_ARN,
     }
     assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])
+    queues = synthesized.stack.dispatch_queue
+    assert outputs[constants.OUTPUT_DISPATCH_QUEUE_URL]["Value"] == {"Ref": synthesized.logical_id(queues.queue)}
+    assert outputs[constants.OUTPUT_DISPATCH_DLQ_URL]["Value"] == {"Ref": synthesized.logical_id(queues.dead_letters)}
+    topic = synthesized.logical_id(synthesized.stack.alarms.topic)
+    assert outputs[constants.OUTPUT_ALARM_TOPIC_ARN]["Value"] == {"Ref": topic}

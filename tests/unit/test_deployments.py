@@ -109,7 +109,12 @@ def test_failed_first_deploy_leaves_nothing(store: MemoryStore) -> None:
 def test_unavailable_trigger_type_is_refused_before_anything_happens(
     service: DeploymentService, store: MemoryStore
 ) -> None:
-    cron = {"id": "c", "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_CRON", "parameters": {"cron_expression": "* * * * *"}}
+    cron = {
+        "id": "c",
+        "node_type": "TRIGGER_NODE",
+        "subtype": "TRIGGER_CRON",
+        "parameters": {"cron_expression": "* * * * *"},
+    }
     with pytest.raises(TriggerTypeUnavailable) as caught:
         service.deploy("wf1", "alice", spec(manual("m"), cron))
     assert [p.node_id for p in caught.value.problems] == ["c"]

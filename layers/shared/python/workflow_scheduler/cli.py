@@ -1,4 +1,4 @@
-"""``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations and local tokens.
+"""``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations, local tokens, DLQ redrive.
 
 Output for machines is JSON on stdout; errors go to stderr with exit status 2.
 """
@@ -21,14 +21,14 @@ def _print(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def _use_local_environment() -> None:
+def _use_local_environment(needs: str = "DATABASE_URL") -> None:
     """Give in-process handlers the settings of the local system started from this checkout."""
     from workflow_scheduler.local.state import running_environment
 
     environment = running_environment()
     if environment is None:
-        if "DATABASE_URL" not in os.environ:
-            raise CliError("no local system is running here: start it with `make dev`, or set DATABASE_URL")
+        if needs not in os.environ:
+            raise CliError(f"no local system is running here: start it with `make dev`, or set {needs}")
         return
     for key, value in environment.items():
         os.environ.setdefault(key, value)
@@ -70,6 +70,28 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     _print({"applied": apply_migrations(conninfo)})
 
 
+def cmd_dlq_redrive(args: argparse.Namespace) -> None:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from workflow_scheduler.adapters.dispatch_retries import RedriveIncomplete, dead_letter_queue_url, redrive
+
+    if args.max is not None and args.max < 1:
+        raise CliError("--max must be at least 1")
+    if "DISPATCH_QUEUE_URL" not in os.environ:  # set: a deployed queue, with the caller's AWS credentials
+        _use_local_environment(needs="DISPATCH_QUEUE_URL")
+    queue_url = os.environ["DISPATCH_QUEUE_URL"]
+    sqs = boto3.client("sqs")
+    try:
+        dead_letters = os.environ.get("DISPATCH_DLQ_URL") or dead_letter_queue_url(sqs, queue_url)
+        moved = redrive(sqs, dead_letters, queue_url, limit=args.max)
+    except RedriveIncomplete as exc:
+        raise CliError(str(exc)) from exc
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise CliError(f"cannot redrive the dead-letter queue: {exc}") from exc
+    _print({"moved": moved})
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     from workflow_scheduler.local.state import mint_token
 
@@ -100,6 +122,12 @@ def parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply the database migrations not applied yet")
     migrate.add_argument("--database-url", help="default: the running local system's, or DATABASE_URL")
     migrate.set_defaults(run=cmd_migrate)
+
+    dlq = sub.add_parser("dlq", help="the dispatch queue's dead-letter queue (parked firings)")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_redrive = dlq_sub.add_parser("redrive", help="move parked firings back to the dispatch queue")
+    dlq_redrive.add_argument("--max", type=int, help="move at most this many (default: all)")
+    dlq_redrive.set_defaults(run=cmd_dlq_redrive)
 
     token = sub.add_parser("token", help="a bearer token the local system accepts (local signing key only)")
     token.add_argument("--user", required=True)

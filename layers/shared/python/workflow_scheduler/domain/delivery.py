@@ -22,6 +22,7 @@ class Delivery:
     status_code: int | None = None
     error: str | None = None  # what the receiver said, for the audit row (never a secret)
     detail: dict[str, Any] = field(default_factory=dict)  # e.g. the engine's answer
+    retry_after_seconds: float | None = None  # RETRY: the receiver asked to wait at least this long (Retry-After)
 
 
 class Deliverer(Protocol):

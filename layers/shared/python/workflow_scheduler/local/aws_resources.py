@@ -97,6 +97,11 @@ def dispatch_queue(aws: Aws) -> str:
     return _queue(client, DISPATCH_QUEUE_NAME, {"RedrivePolicy": redrive})
 
 
+def dispatch_dead_letter_queue(aws: Aws) -> str:
+    """Where the dispatch queue parks firings after its last attempt (``dlq redrive`` moves them back)."""
+    return _queue(aws.sqs(), DISPATCH_DLQ_NAME, {})
+
+
 def _queue(client: SQSClient, name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
     try:
         url = client.get_queue_url(QueueName=name)["QueueUrl"]
@@ -111,6 +116,7 @@ RESOURCES: tuple[LocalResource, ...] = (
     LocalResource("JWT_SECRET_ARN", "Secrets Manager secret: the JWT signing key", jwt_secret),
     LocalResource("STATE_TABLE_NAME", "DynamoDB table: locks and idempotency records", state_table),
     LocalResource("DISPATCH_QUEUE_URL", "SQS queue (and DLQ): firings for the engine", dispatch_queue),
+    LocalResource("DISPATCH_DLQ_URL", "SQS dead-letter queue: parked firings", dispatch_dead_letter_queue),
 )
 
 

@@ -28,9 +28,10 @@ from psycopg.conninfo import conninfo_to_dict
 from workflow_scheduler.adapters.migrations import apply_migrations
 from workflow_scheduler.cli import CliError
 from workflow_scheduler.local import state
-from workflow_scheduler.local.aws_resources import create_resources
+from workflow_scheduler.local.aws_resources import DISPATCH_MAX_RECEIVES, Aws, create_resources
+from workflow_scheduler.local.dispatch_poller import DispatchPoller
 from workflow_scheduler.local.engine_stub import BASE_PATH, EXECUTIONS_PATH, EngineStub
-from workflow_scheduler.local.functions import load_handler_module
+from workflow_scheduler.local.functions import function_names, load_handler_module
 from workflow_scheduler.local.gateway import Gateway, GatewayServer, LambdaHandler, Mount
 from workflow_scheduler.local.routes import Route, active_routes
 
@@ -45,6 +46,12 @@ FUNCTION_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# Retries a developer can watch: seconds apart, not the deployed stack's minutes; the environment overrides them.
+DISPATCH_DEFAULTS = {
+    "DISPATCH_BACKOFF_BASE_SECONDS": "1",
+    "DISPATCH_BACKOFF_MAX_SECONDS": "10",
+}
+DISPATCH_FUNCTION = "dispatch"
 _LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 _TIME_FORMAT = "%H:%M:%S"
 
@@ -113,6 +120,8 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
         WORKFLOW_ENGINE_URL=engine_url,
     )
     environment.update({key: os.environ.get(key, value) for key, value in FUNCTION_DEFAULTS.items()})
+    environment.update({key: os.environ.get(key, value) for key, value in DISPATCH_DEFAULTS.items()})
+    environment["DISPATCH_MAX_ATTEMPTS"] = str(DISPATCH_MAX_RECEIVES)  # the queue's maxReceiveCount: parked after it
     os.environ.update(environment)  # before any handler is imported: functions read settings at cold start
 
     routes = active_routes()
@@ -120,12 +129,28 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
     for route in routes:
         if route.function not in handlers:
             handlers[route.function] = load_handler_module(route.function).lambda_handler
+    dispatch = load_handler_module(DISPATCH_FUNCTION).lambda_handler if DISPATCH_FUNCTION in function_names() else None
     _readable_function_logs()
-    server.serve(Gateway(routes, handlers, mounts, domain_name=authority))
+    gateway = Gateway(routes, handlers, mounts, domain_name=authority)
+    poller = None
+    if dispatch is not None:
+        aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
+        poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, gateway.invoke_lock)
+    server.serve(gateway)
 
     state.save_environment(environment)
     stack.callback(state.clear_environment)
-    _banner(base_url, environment, routes, stub_mounted=bool(mounts), seconds=time.monotonic() - started)
+    if poller is not None:  # once the gateway serves the engine stub the function may call
+        poller.start()
+        stack.callback(poller.stop)
+    _banner(
+        base_url,
+        environment,
+        routes,
+        stub_mounted=bool(mounts),
+        dispatching=poller is not None,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:
@@ -288,9 +313,20 @@ def _describe_database(url: str) -> str:
 
 
 def _banner(
-    base_url: str, environment: dict[str, str], routes: list[Route], *, stub_mounted: bool, seconds: float
+    base_url: str,
+    environment: dict[str, str],
+    routes: list[Route],
+    *,
+    stub_mounted: bool,
+    dispatching: bool,
+    seconds: float,
 ) -> None:
     engine = f"{base_url}{EXECUTIONS_PATH} (engine stub)" if stub_mounted else environment["WORKFLOW_ENGINE_URL"]
+    retries = (
+        f"retry after {environment['DISPATCH_BACKOFF_BASE_SECONDS']} s, doubling up to"
+        f" {environment['DISPATCH_BACKOFF_MAX_SECONDS']} s;"
+        f" parked after {environment['DISPATCH_MAX_ATTEMPTS']} attempts"
+    )
     lines = [
         f"workflow-scheduler dev: ready in {seconds:.1f} s on {base_url}",
         *(
@@ -300,6 +336,7 @@ def _banner(
         f"  health      {base_url}/health",
         f"  swagger     {base_url}/swagger",
         f"  engine      {engine}",
+        *([f"  dispatch    queue -> dispatch: {retries}"] if dispatching else []),
         f"  aws         {environment['AWS_ENDPOINT_URL']}",
         f"  database    {_describe_database(environment['DATABASE_URL'])}",
         "  token       TOKEN=$(.venv/bin/workflow-scheduler token --user alice --raw)",

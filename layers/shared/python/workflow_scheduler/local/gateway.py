@@ -119,6 +119,11 @@ class Gateway:
         # handles one event at a time anyway. Mounted endpoints do not take it, so a function may call them.
         self._invoke_lock = threading.Lock()
 
+    @property
+    def invoke_lock(self) -> threading.Lock:
+        """Held while a function runs; other local event sources (the dispatch poller) take it too."""
+        return self._invoke_lock
+
     def handle(self, request: LocalRequest) -> LocalResponse:
         for mount in self._mounts:
             response = mount(request)

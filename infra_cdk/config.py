@@ -1,0 +1,203 @@
+"""What an operator chooses per deployment, read from the CDK context and checked before anything is built.
+
+Values come from `cdk deploy -c key=value` (always strings) or the "context" of cdk.json / cdk.context.json (JSON
+values); both forms are accepted. A wrong value fails the synthesis with a message that names the key, rather
+than a function that refuses to start after the deployment. docs/deploy.md lists every key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+
+from infra_cdk.constants import (
+    CTX_ALARM_EMAIL,
+    CTX_DISPATCH_MAX_CONCURRENCY,
+    CTX_EMAIL_CLIENT_TYPE,
+    CTX_EMAIL_FROM,
+    CTX_SES_IDENTITIES,
+    CTX_SMTP_HOST,
+    CTX_SMTP_PASSWORD_SECRET_ARN,
+    CTX_SMTP_PORT,
+    CTX_SMTP_SECURITY,
+    CTX_SMTP_USERNAME,
+    CTX_TESTING_EMAIL_RECIPIENT,
+    CTX_TESTING_MODE,
+    CTX_WEBHOOK_MAX_BODY_BYTES,
+    CTX_WEBHOOK_SECRET_ARNS,
+    CTX_WORKFLOW_ENGINE_URL,
+    DEFAULT_DISPATCH_MAX_CONCURRENCY,
+    DEFAULT_EMAIL_FROM,
+    DEFAULT_SMTP_PORT,
+    DEFAULT_SMTP_SECURITY,
+    DEFAULT_WORKFLOW_ENGINE_URL,
+    DISPATCH_MAX_CONCURRENCY_RANGE,
+    WEBHOOK_MAX_BODY_BYTES_RANGE,
+)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+# A secret's ARN, possibly with IAM wildcards in its name: arn:aws:secretsmanager:eu-west-1:123456789012:secret:x
+_SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@*?-]+$")
+# A complete secret ARN ends with the 6 random characters Secrets Manager appends to the name.
+_COMPLETE_SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-\w{6}$")
+_CLIENT_TYPES = ("smtp", "ses")
+_SMTP_SECURITY = ("starttls", "ssl", "none")
+
+
+class ConfigError(ValueError):
+    """A context value the stack cannot use."""
+
+
+@dataclass(frozen=True)
+class TestingEmail:
+    """Testing mode (seed 11): the dispatch function e-mails each firing instead of calling the engine."""
+
+    recipient: str
+    client_type: str
+    sender: str
+    ses_identities: tuple[str, ...]
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: str
+    smtp_username: str | None
+    smtp_password_secret_arn: str | None
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    workflow_engine_url: str
+    webhook_secret_arns: tuple[str, ...]  # secret_refs outside the managed prefix that webhooks may read
+    webhook_max_body_bytes: int | None  # None: the function's default (1 MiB)
+    dispatch_max_concurrency: int
+    alarm_email: str | None
+    testing: TestingEmail | None  # None: the engine is called
+
+    @classmethod
+    def from_context(cls, scope: Construct) -> StackConfig:
+        ctx = _Context(scope)
+        engine_url = ctx.text(CTX_WORKFLOW_ENGINE_URL) or DEFAULT_WORKFLOW_ENGINE_URL
+        if not _URL.match(engine_url):
+            raise ConfigError(f"{CTX_WORKFLOW_ENGINE_URL} must be an http(s) URL, not {engine_url!r}")
+        secret_arns = ctx.strings(CTX_WEBHOOK_SECRET_ARNS)
+        for arn in secret_arns:
+            if not _SECRET_ARN.match(arn):
+                raise ConfigError(f"{CTX_WEBHOOK_SECRET_ARNS}: {arn!r} is not a Secrets Manager secret ARN")
+        alarm_email = ctx.text(CTX_ALARM_EMAIL)
+        if alarm_email is not None and not _EMAIL.match(alarm_email):
+            raise ConfigError(f"{CTX_ALARM_EMAIL} must be an e-mail address, not {alarm_email!r}")
+        return cls(
+            workflow_engine_url=engine_url.rstrip("/"),
+            webhook_secret_arns=secret_arns,
+            webhook_max_body_bytes=ctx.integer(CTX_WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES_RANGE),
+            dispatch_max_concurrency=ctx.integer(CTX_DISPATCH_MAX_CONCURRENCY, DISPATCH_MAX_CONCURRENCY_RANGE)
+            or DEFAULT_DISPATCH_MAX_CONCURRENCY,
+            alarm_email=alarm_email,
+            testing=_testing_email(ctx) if ctx.boolean(CTX_TESTING_MODE) else None,
+        )
+
+
+def _testing_email(ctx: _Context) -> TestingEmail:
+    recipient = ctx.text(CTX_TESTING_EMAIL_RECIPIENT)
+    if recipient is None or not _EMAIL.match(recipient):
+        raise ConfigError(f"{CTX_TESTING_MODE}=true needs {CTX_TESTING_EMAIL_RECIPIENT} (an e-mail address)")
+    client_type = ctx.choice(CTX_EMAIL_CLIENT_TYPE, _CLIENT_TYPES, "smtp")
+    sender = ctx.text(CTX_EMAIL_FROM) or DEFAULT_EMAIL_FROM
+    if not _EMAIL.match(sender):
+        raise ConfigError(f"{CTX_EMAIL_FROM} must be an e-mail address, not {sender!r}")
+    smtp_host = ctx.text(CTX_SMTP_HOST)
+    password_arn = ctx.text(CTX_SMTP_PASSWORD_SECRET_ARN)
+    if client_type == "ses":
+        if sender == DEFAULT_EMAIL_FROM:
+            raise ConfigError(f"{CTX_EMAIL_CLIENT_TYPE}=ses needs {CTX_EMAIL_FROM}: an address of a verified identity")
+        # The identities SES authorizes the send against: the From address or its domain (whichever is
+        # verified) and, while the account is in the SES sandbox, the recipient's.
+        default_identities = (sender.partition("@")[2], sender, recipient)
+        identities = ctx.strings(CTX_SES_IDENTITIES) or tuple(dict.fromkeys(default_identities))
+    else:
+        identities = ()
+        if smtp_host is None:
+            raise ConfigError(f"{CTX_EMAIL_CLIENT_TYPE}=smtp needs {CTX_SMTP_HOST}")
+    if password_arn is not None and not _COMPLETE_SECRET_ARN.match(password_arn):
+        raise ConfigError(
+            f"{CTX_SMTP_PASSWORD_SECRET_ARN} must be a secret's complete ARN (ending in its 6-character suffix)"
+        )
+    username = ctx.text(CTX_SMTP_USERNAME)
+    if username is not None and password_arn is None:
+        raise ConfigError(f"{CTX_SMTP_USERNAME} needs {CTX_SMTP_PASSWORD_SECRET_ARN}: the password's secret")
+    return TestingEmail(
+        recipient=recipient,
+        client_type=client_type,
+        sender=sender,
+        ses_identities=identities,
+        smtp_host=smtp_host,
+        smtp_port=ctx.integer(CTX_SMTP_PORT, (1, 65535)) or DEFAULT_SMTP_PORT,
+        smtp_security=ctx.choice(CTX_SMTP_SECURITY, _SMTP_SECURITY, DEFAULT_SMTP_SECURITY),
+        smtp_username=username,
+        smtp_password_secret_arn=password_arn,
+    )
+
+
+class _Context:
+    """Typed reads of context values given as JSON values or as the strings of `-c key=value`."""
+
+    def __init__(self, scope: Construct) -> None:
+        self._scope = scope
+
+    def _raw(self, key: str) -> Any:
+        value = self._scope.node.try_get_context(key)
+        return None if value == "" else value
+
+    def text(self, key: str) -> str | None:
+        value = self._raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, not {value!r}")
+        return value.strip() or None
+
+    def boolean(self, key: str) -> bool:
+        value = self._raw(key)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+    def integer(self, key: str, bounds: tuple[int, int]) -> int | None:
+        """The number, or None when the key is not set."""
+        value = self._raw(key)
+        if value is None:
+            return None
+        try:
+            number = int(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not bounds[0] <= number <= bounds[1]:
+            raise ConfigError(f"{key} must be a whole number from {bounds[0]} to {bounds[1]}, not {value!r}")
+        return number
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key) or default
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A JSON list of strings, or (from the command line) a JSON list or comma-separated string."""
+        value = self._raw(key)
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = json.loads(text) if text.startswith("[") else text.split(",")
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{key} is not a valid JSON list: {exc}") from exc
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key} must be a list of strings, not {value!r}")
+        return tuple(item.strip() for item in value if item.strip())

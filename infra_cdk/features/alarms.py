@@ -1,0 +1,110 @@
+"""Alarms of the firing path, and the encrypted SNS topic they notify (subscribe to it: docs/deploy.md)."""
+
+from __future__ import annotations
+
+from aws_cdk import (
+    ArnFormat,
+    RemovalPolicy,
+    Stack,
+    aws_cloudwatch,
+    aws_cloudwatch_actions,
+    aws_iam,
+    aws_kms,
+    aws_lambda,
+    aws_sns,
+    aws_sns_subscriptions,
+)
+from constructs import Construct
+
+from infra_cdk.constants import ALARM_PERIOD, SERVICE_NAME
+from infra_cdk.features.dispatch_queue import DispatchQueue
+
+
+class Alarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dispatch_queue: DispatchQueue,
+        dispatch_function: aws_lambda.IFunction,
+        email: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # A customer managed key: the AWS managed key of SNS (alias/aws/sns) does not let CloudWatch publish.
+        self.key = aws_kms.Key(
+            self,
+            "TopicKey",
+            description=f"{SERVICE_NAME}: encrypts the alarm notifications topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,  # it encrypts only transient notifications
+        )
+        self.topic = aws_sns.Topic(
+            self, "Topic", display_name=f"{SERVICE_NAME} alarms", master_key=self.key, enforce_ssl=True
+        )
+        self._let_cloudwatch_publish()
+        if email:
+            self.topic.add_subscription(aws_sns_subscriptions.EmailSubscription(email))
+        action = aws_cloudwatch_actions.SnsAction(self.topic)
+
+        # Any parked firing needs an operator: fix the cause, then redrive (docs/deploy.md).
+        self.parked_firings = aws_cloudwatch.Alarm(
+            self,
+            "ParkedFirings",
+            alarm_description=(
+                "Firings are parked in the dispatch dead-letter queue: they did not reach the workflow engine after "
+                "every attempt. Find the cause in the dispatch function's logs (event firing_parked), then redrive."
+            ),
+            metric=dispatch_queue.dead_letters.metric_approximate_number_of_messages_visible(
+                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
+            ),
+            threshold=1,
+            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # Record failures are answered as partial batch failures, not errors: an error is a crash or a timeout
+        # of a whole batch (its records come back only after the queue's visibility timeout).
+        self.dispatch_errors = aws_cloudwatch.Alarm(
+            self,
+            "DispatchErrors",
+            alarm_description=(
+                "The dispatch function failed whole invocations (crash, timeout, or an unreachable database): "
+                "their firings are delayed and may be parked. See the function's logs."
+            ),
+            metric=dispatch_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            threshold=1,
+            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (self.parked_firings, self.dispatch_errors):
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+
+    def _let_cloudwatch_publish(self) -> None:
+        """CloudWatch alarms of this account publish to the topic and use its key (AWS's documented statements).
+
+        Written by hand: ``topic.grant_publish`` would copy the alarm-ARN condition into the key policy too, where
+        CloudWatch's calls are not documented to carry it; a notification that silently fails is the worst outcome.
+        """
+        stack = Stack.of(self)
+        cloudwatch = aws_iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.topic.add_to_resource_policy(
+            aws_iam.PolicyStatement(
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
+        self.key.grant(cloudwatch, "kms:Decrypt", "kms:GenerateDataKey*")

@@ -1,0 +1,300 @@
+"""The firing path in the template: webhook function and route, dispatch function and its queue, alarms, secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from infra_cdk import constants
+from infra_cdk.features.dispatch import ENGINE_CALL_MARGIN
+from tests.infra.conftest import (
+    COMMON_ENV,
+    DB_ENV,
+    Synthesized,
+    actions,
+    only,
+    role_statements,
+    service_functions,
+)
+from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX
+from workflow_scheduler.local.routes import Route, active_routes, find
+from workflow_scheduler.settings import ApiSettings, DispatchSettings, MigrateSettings, WebhookSettings
+
+DISPATCH_ENV = {
+    constants.ENV_STATE_TABLE_NAME,
+    constants.ENV_WORKFLOW_ENGINE_URL,
+    constants.ENV_ENGINE_CONNECT_TIMEOUT,
+    constants.ENV_ENGINE_READ_TIMEOUT,
+    constants.ENV_DISPATCH_MAX_ATTEMPTS,
+    constants.ENV_DISPATCH_BACKOFF_BASE,
+    constants.ENV_DISPATCH_BACKOFF_MAX,
+    constants.ENV_TESTING_MODE,
+}
+
+# Set by the stack ahead of the code: the api function's table is for locks (adapters/locks_dynamodb.py), which
+# ApiSettings does not compose yet.
+NOT_READ_YET = {constants.API_FUNCTION_ID: {constants.ENV_STATE_TABLE_NAME}}
+
+
+def code_of(synthesized: Synthesized, props: dict[str, Any]) -> str:
+    """The handler.py staged as the function's code asset (``asset.<hash>``, zipped as ``<hash>.zip``)."""
+    key: str = props["Code"]["S3Key"]
+    return (synthesized.template_path.parent / f"asset.{key.removesuffix('.zip')}" / "handler.py").read_text()
+
+
+def test_webhook_function(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    props = synthesized.properties(stack.webhooks.function)
+    assert props["Handler"] == "handler.lambda_handler"
+    assert props["Runtime"] == "python3.12"
+    assert (props["MemorySize"], props["Timeout"]) == (512, 29)
+    assert code_of(synthesized, props) == (constants.FUNCTIONS_DIR / "webhook" / "handler.py").read_text()
+    env = props["Environment"]["Variables"]
+    # WEBHOOK_MAX_BODY_BYTES only when the webhookMaxBodyBytes option is set (test_options.py).
+    assert set(env) == COMMON_ENV | DB_ENV | {constants.ENV_DISPATCH_QUEUE_URL}
+    assert env[constants.ENV_DISPATCH_QUEUE_URL] == {"Ref": synthesized.logical_id(stack.dispatch_queue.queue)}
+    assert props["VpcConfig"]["SecurityGroupIds"] == [
+        {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
+    ]
+
+
+def test_dispatch_function(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    props = synthesized.properties(stack.dispatch.function)
+    assert (props["Handler"], props["Runtime"]) == ("handler.lambda_handler", "python3.12")
+    assert code_of(synthesized, props) == (constants.FUNCTIONS_DIR / "dispatch" / "handler.py").read_text()
+    assert props["Timeout"] == constants.DISPATCH_TIMEOUT.to_seconds() == 60
+    assert "ReservedConcurrentExecutions" not in props  # the event source mapping caps concurrency instead
+    env = props["Environment"]["Variables"]
+    assert set(env) == COMMON_ENV | DB_ENV | DISPATCH_ENV  # no e-mail settings outside testing mode
+    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(stack.state_table.table)}
+    assert env[constants.ENV_WORKFLOW_ENGINE_URL] == constants.DEFAULT_WORKFLOW_ENGINE_URL
+    assert env[constants.ENV_TESTING_MODE] == "false"
+    assert float(env[constants.ENV_ENGINE_READ_TIMEOUT]) == 25
+    assert float(env[constants.ENV_ENGINE_CONNECT_TIMEOUT]) == 3.05
+    assert (float(env[constants.ENV_DISPATCH_BACKOFF_BASE]), float(env[constants.ENV_DISPATCH_BACKOFF_MAX])) == (
+        30,
+        900,
+    )
+    assert props["VpcConfig"]["SecurityGroupIds"] == [
+        {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("function_id", "settings_class"),
+    [
+        (constants.API_FUNCTION_ID, ApiSettings),
+        (constants.WEBHOOK_FUNCTION_ID, WebhookSettings),
+        (constants.DISPATCH_FUNCTION_ID, DispatchSettings),
+        (constants.MIGRATE_FUNCTION_ID, MigrateSettings),
+    ],
+)
+def test_each_function_gets_the_settings_it_reads(
+    synthesized: Synthesized, function_id: str, settings_class: type[BaseSettings]
+) -> None:
+    """Every variable the stack sets is a field of the function's settings (they ignore unknown ones, so a typo
+    would be silent), and the settings accept the values (references stand for strings)."""
+    (resource,) = [r for lid, r in service_functions(synthesized).items() if function_id in lid]
+    env: dict[str, Any] = resource["Properties"]["Environment"]["Variables"]
+    fields = {name.upper() for name in settings_class.model_fields}
+    assert set(env) - COMMON_ENV - NOT_READ_YET.get(function_id, set()) <= fields
+    # As the environment gives them: strings, each reference standing for the string it resolves to.
+    values = {name.lower(): value if isinstance(value, str) else f"<{name}>" for name, value in env.items()}
+    settings_class.model_validate({k: v for k, v in values.items() if k.upper() in fields})
+
+
+def test_dispatch_event_source_reports_partial_batch_failures(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    _, mapping = only(synthesized.resources("AWS::Lambda::EventSourceMapping"))
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.queue), "Arn"]}
+    assert props["FunctionName"] == {"Ref": synthesized.logical_id(stack.dispatch.function)}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == 10
+    assert 0 < props["MaximumBatchingWindowInSeconds"] <= 5
+    assert props["ScalingConfig"] == {"MaximumConcurrency": constants.DEFAULT_DISPATCH_MAX_CONCURRENCY}
+
+
+def test_the_last_attempt_is_the_one_before_the_dead_letter_queue(synthesized: Synthesized) -> None:
+    queue = synthesized.properties(synthesized.stack.dispatch_queue.queue)
+    env = synthesized.properties(synthesized.stack.dispatch.function)["Environment"]["Variables"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == int(env[constants.ENV_DISPATCH_MAX_ATTEMPTS])
+
+
+def test_the_local_queue_parks_after_as_many_receives() -> None:
+    """The local system's twin of the queue (workflow-scheduler dev) keeps the same redrive policy."""
+    from workflow_scheduler.local.aws_resources import DISPATCH_MAX_RECEIVES
+
+    assert DISPATCH_MAX_RECEIVES == constants.DISPATCH_MAX_RECEIVES
+
+
+def test_timeouts_fit_together(synthesized: Synthesized) -> None:
+    queue = synthesized.properties(synthesized.stack.dispatch_queue.queue)
+    function = synthesized.properties(synthesized.stack.dispatch.function)
+    env = function["Environment"]["Variables"]
+    engine_call = float(env[constants.ENV_ENGINE_CONNECT_TIMEOUT]) + float(env[constants.ENV_ENGINE_READ_TIMEOUT])
+    # A hung engine holds a record about 30 s at most, and the invocation outlives that call with room to record it.
+    assert engine_call <= 30
+    assert engine_call + ENGINE_CALL_MARGIN.to_seconds() <= function["Timeout"]
+    # Lambda requires visibility timeout >= function timeout; AWS recommends six times.
+    assert queue["VisibilityTimeout"] == 6 * function["Timeout"]
+    assert float(env[constants.ENV_DISPATCH_BACKOFF_MAX]) <= 12 * 3600  # SQS's longest visibility timeout
+    # A parked firing keeps its original enqueue time: the dead-letter queue keeps it longer than the queue would.
+    dead_letters = synthesized.properties(synthesized.stack.dispatch_queue.dead_letters)
+    assert dead_letters["MessageRetentionPeriod"] > queue.get("MessageRetentionPeriod", 4 * 86400)
+
+
+def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized) -> None:
+    queue_arn = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.dispatch_queue.queue), "Arn"]}
+    statements = role_statements(synthesized, synthesized.stack.dispatch.function)
+    sqs = [s for s in statements if any(a.startswith("sqs:") for a in actions(s))]
+    assert len(sqs) == 1
+    assert sqs[0]["Resource"] == queue_arn
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= actions(sqs[0])
+    assert "sqs:SendMessage" not in actions(sqs[0])
+    assert not [s for s in statements if any(a.startswith("ses:") for a in actions(s))]  # not in testing mode
+
+
+def test_webhook_secrets_are_reachable_only_under_the_managed_prefix(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    managed = stack.resolve(stack.webhook_secrets.managed_arns)
+    assert constants.WEBHOOK_SECRET_PREFIX == MANAGED_PREFIX  # the domain's name of the secrets it manages
+    assert json.dumps(managed).endswith(f':secret:{MANAGED_PREFIX}*"]]}}')
+
+    def on_managed(function: Any) -> list[dict[str, Any]]:
+        return [s for s in role_statements(synthesized, function) if s["Resource"] == managed]
+
+    # The webhook function reads them, nothing more.
+    (read,) = on_managed(stack.webhooks.function)
+    assert actions(read) == {"secretsmanager:GetSecretValue"}
+    assert "Condition" not in read
+    # The api function manages them: exactly what SecretsManagerStore calls; new secrets only with the tag.
+    manage, create = on_managed(stack.api.function)
+    assert actions(manage) == {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:RestoreSecret",
+        "secretsmanager:DeleteSecret",
+    }
+    assert actions(create) == {"secretsmanager:CreateSecret", "secretsmanager:TagResource"}
+    assert create["Condition"] == {
+        "StringEquals": {"aws:RequestTag/managed-by": "workflow_scheduler"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["managed-by"]},
+    }
+    # Nobody else, and nowhere a wildcard action or a secret resource of "*".
+    for function in (stack.dispatch.function, stack.migrations.function):
+        assert not on_managed(function)
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert not any(a.endswith(":*") or a == "*" for a in actions(statement)), statement
+            if any(a.startswith("secretsmanager:") for a in actions(statement)):
+                assert statement["Resource"] != "*"
+
+
+def test_api_gateway_passes_bodies_byte_for_byte(synthesized: Synthesized) -> None:
+    """Binary webhook bodies (and HMAC signatures over them) need API Gateway to base64-encode, not transcode."""
+    _, api = only(synthesized.resources("AWS::ApiGateway::RestApi"))
+    assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
+
+
+def _stack_routes(synthesized: Synthesized) -> set[tuple[str, str, str]]:
+    """(method, resource path, function folder) of every method of the REST API."""
+    parts = {
+        lid: (r["Properties"]["PathPart"], r["Properties"]["ParentId"])
+        for lid, r in synthesized.resources("AWS::ApiGateway::Resource").items()
+    }
+
+    def path(ref: dict[str, Any]) -> str:
+        if "Ref" not in ref:  # the root resource
+            return ""
+        part, parent = parts[ref["Ref"]]
+        return f"{path(parent)}/{part}"
+
+    stack = synthesized.stack
+    folders = {
+        synthesized.logical_id(stack.api.function): constants.API_FUNCTION,
+        synthesized.logical_id(stack.webhooks.function): constants.WEBHOOK_FUNCTION,
+    }
+    routes = set()
+    for method in synthesized.resources("AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        (folder,) = [name for lid, name in folders.items() if lid in json.dumps(props["Integration"]["Uri"])]
+        routes.add((props["HttpMethod"], path(props["ResourceId"]), folder))
+    return routes
+
+
+def test_the_local_gateway_serves_the_stack_routes(synthesized: Synthesized) -> None:
+    """workflow_scheduler.local.routes is the local twin of the REST API: the same resources, methods, functions."""
+    local = {(r.method, r.resource, r.function) for r in active_routes() if not r.local_only}
+    assert local == _stack_routes(synthesized)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "function"),
+    [
+        ("POST", "/v1/workflows/wf-1/trigger/manual", constants.API_FUNCTION),
+        ("GET", "/v1/workflows/wf-1/events", constants.API_FUNCTION),
+        ("POST", "/v1/workflows/wf-1/deploy", constants.API_FUNCTION),
+        ("GET", "/health", constants.API_FUNCTION),
+        ("POST", "/webhook/wf-1", constants.WEBHOOK_FUNCTION),
+        ("PUT", "/webhook/team/orders/created", constants.WEBHOOK_FUNCTION),
+        ("POST", "/webhooks/github", None),  # not wired yet
+        ("POST", "/webhook", None),
+    ],
+)
+def test_routes_reach_their_function(synthesized: Synthesized, method: str, path: str, function: str | None) -> None:
+    routes = [Route(m, resource, folder) for m, resource, folder in _stack_routes(synthesized)]
+    found = find(routes, method, path)
+    assert (found[0].function if found else None) == function
+
+
+def test_alarm_on_parked_firings(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    props = synthesized.properties(stack.alarms.parked_firings)
+    assert (props["Namespace"], props["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert props["Dimensions"] == [
+        {
+            "Name": "QueueName",
+            "Value": {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.dead_letters), "QueueName"]},
+        }
+    ]
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert props["Statistic"] == "Maximum"
+    assert props["TreatMissingData"] == "notBreaching"
+    topic = {"Ref": synthesized.logical_id(stack.alarms.topic)}
+    assert props["AlarmActions"] == props["OKActions"] == [topic]
+
+
+def test_alarm_on_dispatch_errors(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    props = synthesized.properties(stack.alarms.dispatch_errors)
+    assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert props["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": synthesized.logical_id(stack.dispatch.function)}}
+    ]
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert props["AlarmActions"] == [{"Ref": synthesized.logical_id(stack.alarms.topic)}]
+
+
+def test_alarm_topic_is_encrypted_tls_only_and_open_to_cloudwatch_alarms(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    key = synthesized.logical_id(stack.alarms.key)
+    topic = synthesized.properties(stack.alarms.topic)
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    key_props = synthesized.properties(stack.alarms.key)
+    assert key_props["EnableKeyRotation"] is True
+    cloudwatch = {"Service": "cloudwatch.amazonaws.com"}
+    (key_grant,) = [s for s in key_props["KeyPolicy"]["Statement"] if s["Principal"] == cloudwatch]
+    assert set(key_grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    _, policy = only(synthesized.resources("AWS::SNS::TopicPolicy"))
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (publish,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert (publish["Principal"], publish["Action"]) == (cloudwatch, "sns:Publish")
+    assert ":alarm:*" in json.dumps(publish["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert not synthesized.resources("AWS::SNS::Subscription")  # only with the alarmEmail option
