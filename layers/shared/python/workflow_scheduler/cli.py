@@ -92,6 +92,54 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> None:
     _print({"moved": moved})
 
 
+def cmd_cron_translate(args: argparse.Namespace) -> None:
+    from workflow_scheduler.domain.cron import CronError, translate
+
+    try:
+        translation = translate(args.expression, args.timezone)
+    except CronError as exc:
+        raise CliError(str(exc)) from exc
+    result: dict[str, Any] = {
+        "schedules": [{"expression": e, "timezone": translation.timezone} for e in translation.schedules]
+    }
+    if translation.warnings:
+        result["warnings"] = list(translation.warnings)
+    _print(result)
+
+
+def cmd_cron_preview(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from workflow_scheduler.domain.cron import CronError, preview
+
+    try:
+        _print(preview(args.expression, args.timezone, args.count, datetime.now(UTC)).as_dict())
+    except CronError as exc:
+        raise CliError(str(exc)) from exc
+    except ValueError as exc:  # count out of range
+        raise CliError(str(exc)) from exc
+
+
+def cmd_reconcile(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
+    from workflow_scheduler.adapters.postgres import Database
+    from workflow_scheduler.domain.errors import DomainError
+    from workflow_scheduler.settings import ReconcileSettings
+    from workflow_scheduler.wiring import reconciler
+
+    if "SCHEDULE_GROUP_NAME" not in os.environ:
+        _use_local_environment("SCHEDULE_GROUP_NAME")
+    try:
+        settings = ReconcileSettings()
+        report = reconciler(Database(settings.conninfo), settings).run(dry_run=args.dry_run)
+    except (ValidationError, ValueError) as exc:
+        raise CliError(f"reconcile is not configured: {exc}") from exc
+    except DomainError as exc:
+        raise CliError(exc.message) from exc
+    _print(report.as_dict())
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     from workflow_scheduler.local.state import mint_token
 
@@ -128,6 +176,21 @@ def parser() -> argparse.ArgumentParser:
     dlq_redrive = dlq_sub.add_parser("redrive", help="move parked firings back to the dispatch queue")
     dlq_redrive.add_argument("--max", type=int, help="move at most this many (default: all)")
     dlq_redrive.set_defaults(run=cmd_dlq_redrive)
+
+    cron = sub.add_parser("cron", help="cron expressions: the EventBridge translation and a preview of the runs")
+    cron_sub = cron.add_subparsers(dest="cron_command", required=True)
+    translate = cron_sub.add_parser("translate", help="the EventBridge Scheduler schedules for a Unix cron expression")
+    preview = cron_sub.add_parser("preview", help="the next runs as EventBridge will fire them, with DST warnings")
+    for command in (translate, preview):
+        command.add_argument("expression", help="5-field Unix cron or a macro such as @daily")
+        command.add_argument("--timezone", default="UTC", help="IANA time zone (default UTC)")
+    preview.add_argument("--count", type=int, default=10, help="how many runs (default 10)")
+    translate.set_defaults(run=cmd_cron_translate)
+    preview.set_defaults(run=cmd_cron_preview)
+
+    reconcile = sub.add_parser("reconcile", help="make the schedule group match the trigger index")
+    reconcile.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    reconcile.set_defaults(run=cmd_reconcile)
 
     token = sub.add_parser("token", help="a bearer token the local system accepts (local signing key only)")
     token.add_argument("--user", required=True)
