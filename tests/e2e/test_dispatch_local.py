@@ -138,3 +138,64 @@ def test_a_failing_engine_parks_the_firing_and_redrive_delivers_it(
             assert engine.accepted() == {execution_id: 1}
         finally:
             assert local.stop() == 0, local.output()
+
+
+def test_webhook_auth_modes_and_refusals_over_http(system: LocalSystem, alice: dict[str, str]) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    workflow_id = f"wf-{uuid.uuid4().hex[:8]}"
+    prefix = f"e2e-{workflow_id}"
+
+    def hook(node_id: str, auth: dict[str, str]) -> dict[str, Any]:
+        params = {"webhook_path": f"{prefix}/{node_id}", "methods": ["POST"], "auth": auth}
+        return {"id": node_id, "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_WEBHOOK", "parameters": params}
+
+    nodes = [
+        hook("open", {"type": "none"}),
+        hook("keyed", {"type": "api_key", "header": "X-Api-Key", "secret": "key-1"}),
+        hook("signed", {"type": "hmac_sha256", "header": "X-Signature", "secret": "sig-2"}),
+        hook("basic", {"type": "basic", "username": "bot", "secret": "pw-3"}),
+    ]
+    url = f"{system.base_url}/v1/workflows/{workflow_id}/deploy"
+    deployed = requests.post(url, json={"workflow_spec": {"nodes": nodes}}, headers=alice, timeout=10)
+    assert deployed.status_code == 200, deployed.text
+    assert "key-1" not in deployed.text and "sig-2" not in deployed.text and "pw-3" not in deployed.text
+    hooks = {t["trigger_id"]: t["webhook_url"] for t in deployed.json()["triggers"]}
+
+    body = json.dumps({"order": 7}).encode()
+    signature = "sha256=" + hmac.new(b"sig-2", body, hashlib.sha256).hexdigest()
+    basic = "Basic " + base64.b64encode(b"bot:pw-3").decode()
+    json_type = {"Content-Type": "application/json"}
+    accepted = {
+        "open": requests.post(hooks["open"], data=body, headers=json_type, timeout=10),
+        "keyed": requests.post(hooks["keyed"], data=body, headers={**json_type, "X-Api-Key": "key-1"}, timeout=10),
+        "signed": requests.post(
+            hooks["signed"], data=body, headers={**json_type, "X-Signature": signature}, timeout=10
+        ),
+        "basic": requests.post(hooks["basic"], data=body, headers={**json_type, "Authorization": basic}, timeout=10),
+    }
+    for name, response in accepted.items():
+        assert response.status_code == 202, (name, response.text)
+        [call] = executions(system, response.json()["execution_id"])
+        assert call["trigger"]["trigger_id"] == name and call["trigger"]["data"]["body"] == {"order": 7}
+        assert not {"x-api-key", "x-signature", "authorization"} & set(call["trigger"]["data"]["headers"])
+
+    refusals = [
+        (requests.post(hooks["keyed"], data=body, headers={"X-Api-Key": "wrong"}, timeout=10), 401),
+        (requests.post(hooks["keyed"], data=body, timeout=10), 401),
+        (requests.post(hooks["signed"], data=body, headers={"X-Signature": "sha256=" + "0" * 64}, timeout=10), 401),
+        (requests.post(hooks["basic"], data=body, headers={"Authorization": "Basic Ym90Ondyb25n"}, timeout=10), 401),
+        (requests.get(hooks["open"], timeout=10), 405),
+        (requests.post(hooks["open"], data=b"x" * (1024 * 1024 + 1), timeout=30), 413),
+        (requests.post(f"{system.base_url}/webhook/{prefix}/nowhere", data=body, timeout=10), 404),
+    ]
+    for response, status in refusals:
+        assert response.status_code == status, (status, response.text)
+        assert response.json()["error"] and response.json()["message"]
+    assert refusals[4][0].headers["Allow"] == "POST"
+
+    requests.post(f"{system.base_url}/v1/workflows/{workflow_id}/pause", headers=alice, timeout=10)
+    paused = requests.post(hooks["open"], data=body, headers=json_type, timeout=10)
+    assert paused.status_code == 409 and paused.json()["error"] == "workflow_paused"
