@@ -61,6 +61,9 @@ PLACEHOLDER_ENV = {
     "JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
     "DISPATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dispatch",
     "STATE_TABLE_NAME": "workflow-scheduler-state",
+    "SCHEDULE_GROUP_NAME": "workflow-scheduler",
+    "CRON_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:cron",
+    "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/scheduler",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
 }

@@ -5,15 +5,28 @@ Domain code never reads the environment: handlers build their settings model and
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class _Part(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+class _Part(BaseModel):
+    """Each field is read from the environment variable of its name in upper case; arguments win.
+
+    That is all pydantic-settings would do for us here, and it costs ~250 ms of import on every cold start.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        environment = {name: os.environ[name.upper()] for name in cls.model_fields if name.upper() in os.environ}
+        return {**environment, **data}
 
 
 class DatabaseSettings(_Part):
