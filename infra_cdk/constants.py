@@ -32,16 +32,22 @@ MIGRATIONS_ID = "Migrations"
 WEBHOOKS_ID = "Webhooks"
 DISPATCH_ID = "Dispatch"
 ALARMS_ID = "Alarms"
+CRON_ID = "Cron"
+RECONCILE_ID = "Reconcile"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
 WEBHOOK_FUNCTION_ID = "WebhookFunction"
 DISPATCH_FUNCTION_ID = "DispatchFunction"
+CRON_FUNCTION_ID = "CronFunction"
+RECONCILE_FUNCTION_ID = "ReconcileFunction"
 
 # Function folders under functions/.
 API_FUNCTION = "api"
 MIGRATE_FUNCTION = "migrate"
 WEBHOOK_FUNCTION = "webhook"
 DISPATCH_FUNCTION = "dispatch"
+CRON_FUNCTION = "cron"
+RECONCILE_FUNCTION = "reconcile"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -70,7 +76,14 @@ ENV_SMTP_PORT = "SMTP_PORT"
 ENV_SMTP_SECURITY = "SMTP_SECURITY"
 ENV_SMTP_USERNAME = "SMTP_USERNAME"
 ENV_SMTP_PASSWORD_SECRET_ARN = "SMTP_PASSWORD_SECRET_ARN"  # noqa: S105
+# SchedulerSettings (api, reconcile) and LockSettings (reconcile).
+ENV_SCHEDULE_GROUP_NAME = "SCHEDULE_GROUP_NAME"
+ENV_CRON_FUNCTION_ARN = "CRON_FUNCTION_ARN"
+ENV_SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
+ENV_SCHEDULES_DLQ_ARN = "SCHEDULES_DLQ_ARN"
+ENV_LOCK_BACKEND = "LOCK_BACKEND"
 LOG_LEVEL = "INFO"
+LOCK_BACKEND = "dynamodb"  # locks in the state table (adapters/locks_dynamodb.py); no Redis in the stack
 
 # Lambda functions.
 API_MEMORY_MB = 512
@@ -80,6 +93,12 @@ MIGRATE_TIMEOUT = Duration.minutes(5)
 WEBHOOK_MEMORY_MB = 512
 WEBHOOK_TIMEOUT = API_TIMEOUT  # behind the same API Gateway integration timeout
 DISPATCH_MEMORY_MB = 512
+CRON_MEMORY_MB = 512  # CPU scales with memory: a firing's delay includes the cold start
+CRON_TIMEOUT = Duration.seconds(30)  # one deployment lookup, one audit row, one SQS message (5 s connect timeout)
+RECONCILE_MEMORY_MB = 512
+# Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.reconcile,
+# LOCK_LEASE_SECONDS = 900): a run still going after its lease ends could overlap the next one.
+RECONCILE_TIMEOUT = Duration.minutes(15)
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
 
 # PostgreSQL behind RDS Proxy.
@@ -118,6 +137,24 @@ DISPATCH_BACKOFF_BASE_SECONDS = 30
 DISPATCH_BACKOFF_MAX_SECONDS = 900  # SQS allows a visibility timeout of up to 12 hours
 DISPATCH_BATCH_SIZE = 10  # records per invocation, delivered concurrently (functions/dispatch: 10 workers)
 DISPATCH_BATCHING_WINDOW = Duration.seconds(1)  # gathers a burst into fewer invocations; adds at most 1 s
+
+# Cron triggers on EventBridge Scheduler (infra_cdk/features/cron.py). The group holds only the schedules of cron
+# triggers: reconcile deletes every schedule in it that no trigger owns.
+SCHEDULE_GROUP_NAME = "workflow-scheduler"
+SCHEDULES_DLQ_RETENTION = Duration.days(14)  # SQS's maximum
+# The cron function's asynchronous invocations (EventBridge Scheduler invokes it with InvocationType=Event). Lambda's
+# default of 2 retries, set explicitly: a retry has the same scheduled time, hence the same execution id, so it can
+# never fire twice. Events older than an hour are not retried (the schedules' own retry policy gives up after an hour
+# too: adapters/scheduler.py SchedulerTarget.maximum_event_age_seconds). What fails for good goes to the schedules'
+# dead-letter queue.
+CRON_RETRY_ATTEMPTS = 2
+CRON_MAX_EVENT_AGE = Duration.hours(1)
+# The daily reconcile run, by EventBridge Scheduler too, in the account's default group (never in the service's
+# group, where reconcile would delete it as an orphan). 03:17 UTC: off the hour, when few cron triggers fire.
+RECONCILE_SCHEDULE_MINUTE = "17"
+RECONCILE_SCHEDULE_HOUR = "3"
+RECONCILE_INPUT = {"dry_run": False}
+RECONCILE_RETRY_ATTEMPTS = 2  # Lambda's default: reconcile is idempotent; a run that fails is retried, then alarms
 
 # REST API.
 API_STAGE_NAME = "prod"
@@ -174,3 +211,7 @@ OUTPUT_MIGRATE_FUNCTION = "MigrateFunctionName"
 OUTPUT_DISPATCH_QUEUE_URL = "DispatchQueueUrl"
 OUTPUT_DISPATCH_DLQ_URL = "DispatchDeadLetterQueueUrl"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
+OUTPUT_SCHEDULE_GROUP_NAME = "ScheduleGroupName"
+OUTPUT_SCHEDULES_DLQ_URL = "SchedulesDeadLetterQueueUrl"
+OUTPUT_CRON_FUNCTION = "CronFunctionName"
+OUTPUT_RECONCILE_FUNCTION = "ReconcileFunctionName"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from typing import cast
+
+from aws_cdk import Acknowledgment, Stack, Validations, aws_lambda
 from constructs import IConstruct
 
 # Findings that recur on every function of the service; the reasons hold for all of them.
@@ -31,3 +33,10 @@ def acknowledge_singleton(scope: IConstruct, id_prefix: str, reason: str, *rule_
         raise LookupError(f"no construct {id_prefix}* in {stack.node.path}: has aws-cdk-lib renamed it?")
     for child in found:
         acknowledge(child, reason, *rule_ids)
+
+
+def invoke_grant_finding(function: aws_lambda.Function) -> str:
+    """The IAM5 finding of ``function.grant_invoke(role)``: besides the function's ARN it allows its qualified ARNs
+    (versions and aliases, ``ARN:*``). cdk-nag names the function by its logical id."""
+    logical_id = Stack.of(function).get_logical_id(cast(aws_lambda.CfnFunction, function.node.default_child))
+    return f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]"

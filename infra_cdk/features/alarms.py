@@ -13,6 +13,7 @@ from aws_cdk import (
     aws_lambda,
     aws_sns,
     aws_sns_subscriptions,
+    aws_sqs,
 )
 from constructs import Construct
 
@@ -28,6 +29,8 @@ class Alarms(Construct):
         *,
         dispatch_queue: DispatchQueue,
         dispatch_function: aws_lambda.IFunction,
+        schedules_dead_letters: aws_sqs.IQueue,
+        reconcile_function: aws_lambda.IFunction,
         email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -78,7 +81,39 @@ class Alarms(Construct):
             evaluation_periods=1,
             treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.parked_firings, self.dispatch_errors):
+        # A cron firing that never reached the dispatch queue: EventBridge Scheduler could not invoke the cron function,
+        # or the function failed every retry. Nothing retries it any more: replay it (docs/deploy.md).
+        self.failed_cron_firings = aws_cloudwatch.Alarm(
+            self,
+            "FailedCronFirings",
+            alarm_description=(
+                "Cron firings (or a daily reconcile run) are in the schedules' dead-letter queue: EventBridge "
+                "Scheduler could not invoke the function, or the cron function failed every retry. See the cron "
+                "function's logs, fix the cause, then replay the messages (docs/deploy.md)."
+            ),
+            metric=schedules_dead_letters.metric_approximate_number_of_messages_visible(
+                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
+            ),
+            threshold=1,
+            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # The daily reconcile run failed (Lambda retries it twice): schedules may be missing or orphaned until it runs.
+        self.reconcile_errors = aws_cloudwatch.Alarm(
+            self,
+            "ReconcileErrors",
+            alarm_description=(
+                "The reconcile function failed (database, EventBridge Scheduler, the lock, or a timeout): the schedule "
+                "group may not match the trigger index. See the function's logs; run it again by hand (docs/deploy.md)."
+            ),
+            metric=reconcile_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            threshold=1,
+            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (self.parked_firings, self.dispatch_errors, self.failed_cron_firings, self.reconcile_errors):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
 

@@ -25,6 +25,7 @@ from infra_cdk.constants import (
     SERVICE_NAME,
     V1_PROXY_PATH,
 )
+from infra_cdk.features.cron import CronSchedules
 from infra_cdk.features.database import Database
 from infra_cdk.features.dispatch_queue import DispatchQueue
 from infra_cdk.features.function import ServiceFunction
@@ -80,6 +81,7 @@ class Api(Construct):
         state_table: StateTable,
         dispatch_queue: DispatchQueue,
         webhook_secrets: WebhookSecrets,
+        cron: CronSchedules,
     ) -> None:
         super().__init__(scope, construct_id)
         # The HS256 signing key of the bearer tokens: the whole secret string is the key.
@@ -113,6 +115,7 @@ class Api(Construct):
         state_table.grant_read_write(self.function)
         dispatch_queue.grant_send(self.function)  # manual runs
         webhook_secrets.grant_manage(self.function)  # inline webhook secrets move into Secrets Manager at deploy
+        cron.grant_manage(self.function)  # cron triggers' schedules, created, updated and deleted at deploy
 
         access_logs = aws_logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
         self.rest_api = aws_apigateway.RestApi(

@@ -44,6 +44,12 @@ OPTIONS = {
 
 DB_ENV = {constants.ENV_DB_SECRET_ARN, constants.ENV_DB_HOST, constants.ENV_DB_NAME}
 COMMON_ENV = {constants.ENV_SERVICE_NAME, constants.ENV_METRICS_NAMESPACE, constants.ENV_LOG_LEVEL}
+SCHEDULER_ENV = {
+    constants.ENV_SCHEDULE_GROUP_NAME,
+    constants.ENV_CRON_FUNCTION_ARN,
+    constants.ENV_SCHEDULER_ROLE_ARN,
+    constants.ENV_SCHEDULES_DLQ_ARN,
+}
 
 
 @dataclass(frozen=True)
@@ -81,15 +87,30 @@ def service_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
+def role_policy_statements(synthesized: Synthesized, role_logical_id: str) -> list[dict[str, Any]]:
+    """Every statement of the policies attached to the role ``role_logical_id`` (inline or managed by the stack)."""
+    role = {"Ref": role_logical_id}
+    policies = [
+        policy["Properties"]
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if role in policy["Properties"].get("Roles", [])
+    ] + [
+        policy["Properties"]
+        for policy in synthesized.resources("AWS::IAM::ManagedPolicy").values()
+        if role in policy["Properties"].get("Roles", [])
+    ]
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
 def role_statements(synthesized: Synthesized, function: IConstruct) -> list[dict[str, Any]]:
     """Every statement of the policies attached to ``function``'s execution role."""
-    role = {"Ref": synthesized.properties(function)["Role"]["Fn::GetAtt"][0]}
-    return [
-        statement
-        for policy in synthesized.resources("AWS::IAM::Policy").values()
-        if role in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return role_policy_statements(synthesized, synthesized.properties(function)["Role"]["Fn::GetAtt"][0])
+
+
+def code_of(synthesized: Synthesized, props: dict[str, Any]) -> str:
+    """The handler.py staged as the function's code asset (``asset.<hash>``, zipped as ``<hash>.zip``)."""
+    key: str = props["Code"]["S3Key"]
+    return (synthesized.template_path.parent / f"asset.{key.removesuffix('.zip')}" / "handler.py").read_text()
 
 
 def actions(statement: dict[str, Any]) -> set[str]:

@@ -15,13 +15,22 @@ from tests.infra.conftest import (
     DB_ENV,
     Synthesized,
     actions,
+    code_of,
     only,
     role_statements,
     service_functions,
 )
 from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX
 from workflow_scheduler.local.routes import Route, active_routes, find
-from workflow_scheduler.settings import ApiSettings, DispatchSettings, MigrateSettings, WebhookSettings
+from workflow_scheduler.settings import (
+    ApiSettings,
+    CronSettings,
+    DispatchSettings,
+    MigrateSettings,
+    ReconcileSettings,
+    SchedulerSettings,
+    WebhookSettings,
+)
 
 DISPATCH_ENV = {
     constants.ENV_STATE_TABLE_NAME,
@@ -37,12 +46,6 @@ DISPATCH_ENV = {
 # Set by the stack ahead of the code: the api function's table is for locks (adapters/locks_dynamodb.py), which
 # ApiSettings does not compose yet.
 NOT_READ_YET = {constants.API_FUNCTION_ID: {constants.ENV_STATE_TABLE_NAME}}
-
-
-def code_of(synthesized: Synthesized, props: dict[str, Any]) -> str:
-    """The handler.py staged as the function's code asset (``asset.<hash>``, zipped as ``<hash>.zip``)."""
-    key: str = props["Code"]["S3Key"]
-    return (synthesized.template_path.parent / f"asset.{key.removesuffix('.zip')}" / "handler.py").read_text()
 
 
 def test_webhook_function(synthesized: Synthesized) -> None:
@@ -91,6 +94,8 @@ def test_dispatch_function(synthesized: Synthesized) -> None:
         (constants.WEBHOOK_FUNCTION_ID, WebhookSettings),
         (constants.DISPATCH_FUNCTION_ID, DispatchSettings),
         (constants.MIGRATE_FUNCTION_ID, MigrateSettings),
+        (constants.CRON_FUNCTION_ID, CronSettings),
+        (constants.RECONCILE_FUNCTION_ID, ReconcileSettings),
     ],
 )
 def test_each_function_gets_the_settings_it_reads(
@@ -104,7 +109,11 @@ def test_each_function_gets_the_settings_it_reads(
     assert set(env) - COMMON_ENV - NOT_READ_YET.get(function_id, set()) <= fields
     # As the environment gives them: strings, each reference standing for the string it resolves to.
     values = {name.lower(): value if isinstance(value, str) else f"<{name}>" for name, value in env.items()}
-    settings_class.model_validate({k: v for k, v in values.items() if k.upper() in fields})
+    settings = settings_class.model_validate({k: v for k, v in values.items() if k.upper() in fields})
+    # Without the scheduler settings the api function refuses cron triggers, and reconcile does not start.
+    if isinstance(settings, SchedulerSettings):
+        assert settings.scheduler_configured
+        assert settings.schedules_dlq_arn
 
 
 def test_dispatch_event_source_reports_partial_batch_failures(synthesized: Synthesized) -> None:
@@ -186,7 +195,7 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefix(synthesized
         "ForAllValues:StringEquals": {"aws:TagKeys": ["managed-by"]},
     }
     # Nobody else, and nowhere a wildcard action or a secret resource of "*".
-    for function in (stack.dispatch.function, stack.migrations.function):
+    for function in (stack.dispatch.function, stack.migrations.function, stack.cron.function, stack.reconcile.function):
         assert not on_managed(function)
     for policy in synthesized.resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:

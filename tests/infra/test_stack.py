@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from infra_cdk import constants
-from tests.infra.conftest import COMMON_ENV, DB_ENV, Synthesized, only, service_functions
+from tests.infra.conftest import COMMON_ENV, DB_ENV, SCHEDULER_ENV, Synthesized, only, service_functions
 
 
 def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any
 
 def test_every_service_function_runs_python_312_with_both_layers(synthesized: Synthesized) -> None:
     functions = service_functions(synthesized)
-    assert len(functions) == 4  # api, webhook, dispatch, migrate
+    assert len(functions) == 6  # api, webhook, dispatch, migrate, cron, reconcile
     layers = {
         synthesized.logical_id(synthesized.stack.layers.shared),
         synthesized.logical_id(synthesized.stack.layers.dependencies),
@@ -43,7 +43,7 @@ def test_api_function(synthesized: Synthesized) -> None:
     assert props["MemorySize"] == 512
     assert props["Timeout"] == 29
     env = props["Environment"]["Variables"]
-    assert set(env) == COMMON_ENV | DB_ENV | {
+    assert set(env) == COMMON_ENV | DB_ENV | SCHEDULER_ENV | {
         constants.ENV_JWT_SECRET_ARN,
         constants.ENV_STATE_TABLE_NAME,
         constants.ENV_DISPATCH_QUEUE_URL,
@@ -73,14 +73,14 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert secret_reads and all(s["Resource"] != "*" for s in secret_reads)
     table_writes = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
-    assert len(table_writes) == 2  # api (locks) and dispatch (idempotency records)
+    assert len(table_writes) == 3  # api and reconcile (locks), dispatch (idempotency records)
     table = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.state_table.table), "Arn"]}
     assert all(s["Resource"] == table for s in table_writes)
 
 
 def test_log_groups_expire(synthesized: Synthesized) -> None:
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 6  # four functions, API access logs, VPC flow logs
+    assert len(groups) == 8  # six functions, API access logs, VPC flow logs
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
     (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
     assert retention["Properties"]["RetentionInDays"] == 90
@@ -107,7 +107,7 @@ def test_dispatch_queue_has_a_dead_letter_queue(synthesized: Synthesized) -> Non
         "maxReceiveCount": constants.DISPATCH_MAX_RECEIVES,
     }
     assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
-    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 2  # enforce_ssl: deny plain HTTP
+    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 3  # enforce_ssl: deny plain HTTP (+ schedules' DLQ)
 
 
 def test_database_instance(synthesized: Synthesized) -> None:
@@ -246,6 +246,10 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_DISPATCH_QUEUE_URL,
         constants.OUTPUT_DISPATCH_DLQ_URL,
         constants.OUTPUT_ALARM_TOPIC_ARN,
+        constants.OUTPUT_SCHEDULE_GROUP_NAME,
+        constants.OUTPUT_SCHEDULES_DLQ_URL,
+        constants.OUTPUT_CRON_FUNCTION,
+        constants.OUTPUT_RECONCILE_FUNCTION,
     }
     assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])
     queues = synthesized.stack.dispatch_queue
@@ -253,3 +257,9 @@ def test_outputs(synthesized: Synthesized) -> None:
     assert outputs[constants.OUTPUT_DISPATCH_DLQ_URL]["Value"] == {"Ref": synthesized.logical_id(queues.dead_letters)}
     topic = synthesized.logical_id(synthesized.stack.alarms.topic)
     assert outputs[constants.OUTPUT_ALARM_TOPIC_ARN]["Value"] == {"Ref": topic}
+    cron = synthesized.stack.cron
+    assert outputs[constants.OUTPUT_SCHEDULE_GROUP_NAME]["Value"] == constants.SCHEDULE_GROUP_NAME
+    assert outputs[constants.OUTPUT_SCHEDULES_DLQ_URL]["Value"] == {"Ref": synthesized.logical_id(cron.dead_letters)}
+    assert outputs[constants.OUTPUT_CRON_FUNCTION]["Value"] == {"Ref": synthesized.logical_id(cron.function)}
+    reconcile = synthesized.logical_id(synthesized.stack.reconcile.function)
+    assert outputs[constants.OUTPUT_RECONCILE_FUNCTION]["Value"] == {"Ref": reconcile}
