@@ -102,5 +102,18 @@ def test_reconcile_repairs_orphans_gaps_and_drift(aws: None, clean_database: str
     assert repaired["State"] == "ENABLED" and json.loads(repaired["Target"]["Input"])["workflow_id"] == "wf-r"
     assert reconciler.run().in_step == 3
 
+    # The stack replaced the cron function: every schedule still aims at the old one until reconcile runs.
+    moved = Reconciler(
+        PostgresDeploymentStore(db),
+        EventBridgeSchedules(
+            SchedulerTarget(GROUP, "arn:aws:lambda:us-east-1:123456789012:function:cron-v2", target.role_arn)
+        ),
+        locks,
+    )
+    assert sorted(moved.run().repaired) == names
+    assert {s["Target"]["Arn"] for s in (client.get_schedule(Name=n, GroupName=GROUP) for n in names)} == {
+        "arn:aws:lambda:us-east-1:123456789012:function:cron-v2"
+    }
+
     with locks.hold(LOCK_NAME, 30), pytest.raises(LockNotAcquired):
         reconciler.run()

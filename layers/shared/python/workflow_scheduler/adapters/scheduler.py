@@ -60,6 +60,23 @@ class EventBridgeSchedules:
             "Target": target,
         }
 
+    def in_step(self, spec: ScheduleSpec, actual: dict[str, Any]) -> bool:
+        """Whether a schedule as read back is the one this spec defines, target included.
+
+        The target matters: a stack that replaced the cron function or the scheduler role leaves old
+        schedules pointing at the old ones until reconcile rewrites them.
+        """
+        wanted = self._definition(spec)
+        return all(
+            actual.get(key, default) == wanted[key]
+            for key, default in (
+                ("ScheduleExpression", None),
+                ("ScheduleExpressionTimezone", "UTC"),
+                ("State", None),
+                ("FlexibleTimeWindow", None),
+            )
+        ) and all(actual.get("Target", {}).get(key) == value for key, value in wanted["Target"].items())
+
     def _call(self, action: str, name: str, **kwargs: Any) -> Any:
         try:
             return getattr(self._scheduler(), action)(**kwargs)

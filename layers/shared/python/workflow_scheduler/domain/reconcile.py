@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from workflow_scheduler.domain.cron_registrar import schedule_specs
 from workflow_scheduler.domain.locks import DistributedLockManager
 from workflow_scheduler.domain.models import TriggerRecord
-from workflow_scheduler.domain.schedules import ScheduleSpec, ScheduleStore
+from workflow_scheduler.domain.schedules import ScheduleStore
 
 LOCK_NAME = "reconcile-schedules"
 LOCK_LEASE_SECONDS = 900
@@ -39,16 +39,6 @@ class ReconcileReport:
             "in_step": self.in_step,
             "dry_run": self.dry_run,
         }
-
-
-def _drifted(spec: ScheduleSpec, actual: dict[str, Any]) -> bool:
-    target = actual.get("Target") or {}
-    return (
-        actual.get("ScheduleExpression") != spec.expression
-        or actual.get("ScheduleExpressionTimezone", "UTC") != spec.timezone
-        or actual.get("State") != ("ENABLED" if spec.enabled else "DISABLED")
-        or target.get("Input") != spec.target_input()
-    )
 
 
 class Reconciler:
@@ -82,7 +72,7 @@ class Reconciler:
                 report.created.append(name)
                 if not dry_run:
                     self._schedules.create(expected[name])
-            elif _drifted(expected[name], current):
+            elif not self._schedules.in_step(expected[name], current):
                 report.repaired.append(name)
                 if not dry_run:
                     self._schedules.update(expected[name])

@@ -65,4 +65,7 @@ class ScheduleStore(Protocol):
 
     def get(self, name: str) -> dict[str, Any] | None: ...
 
+    def in_step(self, spec: ScheduleSpec, actual: dict[str, Any]) -> bool:
+        """Whether ``actual`` (as ``get`` returned it) is exactly what ``spec`` defines."""
+
     def list_names(self) -> list[str]: ...
