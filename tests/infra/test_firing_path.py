@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel
 
 from infra_cdk import constants
 from infra_cdk.features.dispatch import ENGINE_CALL_MARGIN
@@ -99,7 +99,7 @@ def test_dispatch_function(synthesized: Synthesized) -> None:
     ],
 )
 def test_each_function_gets_the_settings_it_reads(
-    synthesized: Synthesized, function_id: str, settings_class: type[BaseSettings]
+    synthesized: Synthesized, function_id: str, settings_class: type[BaseModel]
 ) -> None:
     """Every variable the stack sets is a field of the function's settings (they ignore unknown ones, so a typo
     would be silent), and the settings accept the values (references stand for strings)."""
