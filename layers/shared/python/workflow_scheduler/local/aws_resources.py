@@ -21,6 +21,7 @@ from workflow_scheduler.local.state import signing_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
@@ -30,6 +31,12 @@ STATE_TABLE_NAME = "workflow-scheduler-state"
 DISPATCH_QUEUE_NAME = "workflow-scheduler-dispatch"
 DISPATCH_DLQ_NAME = "workflow-scheduler-dispatch-dlq"
 DISPATCH_MAX_RECEIVES = 5  # deliveries before a firing goes to the dead-letter queue
+SCHEDULE_GROUP_NAME = "workflow-scheduler"
+SCHEDULES_DLQ_NAME = "workflow-scheduler-schedules-dlq"
+CRON_FUNCTION_NAME = "workflow-scheduler-cron"
+SCHEDULER_ROLE_NAME = "workflow-scheduler-scheduler"
+# moto's account; the ARNs it gives the resources it holds name it too.
+ACCOUNT_ID = "123456789012"
 
 log = logging.getLogger("local.aws")
 
@@ -50,6 +57,13 @@ class Aws:
 
     def sqs(self) -> SQSClient:
         return self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config)
+
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        return self._session.client("scheduler", endpoint_url=self.endpoint_url, config=self._config)
+
+    @property
+    def region(self) -> str:
+        return str(self._session.region_name)
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,34 @@ def dispatch_dead_letter_queue(aws: Aws) -> str:
     return _queue(aws.sqs(), DISPATCH_DLQ_NAME, {})
 
 
+def schedule_group(aws: Aws) -> str:
+    """The group holding one EventBridge Scheduler schedule per cron expression (the scheduler emulator fires them)."""
+    client = aws.scheduler()
+    try:
+        client.get_schedule_group(Name=SCHEDULE_GROUP_NAME)
+    except client.exceptions.ResourceNotFoundException:
+        # Only when missing: moto's create_schedule_group replaces an existing group, schedules and all.
+        client.create_schedule_group(Name=SCHEDULE_GROUP_NAME)
+    return SCHEDULE_GROUP_NAME
+
+
+def schedules_dead_letter_queue(aws: Aws) -> str:
+    """Where EventBridge Scheduler puts invocations it could not deliver (the schedules' DeadLetterConfig)."""
+    client = aws.sqs()
+    url = _queue(client, SCHEDULES_DLQ_NAME, {})
+    return client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def cron_function(aws: Aws) -> str:
+    """The schedules' target: no Lambda in moto, the scheduler emulator runs ``functions/cron`` in-process."""
+    return f"arn:aws:lambda:{aws.region}:{ACCOUNT_ID}:function:{CRON_FUNCTION_NAME}"
+
+
+def scheduler_role(aws: Aws) -> str:
+    """The role EventBridge Scheduler would assume to invoke the cron function; moto checks nothing of it."""
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{SCHEDULER_ROLE_NAME}"
+
+
 def _queue(client: SQSClient, name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
     try:
         url = client.get_queue_url(QueueName=name)["QueueUrl"]
@@ -117,6 +159,12 @@ RESOURCES: tuple[LocalResource, ...] = (
     LocalResource("STATE_TABLE_NAME", "DynamoDB table: locks and idempotency records", state_table),
     LocalResource("DISPATCH_QUEUE_URL", "SQS queue (and DLQ): firings for the engine", dispatch_queue),
     LocalResource("DISPATCH_DLQ_URL", "SQS dead-letter queue: parked firings", dispatch_dead_letter_queue),
+    LocalResource("SCHEDULE_GROUP_NAME", "EventBridge Scheduler group: cron schedules", schedule_group),
+    LocalResource(
+        "SCHEDULES_DLQ_ARN", "SQS dead-letter queue: undeliverable schedule invocations", schedules_dead_letter_queue
+    ),
+    LocalResource("CRON_FUNCTION_ARN", "Lambda function: the schedules' target", cron_function),
+    LocalResource("SCHEDULER_ROLE_ARN", "IAM role: assumed by EventBridge Scheduler", scheduler_role),
 )
 
 

@@ -1,8 +1,9 @@
 """``workflow-scheduler dev``: the whole system on one machine.
 
 PostgreSQL (embedded unless ``DATABASE_URL``), an AWS endpoint (moto unless ``AWS_ENDPOINT_URL``) holding the
-resources the CDK stack creates, the functions behind a local API Gateway, and an engine stub (unless
-``WORKFLOW_ENGINE_URL``). Ctrl-C or SIGTERM stops everything it started.
+resources the CDK stack creates, the functions behind a local API Gateway, the dispatch queue consumed in-process, an
+EventBridge Scheduler emulator firing the cron schedules, and an engine stub (unless ``WORKFLOW_ENGINE_URL``).
+Ctrl-C or SIGTERM stops everything it started.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +37,7 @@ from workflow_scheduler.local.engine_stub import BASE_PATH, EXECUTIONS_PATH, Eng
 from workflow_scheduler.local.functions import function_names, load_handler_module
 from workflow_scheduler.local.gateway import Gateway, GatewayServer, LambdaHandler, Mount
 from workflow_scheduler.local.routes import Route, active_routes
+from workflow_scheduler.local.scheduler_emulator import SchedulerApi, SchedulerEmulator
 
 DATABASE_NAME = "workflow_scheduler"
 DEFAULT_REGION = "us-east-1"
@@ -52,6 +56,8 @@ DISPATCH_DEFAULTS = {
     "DISPATCH_BACKOFF_MAX_SECONDS": "10",
 }
 DISPATCH_FUNCTION = "dispatch"
+CRON_FUNCTION = "cron"
+API_FUNCTION = "api"
 _LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 _TIME_FORMAT = "%H:%M:%S"
 
@@ -130,12 +136,23 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
         if route.function not in handlers:
             handlers[route.function] = load_handler_module(route.function).lambda_handler
     dispatch = load_handler_module(DISPATCH_FUNCTION).lambda_handler if DISPATCH_FUNCTION in function_names() else None
+    cron = load_handler_module(CRON_FUNCTION).lambda_handler
+    # The api function is what changes schedules: after each call the emulator looks again at once.
+    schedules_changed = threading.Event()
+    if API_FUNCTION in handlers:
+        handlers[API_FUNCTION] = _then(handlers[API_FUNCTION], schedules_changed.set)
     _readable_function_logs()
     gateway = Gateway(routes, handlers, mounts, domain_name=authority)
+    aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
     poller = None
     if dispatch is not None:
-        aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
         poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, gateway.invoke_lock)
+    emulator = SchedulerEmulator(
+        SchedulerApi(aws.scheduler(), environment["SCHEDULE_GROUP_NAME"]),
+        {environment["CRON_FUNCTION_ARN"]: cron},
+        gateway.invoke_lock,
+        wake=schedules_changed,
+    )
     server.serve(gateway)
 
     state.save_environment(environment)
@@ -143,6 +160,8 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
     if poller is not None:  # once the gateway serves the engine stub the function may call
         poller.start()
         stack.callback(poller.stop)
+    emulator.start()
+    stack.callback(emulator.stop)
     _banner(
         base_url,
         environment,
@@ -151,6 +170,18 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
         dispatching=poller is not None,
         seconds=time.monotonic() - started,
     )
+
+
+def _then(handler: LambdaHandler, after: Callable[[], object]) -> LambdaHandler:
+    """``handler``, calling ``after`` once it has returned or raised."""
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            after()
+
+    return invoke
 
 
 def _embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:
@@ -337,6 +368,7 @@ def _banner(
         f"  swagger     {base_url}/swagger",
         f"  engine      {engine}",
         *([f"  dispatch    queue -> dispatch: {retries}"] if dispatching else []),
+        f"  schedules   group {environment['SCHEDULE_GROUP_NAME']} -> cron (scheduler emulator)",
         f"  aws         {environment['AWS_ENDPOINT_URL']}",
         f"  database    {_describe_database(environment['DATABASE_URL'])}",
         "  token       TOKEN=$(.venv/bin/workflow-scheduler token --user alice --raw)",
