@@ -28,7 +28,7 @@ from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
 from workflow_scheduler.wiring import deployment_service, history, manual_runs
 
-settings = ApiSettings()
+settings = ApiSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 deployments = deployment_service(database, settings)
 manual = manual_runs(database, settings.dispatch_queue_url)

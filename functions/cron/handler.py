@@ -14,7 +14,7 @@ from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import CronSettings
 from workflow_scheduler.wiring import cron_firings
 
-settings = CronSettings()
+settings = CronSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 firings = cron_firings(database, settings.dispatch_queue_url)
 

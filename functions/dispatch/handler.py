@@ -32,7 +32,7 @@ from workflow_scheduler.settings import DispatchSettings
 # An SQS event source batch holds at most 10 records without a batching window: one worker per record.
 WORKERS = 10
 
-settings = DispatchSettings()
+settings = DispatchSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="dispatch")
 session = engine_session(pool_size=WORKERS)  # reused across invocations: warm connections to the engine

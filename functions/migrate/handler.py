@@ -16,7 +16,7 @@ from workflow_scheduler.domain.errors import StoreUnavailable
 from workflow_scheduler.observability import logger
 from workflow_scheduler.settings import MigrateSettings
 
-settings = MigrateSettings()
+settings = MigrateSettings.from_environment()
 
 # A proxy created moments ago can refuse connections until its target is registered: wait for it while the
 # invocation has time left, rather than fail the deployment.

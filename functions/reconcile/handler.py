@@ -12,7 +12,7 @@ from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ReconcileSettings
 from workflow_scheduler.wiring import reconciler
 
-settings = ReconcileSettings()
+settings = ReconcileSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 reconcile = reconciler(database, settings)
 

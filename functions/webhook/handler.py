@@ -20,7 +20,7 @@ from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import WebhookSettings
 from workflow_scheduler.wiring import firing_service
 
-settings = WebhookSettings()
+settings = WebhookSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 store, firing = firing_service(database, settings.dispatch_queue_url)
 webhooks = WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes)

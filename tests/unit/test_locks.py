@@ -284,15 +284,16 @@ def test_lock_settings_pick_and_check_the_backend(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("LOCK_BACKEND", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("STATE_TABLE_NAME", "state")
-    assert isinstance(lock_manager(LockSettings()), DynamoDBLockManager)
+    assert isinstance(lock_manager(LockSettings.from_environment()), DynamoDBLockManager)
 
     monkeypatch.setenv("LOCK_BACKEND", "redis")
     with pytest.raises(ValueError, match="REDIS_URL"):
-        LockSettings()
+        LockSettings.from_environment()
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
-    assert isinstance(lock_manager(LockSettings()), RedisLockManager)  # no connection until the first call
+    # no connection until the first call
+    assert isinstance(lock_manager(LockSettings.from_environment()), RedisLockManager)
 
     monkeypatch.setenv("LOCK_BACKEND", "dynamodb")
     monkeypatch.delenv("STATE_TABLE_NAME")
     with pytest.raises(ValueError, match="STATE_TABLE_NAME"):
-        LockSettings()
+        LockSettings.from_environment()

@@ -79,4 +79,4 @@ def test_settings_need_exactly_one_key_source(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ValueError, match="exactly one"):
         AuthSettings(jwt_secret_arn="a", jwt_jwks_url="https://x")
     with pytest.raises(ValueError, match="exactly one"):
-        AuthSettings()
+        AuthSettings.from_environment()

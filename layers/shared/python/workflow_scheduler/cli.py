@@ -66,7 +66,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         conninfo = args.database_url
     else:
         _use_local_environment()
-        conninfo = MigrateSettings().conninfo()
+        conninfo = MigrateSettings.from_environment().conninfo()
     _print({"applied": apply_migrations(conninfo)})
 
 
@@ -131,7 +131,7 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
     if "SCHEDULE_GROUP_NAME" not in os.environ:
         _use_local_environment("SCHEDULE_GROUP_NAME")
     try:
-        settings = ReconcileSettings()
+        settings = ReconcileSettings.from_environment()
         report = reconciler(Database(settings.conninfo), settings).run(dry_run=args.dry_run)
     except (ValidationError, ValueError) as exc:
         raise CliError(f"reconcile is not configured: {exc}") from exc

@@ -6,7 +6,7 @@ Domain code never reads the environment: handlers build their settings model and
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,11 @@ class _Part(BaseModel):
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        """The settings as the environment gives them (read once, at cold start)."""
+        return cls.model_validate({})
 
     @model_validator(mode="before")
     @classmethod
