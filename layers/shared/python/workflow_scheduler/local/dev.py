@@ -134,9 +134,9 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
     handlers: dict[str, LambdaHandler] = {}
     for route in routes:
         if route.function not in handlers:
-            handlers[route.function] = load_handler_module(route.function).lambda_handler
-    dispatch = load_handler_module(DISPATCH_FUNCTION).lambda_handler if DISPATCH_FUNCTION in function_names() else None
-    cron = load_handler_module(CRON_FUNCTION).lambda_handler
+            handlers[route.function] = _local(route.function)
+    dispatch = _local(DISPATCH_FUNCTION) if DISPATCH_FUNCTION in function_names() else None
+    cron = _local(CRON_FUNCTION)
     # The api function is what changes schedules: after each call the emulator looks again at once.
     schedules_changed = threading.Event()
     if API_FUNCTION in handlers:
@@ -170,6 +170,17 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
         dispatching=poller is not None,
         seconds=time.monotonic() - started,
     )
+
+
+def _local(function: str) -> LambdaHandler:
+    """A function's handler as the local system runs it.
+
+    Metrics are off locally, and Powertools then never clears what a handler added (it prints the lot every
+    100 values): clearing after each invocation keeps a long `make dev` quiet and its memory flat.
+    """
+    from workflow_scheduler.observability import metrics
+
+    return _then(load_handler_module(function).lambda_handler, metrics.clear_metrics)
 
 
 def _then(handler: LambdaHandler, after: Callable[[], object]) -> LambdaHandler:
