@@ -23,15 +23,11 @@ import os
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
-import psycopg
 from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 # Read by Powertools when the shared package's logger is created.
 os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
-from workflow_scheduler.adapters.migrations import apply_migrations  # noqa: E402
+from bench.support import fresh_database, on_aws_call  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
 from workflow_scheduler.domain.cron_firing import jitter_seconds  # noqa: E402
 from workflow_scheduler.settings import SchedulerSettings  # noqa: E402
@@ -70,29 +66,9 @@ class SchedulerCalls:
         return sum(cls.by_operation.values())
 
 
-def _count_scheduler_calls() -> None:
-    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
-
-    def counted(self: Any, operation: str, params: Any) -> Any:
-        if self.meta.service_model.service_name == "scheduler":
-            SchedulerCalls.by_operation[operation] += 1
-        return original(self, operation, params)
-
-    botocore.client.BaseClient._make_api_call = counted  # type: ignore[attr-defined]
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    name = f"ws_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-        apply_migrations(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def count_scheduler_call(service: str, operation: str) -> None:
+    if service == "scheduler":
+        SchedulerCalls.by_operation[operation] += 1
 
 
 def cron_spec(n: int, *, daily: str = "0 9 * * *") -> dict[str, Any]:
@@ -145,7 +121,7 @@ def deploy_figures(workflows: int, admin_url: str) -> dict[str, Any]:
     boto3.client("scheduler").create_schedule_group(Name=GROUP)
     with fresh_database(admin_url) as url:
         service = deployment_service(Database(url), settings)
-        _count_scheduler_calls()
+        on_aws_call(count_scheduler_call)
         cron_specs = [cron_spec(n) for n in range(workflows)]
         changed_specs = [cron_spec(n, daily="15 9 * * *") for n in range(workflows)]
         manual_specs = [manual_spec(n) for n in range(workflows)]

@@ -16,23 +16,19 @@ import os
 import secrets
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
 import jwt
-import psycopg
 from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support import fresh_database, on_aws_call  # noqa: E402
 from tests.support.events import load_event, with_body, with_path, with_token  # noqa: E402
-from workflow_scheduler.adapters.migrations import apply_migrations  # noqa: E402
 from workflow_scheduler.local.functions import load_handler_module  # noqa: E402
 from workflow_scheduler.local.invoke import LocalContext  # noqa: E402
 
@@ -41,30 +37,6 @@ class AwsCalls:
     """Counts every AWS API call made through botocore in this process."""
 
     count = 0
-
-
-def _count_aws_calls() -> None:
-    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
-
-    def counted(self: Any, operation: str, params: Any) -> Any:
-        AwsCalls.count += 1
-        return original(self, operation, params)
-
-    botocore.client.BaseClient._make_api_call = counted  # type: ignore[attr-defined]
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    name = f"ws_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-        apply_migrations(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def spec(n: int) -> dict[str, Any]:
@@ -128,7 +100,7 @@ def main() -> None:
         with fresh_database(args.admin_url) as url:
             os.environ["DATABASE_URL"] = url
             api = load_handler_module("api")
-            _count_aws_calls()
+            on_aws_call(lambda service, operation: setattr(AwsCalls, "count", AwsCalls.count + 1))
             token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, key, algorithm="HS256")
             context = LocalContext(function_name="api")
 
@@ -140,6 +112,7 @@ def main() -> None:
                     with_body(event, body)
                 with_token(event, token)
                 result = api.lambda_handler(event, context)
+            api.metrics.clear_metrics()  # disabled metrics are never cleared by Powertools itself
                 if result["statusCode"] != expect:
                     raise SystemExit(f"{name} {n}: {result['statusCode']} {result['body']}")
 

@@ -21,13 +21,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 # Read by Powertools when the functions' modules are imported.
 os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
+from bench.support import fresh_database  # noqa: E402
 from tests.support.engine import ACCEPT, Answer, Call, LoopbackEngine  # noqa: E402
 from tests.support.events import load_event  # noqa: E402
-from workflow_scheduler.adapters.migrations import apply_migrations  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
 from workflow_scheduler.domain.firing import TriggerEvent  # noqa: E402
 from workflow_scheduler.domain.spec import TriggerType  # noqa: E402
@@ -48,20 +47,6 @@ from workflow_scheduler.wiring import deployment_service  # noqa: E402
 
 ROUNDS = 7  # median of these for the batch timings
 WEBHOOK_PATH = "/webhook/wf-bench"
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    name = f"ws_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-        apply_migrations(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def create_aws_resources() -> tuple[str, str]:
