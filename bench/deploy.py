@@ -112,7 +112,7 @@ def main() -> None:
                     with_body(event, body)
                 with_token(event, token)
                 result = api.lambda_handler(event, context)
-            api.metrics.clear_metrics()  # disabled metrics are never cleared by Powertools itself
+                api.metrics.clear_metrics()  # disabled metrics are never cleared by Powertools itself
                 if result["statusCode"] != expect:
                     raise SystemExit(f"{name} {n}: {result['statusCode']} {result['body']}")
 
