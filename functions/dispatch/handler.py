@@ -11,7 +11,6 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -62,7 +61,7 @@ dispatcher = Dispatcher(
         max_seconds=settings.dispatch_backoff_max_seconds,
     ),
 )
-retries = SqsRetryScheduler(boto3.client("sqs"))
+retries = SqsRetryScheduler()
 # A batch whose records all wait for a retry is an expected answer, not a function error.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -22,7 +22,11 @@ _REDRIVE_WAIT_SECONDS = 1  # a long poll sees every server, so an empty answer m
 
 
 class SqsRetryScheduler:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("sqs")
         self._client = client
 
     def postpone(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
