@@ -67,7 +67,7 @@ class Rig:
         attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
         return sum(int(attributes[name]) for name in names)
 
-    def drain(self, timeout: float = 45) -> int:
+    def drain(self, timeout: float = 120) -> int:  # returns as soon as the queue is empty; generous for slow CI
         """Run the poller until the dispatch queue is empty; how many batches the function handled."""
         batches, deadline = 0, time.monotonic() + timeout
         while time.monotonic() < deadline:
