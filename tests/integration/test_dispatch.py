@@ -54,7 +54,7 @@ class Rig:
 
     def fire(self, workflow_id: str, key: str, data: dict[str, Any] | None = None) -> str:
         record = TriggerRecord(workflow_id, "hook", TriggerType.WEBHOOK, {}, "hash", 1, TriggerStatus.ACTIVE)
-        target = FiringTarget(DeploymentStatus.DEPLOYED, 1, "alice", record)
+        target = FiringTarget(DeploymentStatus.DEPLOYED, "alice", record)
         return self.firing.fire(target, key, data if data is not None else {"body": {"key": key}}).execution_id
 
     def depth(self, queue_url: str) -> int:

@@ -37,7 +37,7 @@ def target(
     lookup: dict[str, Any] | None = None,
 ) -> FiringTarget:
     record = TriggerRecord("wf", trigger_id, type_, config or {}, "hash", version, status, lookup or {})
-    return FiringTarget(deployment, 3, "alice", record)
+    return FiringTarget(deployment, "alice", record)
 
 
 def service(queue: MemoryQueue | None = None, store: MemoryFiringStore | None = None) -> FiringService:

@@ -16,8 +16,7 @@ from workflow_scheduler.domain.history import Cursor, Firing
 from workflow_scheduler.domain.models import DeploymentStatus
 
 _TARGET = (
-    "SELECT t.*, d.status AS d_status, d.version AS d_version, d.owner AS d_owner"
-    " FROM trigger_index t JOIN deployments d USING (workflow_id)"
+    "SELECT t.*, d.status AS d_status, d.owner AS d_owner FROM trigger_index t JOIN deployments d USING (workflow_id)"
 )
 _INSERT = (
     "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
@@ -30,7 +29,6 @@ _INSERT = (
 def _target(row: Row) -> FiringTarget:
     return FiringTarget(
         deployment_status=DeploymentStatus(row["d_status"]),
-        deployment_version=row["d_version"],
         owner=row["d_owner"],
         trigger=_trigger(row),
     )

@@ -36,10 +36,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class CompensationFailed(RuntimeError):
-    """A change failed and some of its side effects could not be undone: ``reconcile`` must repair them."""
-
-
 class DeploymentService:
     def __init__(
         self,

@@ -74,7 +74,6 @@ class FiringTarget:
     """A registered trigger and the state of its deployment, as found when a firing arrives."""
 
     deployment_status: DeploymentStatus
-    deployment_version: int
     owner: str
     trigger: TriggerRecord
 

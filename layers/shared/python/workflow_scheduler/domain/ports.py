@@ -51,9 +51,6 @@ class UndoLog:
     def __iter__(self) -> Iterator[tuple[str, Callable[[], object]]]:
         return reversed(self._actions)
 
-    def __len__(self) -> int:
-        return len(self._actions)
-
     def run(self) -> list[str]:
         """Run every compensation; return the descriptions of those that failed (they are logged by callers)."""
         failed = []

@@ -171,7 +171,6 @@ class GithubParams(_Params):
         return value
 
 
-TriggerParams = CronParams | ManualParams | WebhookParams | EmailParams | GithubParams
 PARAMS_MODEL: dict[TriggerType, type[_Params]] = {
     TriggerType.CRON: CronParams,
     TriggerType.MANUAL: ManualParams,

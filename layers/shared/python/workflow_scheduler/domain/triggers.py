@@ -25,10 +25,6 @@ class TriggerManager:
     def __init__(self, registrars: Iterable[TriggerRegistrar]) -> None:
         self._registrars: dict[TriggerType, TriggerRegistrar] = {r.trigger_type: r for r in registrars}
 
-    @property
-    def available_types(self) -> frozenset[TriggerType]:
-        return frozenset(self._registrars)
-
     def check_available(self, spec: WorkflowSpec) -> None:
         problems = [
             Problem(
