@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -21,7 +21,7 @@ from workflow_scheduler.adapters.tokens import TokenVerifier
 from workflow_scheduler.domain.cron import MAX_PREVIEW_COUNT, CronError, preview, translate
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
-from workflow_scheduler.domain.history import MAX_PAGE, trigger_health
+from workflow_scheduler.domain.history import MAX_PAGE
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
 from workflow_scheduler.http import proxy_error, raw_body, register_error_handlers
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
@@ -32,7 +32,7 @@ settings = ApiSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 deployments = deployment_service(database, settings)
 manual = manual_runs(database, settings.dispatch_queue_url)
-firing_history = history(database)
+firing_history = history(database, timedelta(seconds=settings.firing_stale_after_seconds))
 verifier = TokenVerifier(settings)
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -139,16 +139,17 @@ def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
 @app.get("/v1/workflows/<workflow_id>/triggers")
 def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
-    last = firing_history.last_firings(workflow_id, user)
+    activity = firing_history.activity(workflow_id, user, [record.trigger_id for record in records])
     views = _triggers_view(records)
     for view, record in zip(views, records, strict=True):
-        fired = last.get(record.trigger_id)
+        fired, health = activity[record.trigger_id].last, activity[record.trigger_id].health
         view.update(
             registered_at=record.updated_at.isoformat() if record.updated_at else None,
             last_fired_at=fired.fired_at.isoformat() if fired else None,
             last_status=fired.status if fired else None,
             last_error=fired.error if fired else None,
-            health=trigger_health(fired.status if fired else None),
+            health=health.status.value,
+            health_reason=health.reason,
         )
     return {
         "workflow_id": workflow_id,

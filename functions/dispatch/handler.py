@@ -72,7 +72,12 @@ class DeliveryPostponed(Exception):
 
 def dispatch(record: SQSRecord) -> DispatchReport:
     """On a worker thread: deliver and record; delay the message's next delivery when it must be retried."""
-    report = dispatcher.dispatch(record.body, int(record.attributes.approximate_receive_count))
+    attribute = record.message_attributes["execution_id"]  # beside the body: found even if the body is unreadable
+    report = dispatcher.dispatch(
+        record.body,
+        int(record.attributes.approximate_receive_count),
+        attribute.string_value if attribute else None,
+    )
     if report.retry_in_seconds is not None:
         retries.postpone(record.queue_url, record.receipt_handle, report.retry_in_seconds)
     return report
@@ -102,7 +107,7 @@ _EVENTS = {
 
 def observe(report: DispatchReport, message_id: str) -> None:
     """One log line (the seed's fields) and the metrics of one record."""
-    event, log = _EVENTS[report.status] if report.status else ("dispatch_unreadable", logger.error)
+    event, log = _EVENTS[report.status] if report.event and report.status else ("dispatch_unreadable", logger.error)
     if report.replayed:
         event, log = "dispatch_duplicate_skipped", logger.info
     fields: dict[str, Any] = {"event": event, "message_id": message_id, "attempt": report.attempt}
@@ -114,6 +119,8 @@ def observe(report: DispatchReport, message_id: str) -> None:
             workflow_id=report.event.workflow_id,
             execution_id=report.event.execution_id,
         )
+    elif report.unreadable_execution_id:
+        fields["execution_id"] = report.unreadable_execution_id
     if report.delivery:
         fields.update(duration_ms=report.delivery.latency_ms, status_code=report.delivery.status_code)
     if report.error:

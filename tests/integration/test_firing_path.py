@@ -282,7 +282,7 @@ def test_history_pages_newest_first_and_triggers_show_their_last_firing(fresh: S
     triggers = {t["trigger_id"]: t for t in fresh.api.call("triggers", "wf-h").body["triggers"]}
     assert triggers["run"]["last_status"] == "failed" and triggers["run"]["last_error"] == "engine: 400"
     assert triggers["run"]["health"] == "failing" and triggers["run"]["last_fired_at"]
-    assert triggers["hook"]["last_fired_at"] is None and triggers["hook"]["health"] == "ok"
+    assert triggers["hook"]["last_fired_at"] is None and triggers["hook"]["health"] == "healthy"
 
     assert fresh.api.call("undeploy", "wf-h").status == 200
     assert len(events()["events"]) == 5  # history outlives the deployment

@@ -46,6 +46,14 @@ class Update:
 class FakeStore:
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
     updates: list[Update] = field(default_factory=list)
+    unresolved: set[str] = field(default_factory=set)  # execution ids whose claim is queued or retrying
+    marks: list[Update] = field(default_factory=list)
+
+    def mark(self, execution_id: str, status: FiringStatus, **values: Any) -> bool:
+        if execution_id not in self.unresolved:
+            return False
+        self.marks.append(Update(execution_id, status, values))
+        return True
 
     def payload(self, execution_id: str) -> dict[str, Any] | None:
         return self.payloads.get(execution_id)
@@ -236,13 +244,14 @@ def test_claim_checked_data_not_stored_yet_is_retried_without_calling_the_engine
     assert store.updates[0].values["error"] == "the firing's data is not in the store yet"
 
 
-def test_an_unreadable_message_records_nothing_and_runs_out_its_attempts_at_once() -> None:
+def test_an_unreadable_message_without_an_execution_id_records_nothing_and_is_retried_then_parked() -> None:
     deliverer = ScriptedDeliverer()
     dispatch, store = dispatcher(deliverer)
     report = dispatch.dispatch('{"not": "a firing"}', attempt=1)
-    assert (report.status, report.event, report.retry_in_seconds) == (None, None, 0)
-    assert report.error and "not a firing" in report.error
-    assert store.updates == [] and deliverer.delivered == []
+    assert (report.status, report.event, report.retry_in_seconds) == (None, None, 10)
+    assert report.error and "cannot read this firing's message" in report.error
+    assert dispatch.dispatch('{"not": "a firing"}', attempt=5).retry_in_seconds == 0  # on to the DLQ
+    assert store.updates == store.marks == [] and deliverer.delivered == []
 
 
 # -- the local event source --------------------------------------------------------------------------------

@@ -128,6 +128,9 @@ class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSetti
     public_base_url: str | None = None  # the webhook base URL; default: derived from the request
     spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     manual_inputs_max_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Trigger health calls a firing queued or retrying this long without progress stale: keep it well above
+    # the longest wait between two dispatch attempts (DISPATCH_BACKOFF_MAX_SECONDS, the queue's visibility timeout).
+    firing_stale_after_seconds: int = Field(default=3600, ge=1)
 
 
 class CronSettings(DatabaseSettings, FiringSettings):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.dispatch_queue import SqsDispatchQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
@@ -61,8 +63,8 @@ def manual_runs(db: Database, dispatch_queue_url: str) -> ManualRuns:
     return ManualRuns(store, firing)
 
 
-def history(db: Database) -> History:
-    return History(PostgresDeploymentStore(db), PostgresFiringStore(db))
+def history(db: Database, stale_after: timedelta) -> History:
+    return History(PostgresDeploymentStore(db), PostgresFiringStore(db), stale_after)
 
 
 def cron_firings(db: Database, dispatch_queue_url: str) -> CronFirings:

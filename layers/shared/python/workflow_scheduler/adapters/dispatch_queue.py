@@ -27,7 +27,7 @@ class SqsDispatchQueue:
         try:
             self._sqs().send_message(
                 QueueUrl=self._queue_url,
-                MessageBody=event.model_dump_json(),
+                MessageBody=event.message_body(),
                 DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS)),
                 MessageAttributes={
                     "execution_id": {"DataType": "String", "StringValue": event.execution_id},

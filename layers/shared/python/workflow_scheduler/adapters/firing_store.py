@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -20,9 +21,9 @@ _TARGET = (
 )
 _INSERT = (
     "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
-    " detail, fired_at, claimed, payload)"
+    " detail, fired_at, claimed, payload_text)"
     " VALUES (%(workflow_id)s, %(trigger_id)s, %(trigger_type)s, %(version)s, %(execution_id)s, %(status)s,"
-    " %(error)s, %(detail)s, %(fired_at)s, %(claimed)s, %(payload)s)"
+    " %(error)s, %(detail)s, %(fired_at)s, %(claimed)s, %(payload_text)s)"
 )
 
 
@@ -56,7 +57,7 @@ def _row(event: TriggerEvent, status: FiringStatus, error: str | None, claimed: 
         "detail": Jsonb({"data_keys": sorted(event.data)}),
         "fired_at": event.fired_at,
         "claimed": claimed,
-        "payload": None,
+        "payload_text": None,
     }
 
 
@@ -89,18 +90,25 @@ class PostgresFiringStore:
         return _target(row) if row else None
 
     def payload(self, execution_id: str) -> dict[str, Any] | None:
-        """The stored data of a firing too large for its queue message."""
+        """The stored data of a firing too large for its queue message (older firings: the JSONB copy)."""
         with self._db.session(transaction=False) as s:
-            row = s.one("SELECT payload FROM trigger_events WHERE execution_id = %s AND claimed", (execution_id,))
-        return row["payload"] if row and row["payload"] is not None else None
+            row = s.one(
+                "SELECT COALESCE(payload_text, payload::text) AS data FROM trigger_events"
+                " WHERE execution_id = %s AND claimed",
+                (execution_id,),
+            )
+        if row is None or row["data"] is None:
+            return None
+        data: dict[str, Any] = json.loads(row["data"])
+        return data
 
     # -- recording ---------------------------------------------------------------------------------------
 
     @contextmanager
     def claim(self, event: TriggerEvent, store_payload: bool = False) -> Iterator[bool]:
         row = _row(event, FiringStatus.QUEUED, None, claimed=True)
-        if store_payload:
-            row["payload"] = Jsonb(event.data)
+        if store_payload:  # the exact JSON text: the data was checked to have one (FiringService.fire)
+            row["payload_text"] = json.dumps(event.data, ensure_ascii=False, allow_nan=False)
         with self._db.session(transaction=True) as s:
             inserted = s.one(f"{_INSERT} ON CONFLICT (execution_id) WHERE claimed DO NOTHING RETURNING id", row)
             yield inserted is not None
@@ -144,6 +152,17 @@ class PostgresFiringStore:
                 params,
             )
 
+    def mark(self, execution_id: str, status: FiringStatus, *, attempts: int, error: str) -> bool:
+        """Set the status of a firing not yet resolved; a dispatched or failed firing keeps its outcome."""
+        with self._db.session(transaction=False) as s:
+            row = s.one(
+                "UPDATE trigger_events SET status = %s, error = %s, attempts = GREATEST(attempts, %s),"
+                " updated_at = now() WHERE execution_id = %s AND claimed"
+                " AND status IN ('queued', 'retrying', 'parked') RETURNING id",
+                (status.value, error, attempts, execution_id),
+            )
+        return row is not None
+
     # -- history -----------------------------------------------------------------------------------------
 
     def firings(
@@ -175,5 +194,31 @@ class PostgresFiringStore:
                 f"SELECT DISTINCT ON (trigger_id) {_FIRING_COLUMNS} FROM trigger_events"  # noqa: S608
                 " WHERE workflow_id = %s ORDER BY trigger_id, fired_at DESC, id DESC",
                 (workflow_id,),
+            )
+        return {r["trigger_id"]: _firing(r) for r in rows}
+
+    def recent_firings(self, workflow_id: str, trigger_ids: Sequence[str], per_trigger: int) -> dict[str, list[Firing]]:
+        """Each trigger's newest accepted firings, newest first: one short index scan per trigger."""
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                f"SELECT e.* FROM unnest(%(ids)s::text[]) AS t(trigger_id) CROSS JOIN LATERAL"  # noqa: S608
+                f" (SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE workflow_id = %(workflow_id)s"
+                " AND trigger_id = t.trigger_id AND claimed ORDER BY fired_at DESC, id DESC LIMIT %(n)s) e"
+                " ORDER BY e.trigger_id, e.fired_at DESC, e.id DESC",
+                {"ids": list(trigger_ids), "workflow_id": workflow_id, "n": per_trigger},
+            )
+        found: dict[str, list[Firing]] = {}
+        for row in rows:
+            found.setdefault(row["trigger_id"], []).append(_firing(row))
+        return found
+
+    def stuck_firings(self, workflow_id: str, unchanged_since: datetime) -> dict[str, Firing]:
+        """Each trigger's oldest firing still queued or retrying, unchanged since then (a partial index)."""
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                f"SELECT DISTINCT ON (trigger_id) {_FIRING_COLUMNS} FROM trigger_events"  # noqa: S608
+                " WHERE workflow_id = %s AND claimed AND status IN ('queued', 'retrying') AND updated_at < %s"
+                " ORDER BY trigger_id, updated_at",
+                (workflow_id, unchanged_since),
             )
         return {r["trigger_id"]: _firing(r) for r in rows}

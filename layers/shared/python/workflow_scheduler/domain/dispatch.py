@@ -4,10 +4,15 @@ The queue's receive count is the attempt number. After ``max_attempts`` receives
 its dead-letter queue, so a transient failure on the last attempt is recorded as ``parked``; ``dlq redrive``
 sends it again. Retries wait ``base * 2**(attempt-1)`` seconds (capped, with jitter) by delaying the message's
 next delivery; the execution id travels unchanged, so the engine can deduplicate by its ``Idempotency-Key``.
+
+A message this release cannot read as a firing is never dropped silently: its firing (found by the execution id
+in the body or beside it) is marked retrying, then parked with the reason, like an engine outage, and the
+message reaches the dead-letter queue, from which ``dlq redrive`` replays it (e.g. after a fix).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
@@ -38,6 +43,9 @@ class DispatchStore(Protocol):
         dispatched_at: datetime | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None: ...
+
+    def mark(self, execution_id: str, status: FiringStatus, *, attempts: int, error: str) -> bool:
+        """Set the status of a firing not yet resolved (queued, retrying, parked); False if there is none."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class DispatchReport:
     # Set when the message must stay on the queue: deliver it again after this many seconds.
     retry_in_seconds: int | None = None
     error: str | None = None
+    unreadable_execution_id: str | None = None  # the firing of an unreadable message, when it could be recovered
 
 
 class Dispatcher:
@@ -101,14 +110,19 @@ class Dispatcher:
         self._clock = clock
         self._jitter = jitter
 
-    def dispatch(self, body: str, attempt: int) -> DispatchReport:
+    def dispatch(self, body: str, attempt: int, execution_id: str | None = None) -> DispatchReport:
+        """``execution_id``: the one the sender put beside the body (a message attribute), if any."""
         attempt = max(1, attempt)
+        # Python's parser, not pydantic's (which stops at 200 levels): firings queued before the depth limit
+        # existed (the old writer went up to ~250 levels) are read and delivered.
         try:
-            event = TriggerEvent.model_validate_json(body)
+            message = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            return self._unreadable(None, f"not JSON ({type(exc).__name__})", attempt, execution_id)
+        try:
+            event = TriggerEvent.model_validate(message)
         except ValidationError as exc:
-            # It can never succeed: visible again at once, so its receives run out and it lands in the DLQ.
-            error = f"the message is not a firing: {exc.error_count()} validation errors"
-            return DispatchReport(attempt, None, None, retry_in_seconds=0, error=error)
+            return self._unreadable(message, _problems(exc), attempt, execution_id)
         if event.payload_stored:
             data = self._store.payload(event.execution_id)
             if data is None:  # the claim that stores it may not have committed yet
@@ -116,6 +130,26 @@ class Dispatcher:
                 return self._record(event, GuardedDelivery(missing), attempt)
             event = event.model_copy(update={"data": data, "payload_stored": False})
         return self._record(event, self._guard.deliver_once(event, self._deliverer.deliver), attempt)
+
+    def _unreadable(self, message: Any, problem: str, attempt: int, hint: str | None) -> DispatchReport:
+        """Retried like a transient failure (a claim not committed yet, a fix on its way), then parked."""
+        found = message.get("execution_id") if isinstance(message, dict) else None
+        execution_id = found if isinstance(found, str) and found else hint
+        error = f"the dispatcher cannot read this firing's message: {problem}"
+        last = attempt >= self._policy.max_attempts
+        status = FiringStatus.PARKED if last else FiringStatus.RETRYING
+        if last:
+            error = _parked(error, attempt)
+        recorded = execution_id is not None and self._store.mark(execution_id, status, attempts=attempt, error=error)
+        delay = 0 if last else self._policy.delay_seconds(attempt, jitter=self._jitter())
+        return DispatchReport(
+            attempt,
+            None,
+            status if recorded else None,
+            retry_in_seconds=delay,
+            error=error,
+            unreadable_execution_id=execution_id,
+        )
 
     def _record(self, event: TriggerEvent, guarded: GuardedDelivery, attempt: int) -> DispatchReport:
         delivery = guarded.delivery
@@ -141,7 +175,7 @@ class Dispatcher:
             )
             return DispatchReport(attempt, event, FiringStatus.FAILED, delivery, guarded.replayed, error=delivery.error)
         if attempt >= self._policy.max_attempts:
-            error = f"{delivery.error} (gave up after {attempt} attempts: parked in the dead-letter queue)"
+            error = _parked(delivery.error, attempt)
             self._store.update(event, FiringStatus.PARKED, attempts=attempt, error=error, detail=detail)
             # Visible again at once: the queue's next receive moves it to the dead-letter queue.
             return DispatchReport(attempt, event, FiringStatus.PARKED, delivery, retry_in_seconds=0, error=error)
@@ -150,6 +184,17 @@ class Dispatcher:
         return DispatchReport(
             attempt, event, FiringStatus.RETRYING, delivery, retry_in_seconds=delay, error=delivery.error
         )
+
+
+def _parked(error: str | None, attempt: int) -> str:
+    return f"{error} (gave up after {attempt} attempts: parked in the dead-letter queue)"
+
+
+def _problems(exc: ValidationError) -> str:
+    """The first few validation errors, by field: enough to find what is wrong, never the data itself."""
+    found = [f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors(include_input=False)[:3]]
+    more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return "; ".join(found) + more
 
 
 def _detail(delivery: Delivery) -> dict[str, Any]:

@@ -8,6 +8,7 @@ is refused and recorded, never sent.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -18,7 +19,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from workflow_scheduler.domain.errors import DomainError
+from workflow_scheduler.domain.errors import DomainError, Problem, SpecInvalid
+from workflow_scheduler.domain.json_limits import json_depth_exceeds, too_deep_message
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
 from workflow_scheduler.domain.spec import TriggerType
 
@@ -58,6 +60,10 @@ class TriggerEvent(BaseModel):
     fired_at: datetime
     # True when the data is too large for a queue message: it waits in the store under the execution id.
     payload_stored: bool = False
+
+    def message_body(self) -> str:
+        """The dispatch queue message: JSON that SQS takes (it refuses U+FFFE and U+FFFF, even inside strings)."""
+        return self.model_dump_json().replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
 
     def engine_body(self) -> dict[str, Any]:
         """The body of the engine's execute call (ARCHITECTURE.md)."""
@@ -116,6 +122,27 @@ class DispatchQueue(Protocol):
     def send(self, event: TriggerEvent, delay_seconds: int = 0) -> None: ...
 
 
+def undeliverable(data: dict[str, Any]) -> list[Problem]:
+    """What in the trigger data could not reach the engine unchanged, one problem per part (body, inputs, ...).
+
+    Each part may nest ``MAX_JSON_DEPTH`` levels, like JSON at the door, so the queue message (two levels more)
+    can always be read back. NaN, Infinity and lone surrogates have no JSON form: the message writer would
+    change them to null or fail.
+    """
+    problems = []
+    for key, value in data.items():
+        if json_depth_exceeds(value):
+            problems.append(Problem(key, too_deep_message()))
+            continue
+        try:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+        except UnicodeEncodeError:
+            problems.append(Problem(key, "a string holds a lone surrogate (U+D800-U+DFFF), which JSON cannot carry"))
+        except ValueError:
+            problems.append(Problem(key, "NaN and Infinity are not JSON (RFC 8259)"))
+    return problems
+
+
 def refusal_reason(target: FiringTarget, fired_version: int | None = None) -> str | None:
     """Why this firing must not reach the engine, or None when it may."""
     if target.deployment_status == DeploymentStatus.PAUSED:
@@ -169,6 +196,8 @@ class FiringService:
         delay_seconds: int = 0,
     ) -> FiringOutcome:
         record = target.trigger
+        if problems := undeliverable(data):  # refused at the door: what is accepted must be deliverable
+            raise SpecInvalid(problems, what="the trigger data")
         event = TriggerEvent(
             execution_id=execution_id_for(record.workflow_id, record.trigger_id, unique_key),
             workflow_id=record.workflow_id,
@@ -182,7 +211,7 @@ class FiringService:
         if reason is not None:
             self._store.record(event, FiringStatus.REFUSED, reason)
             return FiringOutcome(FiringStatus.REFUSED, event.execution_id, reason)
-        too_large = len(event.model_dump_json()) > MAX_INLINE_MESSAGE_BYTES
+        too_large = len(event.message_body().encode()) > MAX_INLINE_MESSAGE_BYTES
         try:
             with self._store.claim(event, store_payload=too_large) as claimed:
                 if not claimed:

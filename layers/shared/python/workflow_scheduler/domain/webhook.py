@@ -7,20 +7,23 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from workflow_scheduler.domain.errors import DomainError, PayloadTooLarge, Unauthorized
+from workflow_scheduler.domain.errors import DomainError, PayloadTooLarge, Problem, SpecInvalid, Unauthorized
 from workflow_scheduler.domain.firing import FiringOutcome, FiringService, FiringStatus, FiringTarget, WorkflowPaused
+from workflow_scheduler.domain.json_limits import JsonRefused, loads_strict
 
 # Never passed on to the workflow: credentials and signatures (the trigger's own auth header is added per call).
 CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-hub-signature", "x-hub-signature-256"}
 )
 TEXT_TYPES = ("text/", "application/xml", "application/javascript")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # how a lone surrogate gets into parsed JSON
 
 
 class WebhookNotFound(DomainError):
@@ -93,23 +96,43 @@ def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: 
         raise Unauthorized(f"unsupported auth type {kind!r}")
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_body(body: bytes, content_type: str | None) -> tuple[Any, str]:
-    """The body as the workflow sees it, and its encoding: json, form, text or base64."""
+    """The body as the workflow sees it, and its encoding: json, form, text or base64.
+
+    A JSON-labelled body is passed on parsed only when it is standard JSON the engine gets unchanged; otherwise
+    (malformed, NaN or Infinity, a lone surrogate) its text goes, byte for byte. Nesting deeper than
+    ``MAX_JSON_DEPTH`` is refused (422): such a body could not be delivered as JSON.
+    """
     if not body:
         return None, "empty"
     kind = (content_type or "").split(";")[0].strip().lower()
-    if kind == "application/json" or kind.endswith("+json"):
+    labelled_json = kind == "application/json" or kind.endswith("+json")
+    if labelled_json:
         try:
-            return json.loads(body), "json"
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            parsed = loads_strict(body)
+        except JsonRefused as exc:
+            if exc.too_deep:
+                raise SpecInvalid([Problem("body", exc.reason)], what="the webhook body") from exc
+        except ValueError:
             pass  # passed on as text: a sender's mislabelled body is still its payload
+        else:
+            if not (_SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(parsed)):
+                return parsed, "json"
     if kind == "application/x-www-form-urlencoded":
         try:
             fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
             return {k: v[0] if len(v) == 1 else v for k, v in fields.items()}, "form"
         except UnicodeDecodeError:
             pass
-    if not kind or kind.startswith(TEXT_TYPES) or kind in ("application/json", "application/x-www-form-urlencoded"):
+    if not kind or kind.startswith(TEXT_TYPES) or labelled_json or kind == "application/x-www-form-urlencoded":
         try:
             return body.decode(), "text"
         except UnicodeDecodeError:
