@@ -141,7 +141,8 @@ def trigger_health(
         last = recent[0]
         return TriggerHealth(
             Health.DEGRADED,
-            f"its last firing, {last.execution_id}, is being retried after {last.attempts} attempt(s): {last.error}",
+            f"its last firing, {last.execution_id}, is being retried after {last.attempts} attempt(s):"
+            f" {last.error or 'no reason recorded'}",
         )
     failures = [f for f in recent if f.status in _NOT_THROUGH and now - f.fired_at <= RECENT_FAILURES_WINDOW]
     if failures:
