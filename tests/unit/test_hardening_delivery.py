@@ -17,7 +17,7 @@ from workflow_scheduler.domain.firing import MAX_INLINE_MESSAGE_BYTES, FiringSta
 from workflow_scheduler.domain.history import Firing, Health, trigger_health
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
 from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.domain.webhook import WebhookRequest, WebhookService, parse_body
+from workflow_scheduler.domain.webhook import WebhookRequest, WebhookService, parse_body, trigger_data
 
 
 def nested(levels: int) -> Any:
@@ -106,21 +106,12 @@ def test_inputs_at_the_depth_limit_fire() -> None:
     assert event.data["inputs"] == inputs
 
 
-def webhook_data(body: Any) -> dict[str, Any]:
-    """The trigger data of a webhook call (``domain.webhook.trigger_data``'s shape)."""
-    return {
-        "headers": {"content-type": "application/json"},
-        "body": body,
-        "body_encoding": "json",
-        "query_params": {"tags": ["a", "b"]},
-        "method": "POST",
-        "path": "/webhook/wf",
-        "source_ip": "203.0.113.7",
-    }
-
-
 def test_data_at_the_depth_limit_round_trips_through_the_queue_message() -> None:
-    event = firing(data=webhook_data(nested(MAX_JSON_DEPTH)))
+    body = json.dumps(nested(MAX_JSON_DEPTH)).encode()
+    request = WebhookRequest("POST", "/webhook/wf", {"content-type": "application/json"}, {"a": ["1", "2"]}, body)
+    data = trigger_data(request, {"type": "none"})
+    assert data["body"] == nested(MAX_JSON_DEPTH) and data["body_encoding"] == "json"
+    event = firing(data=data)
     assert TriggerEvent.model_validate_json(event.message_body()) == event
     dispatch, _ = dispatcher(deliverer := ScriptedDeliverer(delivered()))
     assert dispatch.dispatch(event.message_body(), attempt=1).status is FiringStatus.DISPATCHED
