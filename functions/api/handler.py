@@ -142,14 +142,15 @@ def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     activity = firing_history.activity(workflow_id, user, [record.trigger_id for record in records])
     views = _triggers_view(records)
     for view, record in zip(views, records, strict=True):
-        fired, health = activity[record.trigger_id].last, activity[record.trigger_id].health
+        state = activity[record.trigger_id]
+        fired = state.last
         view.update(
             registered_at=record.updated_at.isoformat() if record.updated_at else None,
             last_fired_at=fired.fired_at.isoformat() if fired else None,
             last_status=fired.status if fired else None,
             last_error=fired.error if fired else None,
-            health=health.status.value,
-            health_reason=health.reason,
+            health=state.health.status.value,
+            health_reason=state.health.reason,
         )
     return {
         "workflow_id": workflow_id,
