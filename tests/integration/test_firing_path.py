@@ -72,8 +72,10 @@ def system(database_url: str) -> Iterator[System]:
     with mock_aws(), pytest.MonkeyPatch.context() as env:
         sm = boto3.client("secretsmanager")
         arn = sm.create_secret(Name="jwt-fire", SecretString=key)["ARN"]
-        sm.create_secret(Name="hooks/api-key", SecretString="k-123")
-        sm.create_secret(Name="hooks/signing", SecretString="It's a Secret to Everybody")
+        # A user's own secrets carry their owner tag, or a deploy may not name them (docs/deploy.md).
+        alices = [{"Key": "workflow-scheduler:owner", "Value": "alice"}]
+        sm.create_secret(Name="hooks/api-key", SecretString="k-123", Tags=alices)
+        sm.create_secret(Name="hooks/signing", SecretString="It's a Secret to Everybody", Tags=alices)
         queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-fire")["QueueUrl"]
         env.setenv("DATABASE_URL", database_url)
         env.setenv("JWT_SECRET_ARN", arn)
