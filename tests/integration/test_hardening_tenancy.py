@@ -157,6 +157,18 @@ def test_an_inline_secret_over_4096_characters_is_422_and_never_echoed(fresh: Sy
     assert secret_names() == before
 
 
+# -- default webhook paths ------------------------------------------------------------------------------------
+
+
+def test_nobody_squats_the_default_path_of_a_workflow_id(fresh: System) -> None:
+    squat = fresh.api.call("deploy", "wf-bob", deploy_body(webhook("grab", webhook_path="wf-later")), user="bob")
+    assert squat.status == 422 and squat.body["problems"][0]["field"] == "parameters.webhook_path"
+    assert fresh.api.call("status", "wf-bob", user="bob").status == 404
+    deployed = fresh.api.call("deploy", "wf-later", deploy_body(webhook("hook")))
+    assert deployed.status == 200
+    assert deployed.body["triggers"][0]["webhook_url"] == "https://hooks.example.com/webhook/wf-later"
+
+
 # -- workflow ids ---------------------------------------------------------------------------------------------
 
 

@@ -195,3 +195,35 @@ def test_tag_values_are_what_secrets_manager_accepts_and_never_ambiguous() -> No
     assert tag_value(odd) != odd  # a sub that looks like a digest is digested itself
     assert tag_value("x" * 257).startswith("sha256:")
     assert owner_tags("auth0|5f1c", "wf", "odd id/ü")["workflow-scheduler:trigger-id"].startswith("sha256:")
+
+
+# -- default webhook paths ------------------------------------------------------------------------------------
+
+
+def webhook_at(node_id: str, path: str) -> dict[str, Any]:
+    params = {"webhook_path": path}
+    return {"id": node_id, "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_WEBHOOK", "parameters": params}
+
+
+@pytest.mark.parametrize("path", ["/webhook/wf-a", "wf-a", "/webhook/wf-future", "orders"])
+def test_a_custom_path_cannot_take_another_workflows_default_path(
+    service: DeploymentService, store: MemoryStore, path: str
+) -> None:
+    with pytest.raises(SpecInvalid) as refused:
+        service.deploy("wf-b", "bob", spec(webhook_at("h", path)))
+    (problem,) = refused.value.problems
+    assert (problem.node_id, problem.field) == ("h", "parameters.webhook_path")
+    assert "default path" in problem.message
+    assert store.deployments == {}
+
+
+def test_the_default_path_namespace_leaves_everything_else_open(service: DeploymentService) -> None:
+    service.deploy("wf-a", "alice", spec(webhook_at("own", "/webhook/wf-a")))  # its own default, spelled out
+    service.deploy("wf-b", "bob", spec(webhook_at("two", "/webhook/wf-a/orders")))  # two segments
+    service.deploy("wf-c", "bob", spec(webhook_at("odd", "~hooks")))  # can never be a workflow id
+    # A squatter cannot hold an id's default path before its first owner deploys it.
+    with pytest.raises(SpecInvalid):
+        service.deploy("wf-d", "bob", spec(webhook_at("grab", "/webhook/wf-future")))
+    default = {"id": "h", "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_WEBHOOK", "parameters": {}}
+    result = service.deploy("wf-future", "carol", spec(default))
+    assert result.triggers[0].lookup == {"webhook_path": "/webhook/wf-future"}

@@ -20,7 +20,7 @@ def keyed(node_id: str, secret: str, **extra: Any) -> dict[str, Any]:
         "id": node_id,
         "node_type": "TRIGGER_NODE",
         "subtype": "TRIGGER_WEBHOOK",
-        "parameters": {"auth": auth, "webhook_path": node_id, **extra},
+        "parameters": {"auth": auth, "webhook_path": f"hooks/{node_id}", **extra},
     }
 
 

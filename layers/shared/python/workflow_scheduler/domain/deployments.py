@@ -33,7 +33,7 @@ from workflow_scheduler.domain.models import (
     plan_triggers,
 )
 from workflow_scheduler.domain.ports import DeploymentStore, DeploymentTx, UndoLog
-from workflow_scheduler.domain.spec import TriggerSpec, WebhookParams, parse_workflow_spec
+from workflow_scheduler.domain.spec import WEBHOOK_PREFIX, TriggerSpec, WebhookParams, parse_workflow_spec
 from workflow_scheduler.domain.triggers import TriggerManager
 
 T = TypeVar("T")
@@ -82,6 +82,7 @@ class DeploymentService:
         _check_workflow_id(workflow_id)
         redacted, inline = extract_inline_secrets(raw_spec, workflow_id)
         spec = parse_workflow_spec(redacted)
+        _check_default_paths(workflow_id, spec.triggers)
         self._triggers.check_available(spec)
         if inline and self._secrets is None:
             raise SpecInvalid(
@@ -261,6 +262,23 @@ def _check_workflow_id(workflow_id: str) -> None:
                 )
             ]
         )
+
+
+def _check_default_paths(workflow_id: str, triggers: tuple[TriggerSpec, ...]) -> None:
+    """``/webhook/<id>`` is workflow <id>'s default path: no other workflow may take it, not even before <id> is
+    first deployed (a path squatted in advance would keep its future owner from deploying)."""
+    problems = []
+    for trigger in triggers:
+        path = trigger.params.webhook_path if isinstance(trigger.params, WebhookParams) else None
+        name = path.removeprefix(WEBHOOK_PREFIX) if path else None
+        if name and "/" not in name and _WORKFLOW_ID.match(name) and name != workflow_id:
+            message = (
+                f"{path} is the default path of workflow {name!r}; only that workflow may use it. "
+                "Give a custom path at least two segments (e.g. /webhook/orders/new)"
+            )
+            problems.append(Problem("parameters.webhook_path", message, trigger.trigger_id))
+    if problems:
+        raise SpecInvalid(problems)
 
 
 def _refs(records: list[TriggerRecord]) -> set[tuple[str, str]]:
