@@ -227,3 +227,36 @@ def test_the_default_path_namespace_leaves_everything_else_open(service: Deploym
     default = {"id": "h", "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_WEBHOOK", "parameters": {}}
     result = service.deploy("wf-future", "carol", spec(default))
     assert result.triggers[0].lookup == {"webhook_path": "/webhook/wf-future"}
+
+
+# -- at firing ------------------------------------------------------------------------------------------------
+
+
+def test_a_firing_uses_only_its_owners_secret_and_caches_the_tags(secrets: MemorySecretStore) -> None:
+    from workflow_scheduler.adapters.secrets import CACHE_SECONDS, SecretOwnership
+    from workflow_scheduler.domain.errors import SecretUnavailable
+    from workflow_scheduler.domain.firing import FiringTarget
+
+    def target(owner: str, workflow_id: str = "wf-a", trigger_id: str = "h") -> FiringTarget:
+        record = TriggerRecord(workflow_id, trigger_id, TriggerType.WEBHOOK, {}, "x", 1, TriggerStatus.ACTIVE)
+        return FiringTarget(DeploymentStatus.DEPLOYED, owner, record)
+
+    secrets.write("team/alice", "k", {OWNER_TAG: "alice"})
+    secrets.write(managed_secret_name("wf-a", "h"), "k", owner_tags("alice", "wf-a", "h"))
+    now = [0.0]
+    check = SecretOwnership(secrets, clock=lambda: now[0])
+    check("team/alice", target("alice"))
+    check(managed_secret_name("wf-a", "h"), target("alice"))
+    for ref, other in (
+        ("team/alice", target("bob")),
+        (managed_secret_name("wf-a", "h"), target("bob")),
+        (managed_secret_name("wf-a", "h"), target("alice", "wf-b")),  # alice's, but made for another trigger
+        ("no/such", target("alice")),
+    ):
+        with pytest.raises(SecretUnavailable) as refused:
+            check(ref, other)
+        assert "alice" not in refused.value.message
+    assert secrets.calls.count("describe team/alice") == 1  # cached like the value
+    now[0] += CACHE_SECONDS + 1
+    check("team/alice", target("alice"))
+    assert secrets.calls.count("describe team/alice") == 2

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from workflow_scheduler.adapters.secret_store import SecretsManagerStore
 from workflow_scheduler.domain.errors import DomainError, SecretUnavailable
 from workflow_scheduler.domain.firing import FiringTarget
-from workflow_scheduler.domain.inline_secrets import SecretInfo, usable_by
+from workflow_scheduler.domain.inline_secrets import SecretInfo, SecretStore, usable_by
 from workflow_scheduler.observability import logger
 
 CACHE_SECONDS = 300
@@ -33,7 +33,7 @@ class SecretOwnership:
     a check on every call would double the Secrets Manager calls and latency for no gain between deploys.
     """
 
-    def __init__(self, store: SecretsManagerStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: SecretStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store or SecretsManagerStore()
         self._clock = clock
         self._cache: dict[str, tuple[float, SecretInfo | None]] = {}
