@@ -117,6 +117,11 @@ def test_a_managed_secret_serves_only_its_own_trigger(service: DeploymentService
     service.deploy("wf-a", "alice", spec(hook("h", secret="k")))
     with pytest.raises(SecretRefused, match="another trigger"):
         service.deploy("wf-b", "alice", spec(hook("h", secret_ref=managed_secret_name("wf-a", "h"))))
+    # Not even another trigger of the same spec, while that one's secret is being created.
+    with pytest.raises(SecretRefused):
+        service.deploy(
+            "wf-c", "alice", spec(hook("a", secret="k"), hook("b", secret_ref=managed_secret_name("wf-c", "a")))
+        )
     # Its own trigger may name it (a spec copied from GET .../deploy).
     assert not service.deploy("wf-a", "alice", spec(hook("h", secret_ref=managed_secret_name("wf-a", "h")))).changed
 

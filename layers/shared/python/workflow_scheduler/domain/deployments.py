@@ -180,8 +180,8 @@ class DeploymentService:
         problems = []
         for trigger in triggers:
             ref = trigger.params.auth.secret_ref if isinstance(trigger.params, WebhookParams) else None
-            if ref is None or ref in inline:
-                continue
+            if ref is None or (ref in inline and inline[ref].trigger_id == trigger.trigger_id):
+                continue  # its own inline secret, written below
             info = self._secrets.describe(ref) if self._secrets is not None else None
             why = refusal(info, owner, workflow_id, trigger.trigger_id)
             if why is not None:
