@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow_scheduler.adapters.postgres import Database
-from workflow_scheduler.adapters.secrets import read_secret
+from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
 from workflow_scheduler.domain.errors import DomainError
 from workflow_scheduler.domain.webhook import WebhookRequest, WebhookService
 from workflow_scheduler.http import describe_error, proxy_response
@@ -23,7 +23,7 @@ from workflow_scheduler.wiring import firing_service
 settings = WebhookSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 store, firing = firing_service(database, settings.dispatch_queue_url)
-webhooks = WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes)
+webhooks = WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes, check_secret=SecretOwnership())
 
 
 def to_request(event: APIGatewayProxyEvent) -> WebhookRequest:

@@ -1,37 +1,61 @@
 """Webhook secrets in Secrets Manager: who may read them, and who may manage the ones the service owns.
 
 The api function moves inline webhook secrets into secrets named ``workflow-scheduler/webhooks/<workflow>/<trigger>``
-at deploy (``workflow_scheduler.domain.inline_secrets``, ``adapters.secret_store``) and deletes them when no trigger
-uses them any more; the webhook function reads them, and any other ``secret_ref`` the operator allows by ARN.
+at deploy (``workflow_scheduler.domain.inline_secrets``, ``adapters.secret_store``), tagged with their owner,
+workflow and trigger, and deletes them when no trigger uses them any more; it checks the owner tag of any other
+``secret_ref`` at deploy. The webhook function reads them and checks the tags again. IAM lets each function touch
+only tagged secrets: the service's own (``managed-by``) and, among the operator's extra ARNs, those that carry an
+owner tag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import ArnFormat, Stack, aws_iam, aws_lambda
 from constructs import Construct
 
 from infra_cdk import nag
-from infra_cdk.constants import MANAGED_SECRET_TAG, WEBHOOK_SECRET_PREFIX
+from infra_cdk.constants import (
+    MANAGED_SECRET_TAG,
+    SECRET_OWNER_TAG,
+    SECRET_TRIGGER_TAG,
+    SECRET_WORKFLOW_TAG,
+    WEBHOOK_SECRET_PREFIX,
+)
 
-# What SecretsManagerStore calls: read (no-op detection, compensation), write (put; create; restore a secret
-# scheduled for deletion), delete (with a recovery window). CreateSecret with Tags also needs TagResource.
+# What SecretsManagerStore calls on the secrets it manages: read (no-op detection, compensation), write (put;
+# restore a secret scheduled for deletion), delete (with a recovery window); create, below.
 MANAGE_ACTIONS = [
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
     "secretsmanager:RestoreSecret",
     "secretsmanager:DeleteSecret",
 ]
+# CreateSecret with Tags also needs TagResource.
 CREATE_ACTIONS = ["secretsmanager:CreateSecret", "secretsmanager:TagResource"]
-READ_ACTIONS = ["secretsmanager:GetSecretValue"]
+DESCRIBE_ACTIONS = ["secretsmanager:DescribeSecret"]
+READ_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+
+MANAGED_BY_SERVICE = {"StringEquals": {f"secretsmanager:ResourceTag/{MANAGED_SECRET_TAG[0]}": MANAGED_SECRET_TAG[1]}}
+HAS_OWNER = {"Null": {f"secretsmanager:ResourceTag/{SECRET_OWNER_TAG}": "false"}}
+# New secrets carry the service's tag, an owner, and no tag but the service's four.
+CREATED_BY_SERVICE = {
+    "StringEquals": {f"aws:RequestTag/{MANAGED_SECRET_TAG[0]}": MANAGED_SECRET_TAG[1]},
+    "Null": {f"aws:RequestTag/{SECRET_OWNER_TAG}": "false"},
+    "ForAllValues:StringEquals": {
+        "aws:TagKeys": [MANAGED_SECRET_TAG[0], SECRET_OWNER_TAG, SECRET_WORKFLOW_TAG, SECRET_TRIGGER_TAG]
+    },
+}
 
 
 class WebhookSecrets:
-    """Grants on the managed name prefix (plus ``extra_arns`` for reading). Not a construct: it creates nothing.
+    """Grants on the managed name prefix (plus ``extra_arns``, the operator's). Not a construct: it creates nothing.
 
     aws-cdk-lib's ``Secret.grant_*`` act on one secret; these secrets are created at run time under a name
-    prefix, so the statements are written here, each with the narrowest actions and resource possible.
+    prefix, so the grants are written here (``Grant.add_to_principal``), each with the narrowest actions,
+    resources and tag conditions possible.
     """
 
     def __init__(self, scope: Construct, *, extra_arns: Sequence[str] = ()) -> None:
@@ -46,46 +70,57 @@ class WebhookSecrets:
         self.extra_arns = tuple(extra_arns)
 
     def grant_read(self, function: aws_lambda.Function) -> None:
-        """``GetSecretValue`` on the managed secrets and on the extra ARNs."""
-        function.add_to_role_policy(
-            aws_iam.PolicyStatement(actions=READ_ACTIONS, resources=[self.managed_arns, *self.extra_arns])
-        )
+        """Read and describe the service's secrets, and the extra ARNs' secrets that carry an owner tag."""
+        _grant(function, READ_ACTIONS, [self.managed_arns], {**MANAGED_BY_SERVICE, **HAS_OWNER})
+        if self.extra_arns:
+            _grant(function, READ_ACTIONS, self.extra_arns, HAS_OWNER)
         nag.acknowledge(
             function,
-            "webhook triggers name their secret at deploy time (secret_ref); the function may read only secrets "
-            f"under the service's own prefix {WEBHOOK_SECRET_PREFIX} (GetSecretValue, nothing else)",
+            "webhook triggers name their secret at deploy time (secret_ref); the function may read and describe "
+            f"only secrets under the service's own prefix {WEBHOOK_SECRET_PREFIX} tagged as the service's and "
+            "with an owner (GetSecretValue, DescribeSecret, nothing else)",
             _finding(WEBHOOK_SECRET_PREFIX + "*"),
         )
+        self._acknowledge_extra(function, "GetSecretValue and DescribeSecret")
+
+    def grant_manage(self, function: aws_lambda.Function) -> None:
+        """What the api function needs to keep the managed secrets in step with deployments, and to check the
+        owner tag of the secrets a deploy names."""
+        # Unconditional: a deploy must tell a free managed name from one held by a secret that is not the service's.
+        _grant(function, DESCRIBE_ACTIONS, [self.managed_arns])
+        _grant(function, MANAGE_ACTIONS, [self.managed_arns], MANAGED_BY_SERVICE)
+        _grant(function, CREATE_ACTIONS, [self.managed_arns], CREATED_BY_SERVICE)
+        if self.extra_arns:
+            _grant(function, DESCRIBE_ACTIONS, self.extra_arns, HAS_OWNER)
+        nag.acknowledge(
+            function,
+            "the api function creates, updates, restores and deletes the webhook secrets it moves out of specs at "
+            f"deploy (only those tagged as the service's); their names are only known then, all under the "
+            f"service's prefix {WEBHOOK_SECRET_PREFIX}",
+            _finding(WEBHOOK_SECRET_PREFIX + "*"),
+        )
+        self._acknowledge_extra(function, "DescribeSecret (the owner tag check at deploy)")
+
+    def _acknowledge_extra(self, function: aws_lambda.Function, actions: str) -> None:
         wildcards = [_finding(arn) for arn in self.extra_arns if "*" in arn]
         if wildcards:
             nag.acknowledge(
                 function,
                 "secret ARN patterns the operator listed in the webhookSecretArns context for secret_refs "
-                "outside the managed prefix (docs/deploy.md); GetSecretValue only",
+                f"outside the managed prefix (docs/deploy.md); only secrets with an owner tag, {actions} only",
                 *wildcards,
             )
 
-    def grant_manage(self, function: aws_lambda.Function) -> None:
-        """What the api function needs to keep the managed secrets in step with deployments."""
-        function.add_to_role_policy(aws_iam.PolicyStatement(actions=MANAGE_ACTIONS, resources=[self.managed_arns]))
-        key, value = MANAGED_SECRET_TAG
-        function.add_to_role_policy(
-            aws_iam.PolicyStatement(
-                actions=CREATE_ACTIONS,
-                resources=[self.managed_arns],
-                # New secrets carry the service's tag, and only that tag.
-                conditions={
-                    "StringEquals": {f"aws:RequestTag/{key}": value},
-                    "ForAllValues:StringEquals": {"aws:TagKeys": [key]},
-                },
-            )
-        )
-        nag.acknowledge(
-            function,
-            "the api function creates, updates, restores and deletes the webhook secrets it moves out of specs at "
-            f"deploy; their names are only known then, all under the service's prefix {WEBHOOK_SECRET_PREFIX}",
-            _finding(WEBHOOK_SECRET_PREFIX + "*"),
-        )
+
+def _grant(
+    function: aws_lambda.Function,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    conditions: dict[str, Any] | None = None,
+) -> None:
+    aws_iam.Grant.add_to_principal(
+        grantee=function, actions=list(actions), resource_arns=list(resources), conditions=conditions
+    )
 
 
 def _finding(resource: str) -> str:

@@ -224,7 +224,7 @@ def test_duplicate_node_ids_are_listed(system: LocalSystem, alice: dict[str, str
 
 
 def test_a_webhook_path_belongs_to_one_workflow(system: LocalSystem, alice: dict[str, str]) -> None:
-    path = f"/webhook/shared-{uuid.uuid4().hex[:8]}"
+    path = f"/webhook/shared/{uuid.uuid4().hex[:8]}"
     spec = {"nodes": [_trigger("hook", "TRIGGER_WEBHOOK", webhook_path=path)]}
     first = requests.post(deploy_url(system, new_id()), json={"workflow_spec": spec}, headers=alice, timeout=10)
     assert first.status_code == 200, first.text

@@ -20,7 +20,13 @@ from tests.infra.conftest import (
     role_statements,
     service_functions,
 )
-from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX
+from workflow_scheduler.domain.inline_secrets import (
+    MANAGED_BY_TAG,
+    MANAGED_PREFIX,
+    OWNER_TAG,
+    TRIGGER_TAG,
+    WORKFLOW_TAG,
+)
 from workflow_scheduler.local.routes import Route, active_routes, find
 from workflow_scheduler.settings import (
     ApiSettings,
@@ -168,31 +174,60 @@ def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized
     assert not [s for s in statements if any(a.startswith("ses:") for a in actions(s))]  # not in testing mode
 
 
-def test_webhook_secrets_are_reachable_only_under_the_managed_prefix(synthesized: Synthesized) -> None:
+def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     managed = stack.resolve(stack.webhook_secrets.managed_arns)
     assert constants.WEBHOOK_SECRET_PREFIX == MANAGED_PREFIX  # the domain's name of the secrets it manages
+    # The IAM conditions and the domain use the same tags.
+    assert constants.MANAGED_SECRET_TAG == MANAGED_BY_TAG
+    assert (constants.SECRET_OWNER_TAG, constants.SECRET_WORKFLOW_TAG, constants.SECRET_TRIGGER_TAG) == (
+        OWNER_TAG,
+        WORKFLOW_TAG,
+        TRIGGER_TAG,
+    )
     assert json.dumps(managed).endswith(f':secret:{MANAGED_PREFIX}*"]]}}')
+    service_tag = {"secretsmanager:ResourceTag/managed-by": "workflow_scheduler"}
+    has_owner = {"secretsmanager:ResourceTag/workflow-scheduler:owner": "false"}
 
     def on_managed(function: Any) -> list[dict[str, Any]]:
         return [s for s in role_statements(synthesized, function) if s["Resource"] == managed]
 
-    # The webhook function reads them, nothing more.
+    # The webhook function reads and describes them (the owner check at firing), only those tagged as the
+    # service's and with an owner.
     (read,) = on_managed(stack.webhooks.function)
-    assert actions(read) == {"secretsmanager:GetSecretValue"}
-    assert "Condition" not in read
-    # The api function manages them: exactly what SecretsManagerStore calls; new secrets only with the tag.
-    manage, create = on_managed(stack.api.function)
-    assert actions(manage) == {
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:PutSecretValue",
-        "secretsmanager:RestoreSecret",
-        "secretsmanager:DeleteSecret",
+    assert actions(read) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    assert read["Condition"] == {"StringEquals": service_tag, "Null": has_owner}
+    # The api function manages them: exactly what SecretsManagerStore calls, only on the service's own secrets;
+    # new secrets only with the service's tags and an owner; DescribeSecret anywhere under the prefix (a deploy
+    # tells a free name from one held by a secret that is not the service's).
+    by_actions = {frozenset(actions(s)): s for s in on_managed(stack.api.function)}
+    assert set(by_actions) == {
+        frozenset({"secretsmanager:DescribeSecret"}),
+        frozenset(
+            {
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:RestoreSecret",
+                "secretsmanager:DeleteSecret",
+            }
+        ),
+        frozenset({"secretsmanager:CreateSecret", "secretsmanager:TagResource"}),
     }
-    assert actions(create) == {"secretsmanager:CreateSecret", "secretsmanager:TagResource"}
+    assert "Condition" not in by_actions[frozenset({"secretsmanager:DescribeSecret"})]
+    manage = next(s for a, s in by_actions.items() if "secretsmanager:DeleteSecret" in a)
+    assert manage["Condition"] == {"StringEquals": service_tag}
+    create = by_actions[frozenset({"secretsmanager:CreateSecret", "secretsmanager:TagResource"})]
     assert create["Condition"] == {
         "StringEquals": {"aws:RequestTag/managed-by": "workflow_scheduler"},
-        "ForAllValues:StringEquals": {"aws:TagKeys": ["managed-by"]},
+        "Null": {"aws:RequestTag/workflow-scheduler:owner": "false"},
+        "ForAllValues:StringEquals": {
+            "aws:TagKeys": [
+                "managed-by",
+                "workflow-scheduler:owner",
+                "workflow-scheduler:workflow-id",
+                "workflow-scheduler:trigger-id",
+            ]
+        },
     }
     # Nobody else, and nowhere a wildcard action or a secret resource of "*".
     for function in (stack.dispatch.function, stack.migrations.function, stack.cron.function, stack.reconcile.function):

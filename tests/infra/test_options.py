@@ -48,15 +48,20 @@ def test_webhook_options(synthesized_with_options: Synthesized) -> None:
     stack = synth.stack
     env = synth.properties(stack.webhooks.function)["Environment"]["Variables"]
     assert env[constants.ENV_WEBHOOK_MAX_BODY_BYTES] == "2097152"
-    managed = stack.resolve(stack.webhook_secrets.managed_arns)
-    (read,) = [s for s in role_statements(synth, stack.webhooks.function) if isinstance(s["Resource"], list)]
-    assert actions(read) == {"secretsmanager:GetSecretValue"}
-    assert sorted(map(json.dumps, read["Resource"])) == sorted(
-        map(json.dumps, [managed, PARTNER_SECRET, PARTNER_PATTERN])
-    )
-    # The operator's extra secrets are the webhook function's to read, not the api function's to manage.
-    api = json.dumps(role_statements(synth, stack.api.function))
-    assert "partner/" not in api
+    has_owner = {"Null": {"secretsmanager:ResourceTag/workflow-scheduler:owner": "false"}}
+
+    def on_partner(function: Any) -> list[dict[str, Any]]:
+        return [s for s in role_statements(synth, function) if "partner/" in json.dumps(s["Resource"])]
+
+    # The operator's extra secrets: the webhook function reads those with an owner tag; the api function only
+    # describes them (the owner tag check at deploy), never manages them.
+    (read,) = on_partner(stack.webhooks.function)
+    assert actions(read) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    assert sorted(read["Resource"]) == sorted([PARTNER_SECRET, PARTNER_PATTERN])
+    assert read["Condition"] == has_owner
+    (describe,) = on_partner(stack.api.function)
+    assert actions(describe) == {"secretsmanager:DescribeSecret"}
+    assert describe["Condition"] == has_owner
 
 
 def test_dispatch_concurrency_and_alarm_email(synthesized_with_options: Synthesized) -> None:

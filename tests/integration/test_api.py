@@ -92,9 +92,8 @@ def test_update_of_a_workflow_never_deployed_is_404(client: ApiClient) -> None:
 
 
 def test_failed_deploy_keeps_previous_deployment_intact(client: ApiClient, clean_database: str) -> None:
-    assert (
-        client.call("deploy", "wf-a", deploy_body(webhook("h", webhook_path="taken")), token=aud(client)).status == 200
-    )
+    first = client.call("deploy", "wf-a", deploy_body(webhook("h", webhook_path="team/taken")), token=aud(client))
+    assert first.status == 200
     before = client.call("deploy", "wf-b", deploy_body(manual("m"), webhook("h")), token=aud(client, "bob"))
     assert before.status == 200
 
@@ -108,15 +107,15 @@ def test_failed_deploy_keeps_previous_deployment_intact(client: ApiClient, clean
 
     state = snapshot()
     # Drops m, adds m2, then the second webhook collides with wf-a's path half-way through the change.
-    clash = deploy_body(manual("m2"), webhook("h"), webhook("h2", webhook_path="/webhook/taken"))
+    clash = deploy_body(manual("m2"), webhook("h"), webhook("h2", webhook_path="/webhook/team/taken"))
     reply = client.call("update", "wf-b", clash, token=aud(client, "bob"))
     assert reply.status == 409 and reply.body["error"] == "webhook_path_conflict"
-    assert "/webhook/taken" in reply.body["message"] and "h2" in reply.body["message"]
+    assert "/webhook/team/taken" in reply.body["message"] and "h2" in reply.body["message"]
     assert snapshot() == state
 
 
 def test_two_triggers_of_one_spec_cannot_share_a_path(client: ApiClient) -> None:
-    body = deploy_body(webhook("a", webhook_path="same"), webhook("b", webhook_path="same"))
+    body = deploy_body(webhook("a", webhook_path="team/same"), webhook("b", webhook_path="team/same"))
     reply = client.call("deploy", "wf-x", body, token=aud(client))
     assert reply.status == 409 and reply.body["error"] == "webhook_path_conflict"
     assert client.call("status", "wf-x", token=aud(client)).status == 404

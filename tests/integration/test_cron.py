@@ -143,8 +143,8 @@ def test_pause_resume_update_and_undeploy(fresh: System) -> None:
 def test_failed_deploy_removes_the_schedules_it_created(fresh: System) -> None:
     from tests.support.api import webhook
 
-    assert fresh.api.call("deploy", "wf-other", deploy_body(webhook("h", webhook_path="taken"))).status == 200
-    clash = deploy_body(cron("a", "0 9 * * *"), cron("b", "0 10 * * *"), webhook("h", webhook_path="taken"))
+    assert fresh.api.call("deploy", "wf-other", deploy_body(webhook("h", webhook_path="team/taken"))).status == 200
+    clash = deploy_body(cron("a", "0 9 * * *"), cron("b", "0 10 * * *"), webhook("h", webhook_path="team/taken"))
     assert fresh.api.call("deploy", "wf-c", clash).status == 409
     assert fresh.schedules() == {}
 

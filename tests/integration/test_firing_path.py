@@ -72,8 +72,10 @@ def system(database_url: str) -> Iterator[System]:
     with mock_aws(), pytest.MonkeyPatch.context() as env:
         sm = boto3.client("secretsmanager")
         arn = sm.create_secret(Name="jwt-fire", SecretString=key)["ARN"]
-        sm.create_secret(Name="hooks/api-key", SecretString="k-123")
-        sm.create_secret(Name="hooks/signing", SecretString="It's a Secret to Everybody")
+        # A user's own secrets carry their owner tag, or a deploy may not name them (docs/deploy.md).
+        alices = [{"Key": "workflow-scheduler:owner", "Value": "alice"}]
+        sm.create_secret(Name="hooks/api-key", SecretString="k-123", Tags=alices)
+        sm.create_secret(Name="hooks/signing", SecretString="It's a Secret to Everybody", Tags=alices)
         queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-fire")["QueueUrl"]
         env.setenv("DATABASE_URL", database_url)
         env.setenv("JWT_SECRET_ARN", arn)
@@ -124,39 +126,39 @@ def test_manual_run_refusals(fresh: System) -> None:
 
 def test_webhook_modes(fresh: System) -> None:
     nodes = [
-        webhook("open", webhook_path="open", methods=["POST", "PUT", "GET"]),
+        webhook("open", webhook_path="fire/open", methods=["POST", "PUT", "GET"]),
         webhook(
             "keyed",
-            webhook_path="keyed",
+            webhook_path="fire/keyed",
             auth={"type": "api_key", "header": "X-Api-Key", "secret_ref": "hooks/api-key"},
         ),
         webhook(
             "signed",
-            webhook_path="signed",
+            webhook_path="fire/signed",
             auth={"type": "hmac_sha256", "header": "X-Signature", "secret_ref": "hooks/signing"},
         ),
         webhook(
-            "basic", webhook_path="basic", auth={"type": "basic", "username": "bot", "secret_ref": "hooks/api-key"}
+            "basic", webhook_path="fire/basic", auth={"type": "basic", "username": "bot", "secret_ref": "hooks/api-key"}
         ),
     ]
     assert fresh.api.call("deploy", "wf-hook", deploy_body(*nodes)).status == 200
 
-    status, body, _ = fresh.call_webhook("json", "/webhook/open")
+    status, body, _ = fresh.call_webhook("json", "/webhook/fire/open")
     assert status == 202 and body["status"] == "accepted"
-    status, _, _ = fresh.call_webhook("form", "/webhook/open")
+    status, _, _ = fresh.call_webhook("form", "/webhook/fire/open")
     assert status == 202
-    status, _, _ = fresh.call_webhook("binary", "/webhook/open")
+    status, _, _ = fresh.call_webhook("binary", "/webhook/fire/open")
     assert status == 202
-    status, _, _ = fresh.call_webhook("get", "/webhook/open")
+    status, _, _ = fresh.call_webhook("get", "/webhook/fire/open")
     assert status == 202
-    status, _, _ = fresh.call_webhook("json", "/webhook/keyed", {"X-Api-Key": "k-123"})
+    status, _, _ = fresh.call_webhook("json", "/webhook/fire/keyed", {"X-Api-Key": "k-123"})
     assert status == 202
     raw = b'{"signed": true}'
     signature = "sha256=" + hmac.new(b"It's a Secret to Everybody", raw, hashlib.sha256).hexdigest()
-    status, _, _ = fresh.call_webhook("json", "/webhook/signed", {"X-Signature": signature}, body=raw)
+    status, _, _ = fresh.call_webhook("json", "/webhook/fire/signed", {"X-Signature": signature}, body=raw)
     assert status == 202
     basic = "Basic " + base64.b64encode(b"bot:k-123").decode()
-    status, _, _ = fresh.call_webhook("json", "/webhook/basic", {"Authorization": basic})
+    status, _, _ = fresh.call_webhook("json", "/webhook/fire/basic", {"Authorization": basic})
     assert status == 202
 
     messages = {
@@ -173,7 +175,7 @@ def test_webhook_modes(fresh: System) -> None:
     }
     sent = messages["open:POST:json"]["data"]
     assert sent["body"] == {"order": 42, "items": ["a", "b"]} and sent["query_params"] == {"source": "shop"}
-    assert sent["path"] == "/webhook/open" and sent["source_ip"] == "203.0.113.7"
+    assert sent["path"] == "/webhook/fire/open" and sent["source_ip"] == "203.0.113.7"
     assert messages["open:POST:form"]["data"]["body"] == {"name": "alice", "tags": ["a", "b"]}
     assert base64.b64decode(messages["open:PUT:base64"]["data"]["body"]) == bytes(range(256))
     for key in ("keyed:POST:json", "signed:POST:json", "basic:POST:json"):
@@ -185,28 +187,28 @@ def test_webhook_refusals_are_4xx(fresh: System) -> None:
     nodes = [
         webhook(
             "keyed",
-            webhook_path="keyed",
+            webhook_path="fire/keyed",
             auth={"type": "api_key", "header": "X-Api-Key", "secret_ref": "hooks/api-key"},
         ),
         webhook(
             "signed",
-            webhook_path="signed",
+            webhook_path="fire/signed",
             auth={"type": "hmac_sha256", "header": "X-Signature", "secret_ref": "hooks/signing"},
         ),
     ]
     assert fresh.api.call("deploy", "wf-hook", deploy_body(*nodes)).status == 200
-    assert fresh.call_webhook("json", "/webhook/keyed")[0] == 401
-    assert fresh.call_webhook("json", "/webhook/keyed", {"X-Api-Key": "wrong"})[0] == 401
-    assert fresh.call_webhook("json", "/webhook/signed", {"X-Signature": "sha256=" + "0" * 64})[0] == 401
-    status, body, headers = fresh.call_webhook("get", "/webhook/keyed", {"X-Api-Key": "k-123"})
+    assert fresh.call_webhook("json", "/webhook/fire/keyed")[0] == 401
+    assert fresh.call_webhook("json", "/webhook/fire/keyed", {"X-Api-Key": "wrong"})[0] == 401
+    assert fresh.call_webhook("json", "/webhook/fire/signed", {"X-Signature": "sha256=" + "0" * 64})[0] == 401
+    status, body, headers = fresh.call_webhook("get", "/webhook/fire/keyed", {"X-Api-Key": "k-123"})
     assert status == 405 and headers["Allow"] == "POST" and body["error"] == "method_not_allowed"
     assert fresh.call_webhook("json", "/webhook/nowhere")[0] == 404
     status, body, _ = fresh.call_webhook(
-        "json", "/webhook/keyed", {"X-Api-Key": "k-123"}, body=b"x" * (1024 * 1024 + 1)
+        "json", "/webhook/fire/keyed", {"X-Api-Key": "k-123"}, body=b"x" * (1024 * 1024 + 1)
     )
     assert status == 413
     fresh.api.call("pause", "wf-hook")
-    assert fresh.call_webhook("json", "/webhook/keyed", {"X-Api-Key": "k-123"})[0] == 409
+    assert fresh.call_webhook("json", "/webhook/fire/keyed", {"X-Api-Key": "k-123"})[0] == 409
     assert fresh.messages() == []
 
 

@@ -65,7 +65,7 @@ def test_concurrent_deploys_of_one_path_leave_exactly_one_owner(clean_database: 
         service = deployment_service(db)
         barrier.wait()
         try:
-            service.deploy(f"wf-{n}", "alice", webhook_spec("contested"))
+            service.deploy(f"wf-{n}", "alice", webhook_spec("team/contested"))
             outcomes.append("ok")
         except WebhookPathTaken:
             outcomes.append("conflict")

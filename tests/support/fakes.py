@@ -159,6 +159,7 @@ class MemoryQueue:
 class MemorySecretStore:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
+        self.tags: dict[str, dict[str, str]] = {}
         self.deleted: set[str] = set()
         self.calls: list[str] = []
 
@@ -166,8 +167,18 @@ class MemorySecretStore:
         self.calls.append(f"read {name}")
         return None if name in self.deleted else self.values.get(name)
 
-    def write(self, name: str, value: str) -> None:
+    def describe(self, name: str) -> Any:
+        from workflow_scheduler.domain.inline_secrets import SecretInfo
+
+        self.calls.append(f"describe {name}")
+        if name not in self.values:
+            return None
+        return SecretInfo(dict(self.tags.get(name, {})), deleted=name in self.deleted)
+
+    def write(self, name: str, value: str, tags: dict[str, str]) -> None:
         self.calls.append(f"write {name}")
+        if name not in self.values:
+            self.tags[name] = dict(tags)
         self.values[name] = value
         self.deleted.discard(name)
 

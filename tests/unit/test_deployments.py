@@ -133,9 +133,9 @@ def test_other_users_see_nothing(service: DeploymentService) -> None:
 
 
 def test_webhook_path_held_by_another_workflow_is_a_conflict(service: DeploymentService, store: MemoryStore) -> None:
-    service.deploy("wf1", "alice", spec(webhook("h", webhook_path="shared")))
-    with pytest.raises(WebhookPathTaken, match="/webhook/shared"):
-        service.deploy("wf2", "bob", spec(manual("m"), webhook("h", webhook_path="/webhook/shared")))
+    service.deploy("wf1", "alice", spec(webhook("h", webhook_path="team/shared")))
+    with pytest.raises(WebhookPathTaken, match="/webhook/team/shared"):
+        service.deploy("wf2", "bob", spec(manual("m"), webhook("h", webhook_path="/webhook/team/shared")))
     assert "wf2" not in store.deployments
 
 

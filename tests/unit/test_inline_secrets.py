@@ -20,7 +20,7 @@ def keyed(node_id: str, secret: str, **extra: Any) -> dict[str, Any]:
         "id": node_id,
         "node_type": "TRIGGER_NODE",
         "subtype": "TRIGGER_WEBHOOK",
-        "parameters": {"auth": auth, "webhook_path": node_id, **extra},
+        "parameters": {"auth": auth, "webhook_path": f"hooks/{node_id}", **extra},
     }
 
 
@@ -39,7 +39,7 @@ def test_extraction_leaves_the_original_alone() -> None:
     original = spec(keyed("h", "s3cret"))
     redacted, lifted = extract_inline_secrets(original, "wf")
     name = managed_secret_name("wf", "h")
-    assert lifted == {name: "s3cret"}
+    assert {n: (s.trigger_id, s.value) for n, s in lifted.items()} == {name: ("h", "s3cret")}
     assert redacted["nodes"][0]["parameters"]["auth"] == {"type": "api_key", "header": "X-Key", "secret_ref": name}
     assert original["nodes"][0]["parameters"]["auth"]["secret"] == "s3cret"
     assert managed_secret_name("wf", "odd id/ü").startswith("workflow-scheduler/webhooks/wf/h-")
@@ -59,7 +59,7 @@ def test_same_secret_again_is_a_noop_and_a_new_one_is_a_change(parts: Any) -> No
     service.deploy("wf", "alice", spec(keyed("h", "one")))
     again = service.deploy("wf", "alice", spec(keyed("h", "one")))
     assert not again.changed and again.deployment.version == 1
-    assert not [c for c in secrets.calls if not c.startswith("read")][1:]
+    assert not [c for c in secrets.calls if not c.startswith(("read", "describe"))][1:]
     changed = service.deploy("wf", "alice", spec(keyed("h", "two")))
     assert changed.changed and changed.deployment.version == 2
     assert secrets.values[managed_secret_name("wf", "h")] == "two"

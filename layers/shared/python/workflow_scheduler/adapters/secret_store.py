@@ -1,4 +1,4 @@
-"""Secrets this service manages (inline webhook secrets) in AWS Secrets Manager."""
+"""Secrets this service manages (inline webhook secrets) in AWS Secrets Manager, and the tags of any secret."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow_scheduler.domain.errors import RegistrationFailed
+from workflow_scheduler.domain.inline_secrets import SecretInfo
 
 RECOVERY_WINDOW_DAYS = 7
 _GONE = {"ResourceNotFoundException", "InvalidRequestException"}  # missing, or scheduled for deletion
+# IAM lets the functions see only tagged secrets (infra_cdk/features/webhook_secrets.py): a refusal means "not ours".
+_UNSEEN = {"ResourceNotFoundException", "AccessDeniedException"}
 
 
 def _code(exc: ClientError) -> str:
@@ -17,9 +20,8 @@ def _code(exc: ClientError) -> str:
 
 
 class SecretsManagerStore:
-    def __init__(self, client: Any = None, tags: dict[str, str] | None = None) -> None:
+    def __init__(self, client: Any = None) -> None:
         self._client = client
-        self._tags = [{"Key": k, "Value": v} for k, v in (tags or {"managed-by": "workflow_scheduler"}).items()]
 
     def _sm(self) -> Any:
         if self._client is None:
@@ -39,14 +41,28 @@ class SecretsManagerStore:
             raise RegistrationFailed("Secrets Manager is unavailable") from exc
         return value if isinstance(value, str) else None
 
-    def write(self, name: str, value: str) -> None:
+    def describe(self, name: str) -> SecretInfo | None:
+        try:
+            described = self._sm().describe_secret(SecretId=name)
+        except ClientError as exc:
+            if _code(exc) in _UNSEEN:
+                return None
+            raise RegistrationFailed(f"cannot describe secret {name!r}: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RegistrationFailed("Secrets Manager is unavailable") from exc
+        tags = {str(t.get("Key")): str(t.get("Value")) for t in described.get("Tags") or []}
+        return SecretInfo(tags=tags, deleted=described.get("DeletedDate") is not None)
+
+    def write(self, name: str, value: str, tags: dict[str, str]) -> None:
         sm = self._sm()
         try:
             try:
                 sm.put_secret_value(SecretId=name, SecretString=value)
             except ClientError as exc:
                 if _code(exc) == "ResourceNotFoundException":
-                    sm.create_secret(Name=name, SecretString=value, Tags=self._tags)
+                    sm.create_secret(
+                        Name=name, SecretString=value, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+                    )
                 elif _code(exc) == "InvalidRequestException":  # scheduled for deletion: bring it back
                     sm.restore_secret(SecretId=name)
                     sm.put_secret_value(SecretId=name, SecretString=value)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from workflow_scheduler.domain.errors import SecretUnavailable
+import time
+from collections.abc import Callable
+
+from workflow_scheduler.adapters.secret_store import SecretsManagerStore
+from workflow_scheduler.domain.errors import DomainError, SecretUnavailable
+from workflow_scheduler.domain.firing import FiringTarget
+from workflow_scheduler.domain.inline_secrets import SecretInfo, SecretStore, usable_by
+from workflow_scheduler.observability import logger
 
 CACHE_SECONDS = 300
 
@@ -17,3 +24,35 @@ def read_secret(secret_id: str) -> str:
         # The message names the secret, never its value.
         raise SecretUnavailable(f"secret {secret_id!r} cannot be read") from exc
     return value if isinstance(value, str) else value.decode()
+
+
+class SecretOwnership:
+    """Refuses a webhook secret whose tags do not make it the trigger owner's own.
+
+    The tags are cached like the values (one DescribeSecret per secret per ``CACHE_SECONDS`` per warm instance):
+    a check on every call would double the Secrets Manager calls and latency for no gain between deploys.
+    """
+
+    def __init__(self, store: SecretStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store or SecretsManagerStore()
+        self._clock = clock
+        self._cache: dict[str, tuple[float, SecretInfo | None]] = {}
+
+    def _info(self, secret_id: str) -> SecretInfo | None:
+        cached = self._cache.get(secret_id)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        try:
+            info = self._store.describe(secret_id)
+        except DomainError as exc:
+            raise SecretUnavailable("the trigger's secret cannot be read") from exc
+        self._cache[secret_id] = (self._clock() + CACHE_SECONDS, info)
+        return info
+
+    def __call__(self, secret_id: str, target: FiringTarget) -> None:
+        trigger = target.trigger
+        if not usable_by(self._info(secret_id), target.owner, trigger.workflow_id, trigger.trigger_id):
+            where = {"workflow_id": trigger.workflow_id, "trigger_id": trigger.trigger_id}
+            logger.error("webhook secret is not the trigger owner's", extra={"event": "secret_not_owned", **where})
+            # The caller learns nothing about whose secret it is.
+            raise SecretUnavailable("the trigger's secret cannot be used")

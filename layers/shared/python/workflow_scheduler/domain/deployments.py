@@ -14,8 +14,17 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from workflow_scheduler.domain.errors import DeploymentNotFound, Problem, SpecInvalid, WorkflowIdTaken
-from workflow_scheduler.domain.inline_secrets import SecretStore, extract_inline_secrets, managed_refs
+from workflow_scheduler.domain.errors import DeploymentNotFound, Problem, SecretRefused, SpecInvalid, WorkflowIdTaken
+from workflow_scheduler.domain.inline_secrets import (
+    InlineSecret,
+    SecretStore,
+    created_for,
+    extract_inline_secrets,
+    managed_secret_name,
+    owner_tags,
+    refusal,
+    secret_refs,
+)
 from workflow_scheduler.domain.models import (
     Deployment,
     DeploymentResult,
@@ -24,7 +33,7 @@ from workflow_scheduler.domain.models import (
     plan_triggers,
 )
 from workflow_scheduler.domain.ports import DeploymentStore, DeploymentTx, UndoLog
-from workflow_scheduler.domain.spec import parse_workflow_spec
+from workflow_scheduler.domain.spec import WEBHOOK_PREFIX, TriggerSpec, WebhookParams, parse_workflow_spec
 from workflow_scheduler.domain.triggers import TriggerManager
 
 T = TypeVar("T")
@@ -73,24 +82,28 @@ class DeploymentService:
         _check_workflow_id(workflow_id)
         redacted, inline = extract_inline_secrets(raw_spec, workflow_id)
         spec = parse_workflow_spec(redacted)
+        _check_default_paths(workflow_id, spec.triggers)
         self._triggers.check_available(spec)
-        previous = self._current_secret_values(inline)
-        new_secrets = {name: value for name, value in inline.items() if previous[name] != value}
+        if inline and self._secrets is None:
+            raise SpecInvalid(
+                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
+            )
 
         def change(tx: DeploymentTx, undo: UndoLog) -> DeploymentResult:
             current = tx.lock_deployment(workflow_id)
+            # A workflow id stays its first owner's, also after an undeploy: its history is theirs.
+            if current is not None and current.owner != owner:
+                raise DeploymentNotFound(workflow_id) if must_exist else WorkflowIdTaken(workflow_id)
             live = current is not None and current.status != DeploymentStatus.UNDEPLOYED
-            if live:
-                assert current is not None
-                if current.owner != owner:
-                    if must_exist:
-                        raise DeploymentNotFound(workflow_id)
-                    raise WorkflowIdTaken(workflow_id)
-            elif must_exist:
+            if must_exist and not live:
                 raise DeploymentNotFound(workflow_id)
 
             existing = tx.list_triggers(workflow_id) if live else []
             plan = plan_triggers(existing, spec.triggers)
+            # Checked after the ownership of the id: nothing is learnt about another user's workflow.
+            self._check_refs(workflow_id, owner, [*plan.added, *(s for _, s in plan.changed)], inline)
+            previous = self._current_secret_values(workflow_id, owner, inline)
+            new_secrets = {name: s for name, s in inline.items() if previous[name] != s.value}
             if live and current is not None and plan.is_noop and current.spec == spec.raw and not new_secrets:
                 return DeploymentResult(current, _in_node_order(list(plan.unchanged), current.spec), changed=False)
 
@@ -109,10 +122,8 @@ class DeploymentService:
             )
             tx.save_deployment(deployment)
             records = self._triggers.apply(tx, workflow_id, plan, version, paused, undo)
-            self._write_secrets(new_secrets, previous, undo)
-            self._drop_secrets(
-                managed_refs([r.config for r in existing]) - managed_refs([r.config for r in records]), undo
-            )
+            self._write_secrets(workflow_id, owner, new_secrets, previous, undo)
+            self._drop_secrets(workflow_id, owner, _refs(existing) - _refs(records), undo)
             return DeploymentResult(deployment, _in_node_order(records, spec.raw), changed=True)
 
         return self._change(change)
@@ -122,7 +133,7 @@ class DeploymentService:
             current = self._owned(tx.lock_deployment(workflow_id), workflow_id, owner)
             records = tx.list_triggers(workflow_id)
             self._triggers.remove_all(tx, records, undo)
-            self._drop_secrets(managed_refs([r.config for r in records]), undo)
+            self._drop_secrets(workflow_id, owner, _refs(records), undo)
             undeployed = replace(current, status=DeploymentStatus.UNDEPLOYED, updated_at=self._clock())
             tx.save_deployment(undeployed)
             return undeployed
@@ -162,35 +173,76 @@ class DeploymentService:
                 self._on_compensation_failure(failed)
             raise
 
-    def _current_secret_values(self, inline: dict[str, str]) -> dict[str, str | None]:
-        if inline and self._secrets is None:
-            raise SpecInvalid(
-                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
-            )
-        assert self._secrets is not None or not inline
-        return {name: self._secrets.read(name) for name in inline} if self._secrets else {}
+    def _check_refs(
+        self, workflow_id: str, owner: str, triggers: list[TriggerSpec], inline: dict[str, InlineSecret]
+    ) -> None:
+        """Refuse a new or changed trigger whose secret_ref is not the caller's (unchanged ones were checked)."""
+        problems = []
+        for trigger in triggers:
+            ref = trigger.params.auth.secret_ref if isinstance(trigger.params, WebhookParams) else None
+            if ref is None or (ref in inline and inline[ref].trigger_id == trigger.trigger_id):
+                continue  # its own inline secret, written below
+            info = self._secrets.describe(ref) if self._secrets is not None else None
+            why = refusal(info, owner, workflow_id, trigger.trigger_id)
+            if why is not None:
+                problems.append(Problem("parameters.auth.secret_ref", why, trigger.trigger_id))
+        if problems:
+            raise SecretRefused(problems)
 
-    def _write_secrets(self, values: dict[str, str], previous: dict[str, str | None], undo: UndoLog) -> None:
-        if not values:
+    def _current_secret_values(
+        self, workflow_id: str, owner: str, inline: dict[str, InlineSecret]
+    ) -> dict[str, str | None]:
+        """The current value of each inline secret's managed secret; refuses one the service did not make for it."""
+        if not inline:
+            return {}
+        assert self._secrets is not None
+        values: dict[str, str | None] = {}
+        problems = []
+        for name, secret in inline.items():
+            info = self._secrets.describe(name)
+            if info is not None and not created_for(info, owner, workflow_id, secret.trigger_id):
+                message = f"the secret {name!r} exists but was not created by this service for this trigger"
+                problems.append(Problem("parameters.auth.secret", message, secret.trigger_id))
+                continue
+            values[name] = None if info is None or info.deleted else self._secrets.read(name)
+        if problems:
+            raise SecretRefused(problems)
+        return values
+
+    def _write_secrets(
+        self,
+        workflow_id: str,
+        owner: str,
+        secrets: dict[str, InlineSecret],
+        previous: dict[str, str | None],
+        undo: UndoLog,
+    ) -> None:
+        if not secrets:
             return
         assert self._secrets is not None
         store = self._secrets
-        for name, value in values.items():
-            store.write(name, value)
+        for name, secret in secrets.items():
+            store.write(name, secret.value, owner_tags(owner, workflow_id, secret.trigger_id))
             before = previous[name]
-            restore = partial(store.write, name, before) if before is not None else partial(store.delete, name)
+            restore = partial(store.write, name, before, {}) if before is not None else partial(store.delete, name)
             undo.add(f"restore secret {name}", restore)
 
-    def _drop_secrets(self, names: set[str], undo: UndoLog) -> None:
-        """Delete managed secrets no trigger references any more (recoverable; restored if the change fails)."""
-        if not names or self._secrets is None:
+    def _drop_secrets(self, workflow_id: str, owner: str, refs: set[tuple[str, str]], undo: UndoLog) -> None:
+        """Delete the secrets the service made for these triggers and that nothing uses any more (recoverable;
+        restored if the change fails). Any other secret, a user's own or another user's, is never touched."""
+        if not refs or self._secrets is None:
             return
         store = self._secrets
-        for name in sorted(names):
+        for trigger_id, name in sorted(refs):
+            if name != managed_secret_name(workflow_id, trigger_id):
+                continue
+            info = store.describe(name)
+            if info is None or info.deleted or not created_for(info, owner, workflow_id, trigger_id):
+                continue
             before = store.read(name)
             store.delete(name)
             if before is not None:
-                undo.add(f"restore secret {name}", partial(store.write, name, before))
+                undo.add(f"restore secret {name}", partial(store.write, name, before, {}))
 
     @staticmethod
     def _owned(deployment: Deployment | None, workflow_id: str, owner: str) -> Deployment:
@@ -210,6 +262,27 @@ def _check_workflow_id(workflow_id: str) -> None:
                 )
             ]
         )
+
+
+def _check_default_paths(workflow_id: str, triggers: tuple[TriggerSpec, ...]) -> None:
+    """``/webhook/<id>`` is workflow <id>'s default path: no other workflow may take it, not even before <id> is
+    first deployed (a path squatted in advance would keep its future owner from deploying)."""
+    problems = []
+    for trigger in triggers:
+        path = trigger.params.webhook_path if isinstance(trigger.params, WebhookParams) else None
+        name = path.removeprefix(WEBHOOK_PREFIX) if path else None
+        if name and "/" not in name and _WORKFLOW_ID.match(name) and name != workflow_id:
+            message = (
+                f"{path} is the default path of workflow {name!r}; only that workflow may use it. "
+                "Give a custom path at least two segments (e.g. /webhook/orders/new)"
+            )
+            problems.append(Problem("parameters.webhook_path", message, trigger.trigger_id))
+    if problems:
+        raise SpecInvalid(problems)
+
+
+def _refs(records: list[TriggerRecord]) -> set[tuple[str, str]]:
+    return secret_refs([(r.trigger_id, r.config) for r in records])
 
 
 def _in_node_order(records: list[TriggerRecord], spec: dict[str, Any]) -> list[TriggerRecord]:

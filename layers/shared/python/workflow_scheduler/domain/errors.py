@@ -99,3 +99,12 @@ class SecretUnavailable(DomainError):
     """A secret the service needs could not be read: an outage or a misconfiguration, never the caller's fault."""
 
     code = "secret_unavailable"
+
+
+class SecretRefused(SpecInvalid):
+    """A trigger's secret is not the caller's to use (422, like any invalid spec: it names the node and why)."""
+
+    code = "secret_not_allowed"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems, what="a trigger's secret")

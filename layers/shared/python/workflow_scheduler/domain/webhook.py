@@ -56,6 +56,8 @@ class WebhookTargets(Protocol):
 
 
 SecretReader = Callable[[str], str]
+# Raises unless the trigger may use the secret: it must be its owner's (defence in depth behind the deploy check).
+SecretOwnerCheck = Callable[[str, FiringTarget], None]
 
 
 def _equal(a: str, b: str) -> bool:
@@ -162,12 +164,14 @@ class WebhookService:
         read_secret: SecretReader,
         max_body_bytes: int,
         new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
+        check_secret: SecretOwnerCheck | None = None,
     ) -> None:
         self._targets = targets
         self._firing = firing
         self._read_secret = read_secret
         self._max_body_bytes = max_body_bytes
         self._new_key = new_key
+        self._check_secret = check_secret
 
     def receive(self, request: WebhookRequest) -> FiringOutcome:
         if len(request.body) > self._max_body_bytes:
@@ -180,6 +184,8 @@ class WebhookService:
         if request.method not in methods:
             raise MethodNotAllowed(request.method, methods)
         auth = config.get("auth") or {"type": "none"}
+        if self._check_secret is not None and auth.get("secret_ref"):
+            self._check_secret(auth["secret_ref"], target)
         authenticate(auth, request, self._read_secret)
         idempotency_key = request.header("idempotency-key")
         # A retried call with the same Idempotency-Key is the same execution; without one, every call is new.
