@@ -21,6 +21,7 @@ from workflow_scheduler.observability import logger
 STATUS_OF: dict[type[errors.DomainError], HTTPStatus] = {
     errors.SpecInvalid: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.TriggerTypeUnavailable: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.TooManyTriggers: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     errors.DeploymentNotFound: HTTPStatus.NOT_FOUND,
     errors.WorkflowIdTaken: HTTPStatus.CONFLICT,

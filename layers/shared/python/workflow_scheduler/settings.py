@@ -95,6 +95,10 @@ class SchedulerSettings(_Part):
     cron_function_arn: str | None = None  # the target of every schedule
     scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to invoke it
     schedules_dlq_arn: str | None = None  # invocations that failed every retry land here
+    # A deploy's schedule calls run this many at once, within a per-function-instance rate: the default is
+    # EventBridge Scheduler's lowest documented default quota per call type (50 TPS), leaving room for others.
+    scheduler_max_concurrency: int = Field(default=8, ge=1, le=64)
+    scheduler_max_calls_per_second: float = Field(default=50.0, gt=0, le=10_000)
 
     @property
     def scheduler_configured(self) -> bool:
@@ -128,6 +132,7 @@ class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSetti
     public_base_url: str | None = None  # the webhook base URL; default: derived from the request
     spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     manual_inputs_max_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_triggers_per_workflow: int = Field(default=100, ge=1, le=1000)  # bounds a deploy's work (decisions.md)
 
 
 class CronSettings(DatabaseSettings, FiringSettings):
