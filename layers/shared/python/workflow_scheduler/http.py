@@ -68,7 +68,9 @@ def describe_error(exc: errors.DomainError, bearer: bool = True) -> tuple[HTTPSt
         body["status"] = exc.code  # the seed's answer: {"status": "confirmation_required", "message"}
     if isinstance(exc, webhook.MethodNotAllowed):
         headers["Allow"] = ", ".join(exc.allowed)
-    if isinstance(exc, errors.Unauthorized) and bearer:
+    if isinstance(exc, webhook.BasicAuthRequired):
+        headers["WWW-Authenticate"] = exc.challenge
+    elif isinstance(exc, errors.Unauthorized) and bearer:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.warning("request failed: backing service unavailable", extra={"error": exc.code})

@@ -7,6 +7,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-hub-signature", "x-hub-signature-256"}
 )
 TEXT_TYPES = ("text/", "application/xml", "application/javascript")
+DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 300
+_REALM_UNSAFE = re.compile(r"[^A-Za-z0-9/._~-]")
 
 
 class WebhookNotFound(DomainError):
@@ -33,6 +37,20 @@ class MethodNotAllowed(DomainError):
     def __init__(self, method: str, allowed: list[str]) -> None:
         self.allowed = allowed
         super().__init__(f"{method} is not accepted here; use {', '.join(allowed)}")
+
+
+class BasicAuthRequired(Unauthorized):
+    """A refused call to a basic-auth webhook: the answer carries the challenge (RFC 7617)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        # The realm is the webhook path, so a browser keeps one hook's credentials apart from another's; only
+        # the characters a webhook path may hold are kept, so the quoted string needs no escaping.
+        self.realm = _REALM_UNSAFE.sub("", path.rstrip("/")) or "webhook"
+
+    @property
+    def challenge(self) -> str:
+        return f'Basic realm="{self.realm}", charset="UTF-8"'
 
 
 @dataclass(frozen=True)
@@ -59,10 +77,19 @@ def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: SecretReader) -> None:
-    """Check the request against the trigger's auth settings; every comparison is constant-time."""
+def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: SecretReader, now: float) -> None:
+    """Check the request against the trigger's auth settings; every comparison is constant-time.
+
+    ``now`` (Unix seconds) is what a signed timestamp is compared with.
+    """
     kind = auth.get("type", "none")
     if kind == "none":
+        return
+    if kind == "basic":
+        try:
+            _check_basic(auth, request, read_secret)
+        except Unauthorized as exc:
+            raise BasicAuthRequired(exc.message, request.path) from exc
         return
     secret = read_secret(auth["secret_ref"])
     if kind == "api_key":
@@ -75,22 +102,44 @@ def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: 
         given = request.header(auth["header"])
         if given is None:
             raise Unauthorized(f"missing {auth['header']} signature header")
-        expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+        signed = request.body
+        if auth.get("timestamp_header"):
+            timestamp = _fresh_timestamp(auth, request, now)
+            signed = timestamp.encode() + b"." + request.body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         if not _equal(given.strip(), expected):
-            raise Unauthorized(f"the {auth['header']} signature does not match the body")
-    elif kind == "basic":
-        scheme, _, encoded = (request.header("authorization") or "").partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            raise Unauthorized("missing HTTP Basic credentials")
-        try:
-            username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise Unauthorized("malformed HTTP Basic credentials") from exc
-        # Both compared, always: the time taken says nothing about which one was wrong.
-        if not (_equal(username, auth["username"]) & _equal(password, secret)):
-            raise Unauthorized("wrong username or password")
+            covered = "the timestamp and the body" if auth.get("timestamp_header") else "the body"
+            raise Unauthorized(f"the {auth['header']} signature does not match {covered}")
     else:  # pragma: no cover - the spec model admits no other type
         raise Unauthorized(f"unsupported auth type {kind!r}")
+
+
+def _fresh_timestamp(auth: Mapping[str, Any], request: WebhookRequest, now: float) -> str:
+    """The signed timestamp header, when present, whole Unix seconds and within the tolerance of ``now``."""
+    name = auth["timestamp_header"]
+    tolerance = auth.get("timestamp_tolerance_seconds") or DEFAULT_TIMESTAMP_TOLERANCE_SECONDS
+    value = (request.header(name) or "").strip()
+    if not value:
+        raise Unauthorized(f"missing {name} timestamp header")
+    if not (value.isascii() and value.isdigit() and len(value) <= 12):
+        raise Unauthorized(f"the {name} header must be the Unix time in whole seconds")
+    if abs(now - int(value)) > tolerance:
+        raise Unauthorized(f"the {name} timestamp is more than {tolerance} seconds away from the server's clock")
+    return value
+
+
+def _check_basic(auth: Mapping[str, Any], request: WebhookRequest, read_secret: SecretReader) -> None:
+    scheme, _, encoded = (request.header("authorization") or "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise Unauthorized("missing HTTP Basic credentials")
+    try:
+        username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise Unauthorized("malformed HTTP Basic credentials") from exc
+    secret = read_secret(auth["secret_ref"])
+    # Both compared, always: the time taken says nothing about which one was wrong.
+    if not (_equal(username, auth["username"]) & _equal(password, secret)):
+        raise Unauthorized("wrong username or password")
 
 
 def parse_body(body: bytes, content_type: str | None) -> tuple[Any, str]:
@@ -139,7 +188,9 @@ class WebhookService:
         read_secret: SecretReader,
         max_body_bytes: int,
         new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._targets = targets
         self._firing = firing
         self._read_secret = read_secret
@@ -153,11 +204,12 @@ class WebhookService:
         if target is None:
             raise WebhookNotFound(f"no webhook is deployed at {request.path}")
         config = target.trigger.config
+        auth = config.get("auth") or {"type": "none"}
+        # Credentials first: only a caller who may use the hook learns which methods it takes.
+        authenticate(auth, request, self._read_secret, self._clock())
         methods: list[str] = config.get("methods", ["POST"])
         if request.method not in methods:
             raise MethodNotAllowed(request.method, methods)
-        auth = config.get("auth") or {"type": "none"}
-        authenticate(auth, request, self._read_secret)
         idempotency_key = request.header("idempotency-key")
         # A retried call with the same Idempotency-Key is the same execution; without one, every call is new.
         unique_key = f"idempotency-key:{idempotency_key}" if idempotency_key else self._new_key()
