@@ -95,10 +95,11 @@ class SchedulerSettings(_Part):
     cron_function_arn: str | None = None  # the target of every schedule
     scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to invoke it
     schedules_dlq_arn: str | None = None  # invocations that failed every retry land here
-    # A deploy's schedule calls run this many at once, within a per-function-instance rate: the default is
-    # EventBridge Scheduler's lowest documented default quota per call type (50 TPS), leaving room for others.
+    # A deploy's schedule calls run this many at once, within a rate per function instance: 100/s is well under
+    # the lowest documented default quota per call type (250 TPS outside the primary Regions; see decisions.md),
+    # leaving room for other deploys; throttled calls back off.
     scheduler_max_concurrency: int = Field(default=8, ge=1, le=64)
-    scheduler_max_calls_per_second: float = Field(default=50.0, gt=0, le=10_000)
+    scheduler_max_calls_per_second: float = Field(default=100.0, gt=0, le=10_000)
 
     @property
     def scheduler_configured(self) -> bool:
