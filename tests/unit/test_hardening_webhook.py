@@ -118,7 +118,15 @@ def _webhook_auth(**auth: Any) -> dict[str, Any]:
 
 def test_the_spec_accepts_a_timestamp_header_for_hmac_only() -> None:
     config = _webhook_auth(type="hmac_sha256", header="X-Sig", secret_ref="s", timestamp_header="X-Ts")
-    assert config["timestamp_header"] == "X-Ts" and config["timestamp_tolerance_seconds"] is None
+    assert config["timestamp_header"] == "X-Ts" and "timestamp_tolerance_seconds" not in config
+    # Unset, they are not stored: a trigger deployed before them keeps its configuration (and its hash).
+    assert _webhook_auth(type="hmac_sha256", header="X-Sig", secret_ref="s") == {
+        "type": "hmac_sha256",
+        "header": "X-Sig",
+        "secret": None,
+        "secret_ref": "s",
+        "username": None,
+    }
     refused: list[dict[str, Any]] = [
         {"type": "api_key", "header": "X-Key", "secret_ref": "s", "timestamp_header": "X-Ts"},
         {"type": "basic", "username": "u", "secret_ref": "s", "timestamp_header": "X-Ts"},

@@ -85,8 +85,13 @@ class WebhookAuth(_Params):
     secret_ref: str | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
     # Replay protection for hmac_sha256: the header carrying the Unix time the caller signed with the body.
-    timestamp_header: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9-]+$")
-    timestamp_tolerance_seconds: int | None = Field(default=None, ge=1, le=3600)  # 300 when not given
+    # Left out of the stored configuration when unset, so triggers deployed before them keep their config hash.
+    timestamp_header: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9-]+$", exclude_if=lambda v: v is None
+    )
+    timestamp_tolerance_seconds: int | None = Field(  # 300 when not given
+        default=None, ge=1, le=3600, exclude_if=lambda v: v is None
+    )
 
     @model_validator(mode="after")
     def _signed_timestamp(self) -> WebhookAuth:
