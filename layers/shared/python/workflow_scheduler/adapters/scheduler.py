@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,15 +55,19 @@ class EventBridgeSchedules:
         self._max_connections = max_connections
         self._sleep = sleep
         self._jitter = jitter
+        self._client_lock = threading.Lock()
 
     def _scheduler(self) -> Any:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
+        # The first calls of a deploy arrive on several threads at once; boto3's default session is not safe to
+        # create clients from concurrently, a client once made is.
+        with self._client_lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
 
-            # One connection per concurrent call: urllib3 would otherwise discard and reopen them.
-            self._client = boto3.client("scheduler", config=Config(max_pool_connections=self._max_connections))
-        return self._client
+                # One connection per concurrent call: urllib3 would otherwise discard and reopen them.
+                self._client = boto3.client("scheduler", config=Config(max_pool_connections=self._max_connections))
+            return self._client
 
     def _request(self, action: str, **kwargs: Any) -> Any:
         """One API call within the rate limit; retried with jittered exponential backoff while throttled."""
