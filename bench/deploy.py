@@ -1,11 +1,14 @@
-"""Deploy throughput and cost: 1,000 workflows of 3 triggers each through the API function of the local system.
+"""Deploy throughput and cost: 1,000 workflows of 3 triggers each through the API function of the local system,
+and deploys at the trigger cap (100 cron triggers, 200 EventBridge schedules).
 
-Runs the local system's components in-process (PostgreSQL, Secrets Manager on moto's server, the API function
-driven with API Gateway events, as the local gateway does) so that it can count what each call costs:
-SQL statements and writes per deploy and per no-op update, and AWS API calls (target for a no-op update: no
-write, no AWS call). Times are also given as a ratio to a `GET /health` call measured in the same run.
+Runs the local system's components in-process (PostgreSQL, Secrets Manager and EventBridge Scheduler on moto's
+server, the API function driven with API Gateway events, as the local gateway does) so that it can count what
+each call costs: SQL statements and writes per deploy and per no-op update, and AWS API calls (target for a
+no-op update: no write, no AWS call). Times are also given as a ratio to a `GET /health` call, and deploys at the
+cap as a ratio to a one-cron-trigger deploy, both measured in the same run.
 
-Usage: `.venv/bin/python bench/deploy.py [--workflows 1000] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]`
+Usage: `.venv/bin/python bench/deploy.py [--workflows 1000] [--at-cap 5]
+[--admin-url postgresql://postgres@127.0.0.1:5432/postgres]`
 """
 
 from __future__ import annotations
@@ -58,6 +61,23 @@ def spec(n: int) -> dict[str, Any]:
     }
 
 
+CAP = 100  # MAX_TRIGGERS_PER_WORKFLOW's default
+
+
+def cron_spec(n: int, triggers: int) -> dict[str, Any]:
+    """``triggers`` cron triggers; each names both day fields, so each is split into two schedules."""
+    nodes = [
+        {
+            "id": f"cron-{i}",
+            "node_type": "TRIGGER_NODE",
+            "subtype": "TRIGGER_CRON",
+            "parameters": {"cron_expression": f"{i % 60} {n % 24} 1,15 * MON"},
+        }
+        for i in range(triggers)
+    ]
+    return {"workflow_spec": {"name": f"cron bench {n}", "nodes": nodes}}
+
+
 def measure(calls: Callable[[int], None], count: int, database: Any) -> dict[str, float]:
     statements, writes, aws_before = database.statements, database.writes, AwsCalls.count
     start = time.perf_counter()
@@ -76,6 +96,7 @@ def measure(calls: Callable[[int], None], count: int, database: Any) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workflows", type=int, default=1000)
+    parser.add_argument("--at-cap", type=int, default=5, help="workflows deployed at the trigger cap")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
@@ -96,6 +117,12 @@ def main() -> None:
     arn = boto3.client("secretsmanager").create_secret(Name="bench-jwt", SecretString=key)["ARN"]
     os.environ["JWT_SECRET_ARN"] = arn
     os.environ["DISPATCH_QUEUE_URL"] = boto3.client("sqs").create_queue(QueueName="bench-dispatch")["QueueUrl"]
+    boto3.client("scheduler").create_schedule_group(Name="bench-schedules")
+    os.environ.update(
+        SCHEDULE_GROUP_NAME="bench-schedules",
+        CRON_FUNCTION_ARN="arn:aws:lambda:us-east-1:123456789012:function:bench-cron",
+        SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/bench-scheduler",
+    )
     try:
         with fresh_database(args.admin_url) as url:
             os.environ["DATABASE_URL"] = url
@@ -122,6 +149,13 @@ def main() -> None:
             deploys = measure(lambda n: call("deploy", n, bodies[n]), args.workflows, api.database)
             noops = measure(lambda n: call("update", n, bodies[n]), args.workflows, api.database)
             reads = measure(lambda n: call("status", n), args.workflows, api.database)
+
+            first = args.workflows  # workflow numbers not used above
+            one = [cron_spec(first + n, 1) for n in range(args.at_cap)]
+            capped = [cron_spec(first + args.at_cap + n, CAP) for n in range(args.at_cap)]
+            one_cron = measure(lambda n: call("deploy", first + n, one[n]), args.at_cap, api.database)
+            at_cap = measure(lambda n: call("deploy", first + args.at_cap + n, capped[n]), args.at_cap, api.database)
+            cap_noops = measure(lambda n: call("update", first + args.at_cap + n, capped[n]), args.at_cap, api.database)
     finally:
         moto.stop()
 
@@ -133,7 +167,23 @@ def main() -> None:
         "deploy": {**deploys, "ratio_to_health": round(deploys["ms_each"] / baseline, 2)},
         "noop_update": {**noops, "ratio_to_health": round(noops["ms_each"] / baseline, 2)},
         "status": {**reads, "ratio_to_health": round(reads["ms_each"] / baseline, 2)},
-        "targets": {"noop_update_sql_writes_each": 0, "noop_update_aws_calls_each": 0},
+        "one_cron_trigger_deploy": one_cron,
+        "deploy_at_cap": {
+            "triggers": CAP,
+            "schedules": 2 * CAP,
+            **at_cap,
+            "ratio_to_one_cron_trigger": round(at_cap["ms_each"] / one_cron["ms_each"], 2),
+            "api_gateway_limit_ms": 29_000,
+        },
+        "noop_update_at_cap": {
+            **cap_noops,
+            "ratio_to_one_cron_trigger": round(cap_noops["ms_each"] / one_cron["ms_each"], 2),
+        },
+        "targets": {
+            "noop_update_sql_writes_each": 0,
+            "noop_update_aws_calls_each": 0,
+            "deploy_at_cap_ms_each": "well under 29,000 (API Gateway)",
+        },
     }
     print(json.dumps(report, indent=2))
 

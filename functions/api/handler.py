@@ -30,7 +30,7 @@ from workflow_scheduler.wiring import deployment_service, history, manual_runs
 
 settings = ApiSettings.from_environment()
 database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
-deployments = deployment_service(database, settings)
+deployments = deployment_service(database, settings, max_triggers=settings.max_triggers_per_workflow)
 manual = manual_runs(database, settings.dispatch_queue_url)
 firing_history = history(database, timedelta(seconds=settings.firing_stale_after_seconds))
 verifier = TokenVerifier(settings)

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from workflow_scheduler.domain.cron import CronError, next_fire_times, translate
+from workflow_scheduler.domain.cron.eventbridge import LAST_YEAR
 from workflow_scheduler.domain.cron.timezones import clock_changes
 
 FIRES = 500
@@ -153,8 +154,12 @@ def _translated(expression: str, timezone: str) -> tuple[str, ...]:
 
 
 def _croniter_times(expression: str, start: datetime, count: int) -> list[datetime]:
+    """croniter's next ``count`` times, up to the end of EventBridge's last year (2199), as EventBridge fires."""
     iterator = croniter(expression, start)
-    return [iterator.get_next(datetime) for _ in range(count)]
+    times = []
+    while len(times) < count and (time := iterator.get_next(datetime)).year <= LAST_YEAR:
+        times.append(time)
+    return times
 
 
 def _utc(times: list[datetime]) -> list[str]:

@@ -21,6 +21,7 @@ from workflow_scheduler.observability import logger
 STATUS_OF: dict[type[errors.DomainError], HTTPStatus] = {
     errors.SpecInvalid: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.TriggerTypeUnavailable: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.TooManyTriggers: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     errors.DeploymentNotFound: HTTPStatus.NOT_FOUND,
     errors.WorkflowIdTaken: HTTPStatus.CONFLICT,
@@ -67,7 +68,9 @@ def describe_error(exc: errors.DomainError, bearer: bool = True) -> tuple[HTTPSt
         body["status"] = exc.code  # the seed's answer: {"status": "confirmation_required", "message"}
     if isinstance(exc, webhook.MethodNotAllowed):
         headers["Allow"] = ", ".join(exc.allowed)
-    if isinstance(exc, errors.Unauthorized) and bearer:
+    if isinstance(exc, webhook.BasicAuthRequired):
+        headers["WWW-Authenticate"] = exc.challenge
+    elif isinstance(exc, errors.Unauthorized) and bearer:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.warning("request failed: backing service unavailable", extra={"error": exc.code})

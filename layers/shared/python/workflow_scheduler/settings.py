@@ -95,6 +95,11 @@ class SchedulerSettings(_Part):
     cron_function_arn: str | None = None  # the target of every schedule
     scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to invoke it
     schedules_dlq_arn: str | None = None  # invocations that failed every retry land here
+    # A deploy's schedule calls run this many at once, within a rate per function instance: 100/s is well under
+    # the lowest documented default quota per call type (250 TPS outside the primary Regions; see decisions.md),
+    # leaving room for other deploys; throttled calls back off.
+    scheduler_max_concurrency: int = Field(default=8, ge=1, le=64)
+    scheduler_max_calls_per_second: float = Field(default=100.0, gt=0, le=10_000)
 
     @property
     def scheduler_configured(self) -> bool:
@@ -131,6 +136,7 @@ class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSetti
     # Trigger health calls a firing queued or retrying this long without progress stale: keep it well above
     # the longest wait between two dispatch attempts (DISPATCH_BACKOFF_MAX_SECONDS, the queue's visibility timeout).
     firing_stale_after_seconds: int = Field(default=3600, ge=1)
+    max_triggers_per_workflow: int = Field(default=100, ge=1, le=1000)  # bounds a deploy's work (decisions.md)
 
 
 class CronSettings(DatabaseSettings, FiringSettings):

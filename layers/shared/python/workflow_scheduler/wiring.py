@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from workflow_scheduler.adapters.concurrency import RateLimiter, thread_pool_runner
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.dispatch_queue import SqsDispatchQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
@@ -12,7 +13,7 @@ from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, Schedule
 from workflow_scheduler.adapters.secret_store import SecretsManagerStore
 from workflow_scheduler.domain.cron_firing import CronFirings
 from workflow_scheduler.domain.cron_registrar import CronRegistrar
-from workflow_scheduler.domain.deployments import DeploymentService
+from workflow_scheduler.domain.deployments import DEFAULT_MAX_TRIGGERS, DeploymentService
 from workflow_scheduler.domain.firing import FiringService
 from workflow_scheduler.domain.history import History
 from workflow_scheduler.domain.manual import ManualRuns
@@ -33,15 +34,25 @@ def scheduler_target(scheduler: SchedulerSettings) -> SchedulerTarget:
     )
 
 
+def schedules(scheduler: SchedulerSettings) -> EventBridgeSchedules:
+    return EventBridgeSchedules(
+        scheduler_target(scheduler),
+        limiter=RateLimiter(scheduler.scheduler_max_calls_per_second),
+        max_connections=scheduler.scheduler_max_concurrency,
+    )
+
+
 def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
     """The trigger types whose firing path exists; any other subtype is refused at deploy."""
     available: list[TriggerRegistrar] = [ManualRegistrar(), WebhookRegistrar()]
     if scheduler is not None and scheduler.scheduler_configured:
-        available.append(CronRegistrar(EventBridgeSchedules(scheduler_target(scheduler))))
+        available.append(CronRegistrar(schedules(scheduler)))
     return available
 
 
-def deployment_service(db: Database, scheduler: SchedulerSettings | None = None) -> DeploymentService:
+def deployment_service(
+    db: Database, scheduler: SchedulerSettings | None = None, *, max_triggers: int = DEFAULT_MAX_TRIGGERS
+) -> DeploymentService:
     def report(failed: list[str]) -> None:
         logger.error("compensation failed; run reconcile", extra={"event": "compensation_failed", "actions": failed})
 
@@ -50,6 +61,8 @@ def deployment_service(db: Database, scheduler: SchedulerSettings | None = None)
         TriggerManager(registrars(scheduler)),
         on_compensation_failure=report,
         secrets=SecretsManagerStore(),
+        max_triggers=max_triggers,
+        run_all=thread_pool_runner(scheduler.scheduler_max_concurrency if scheduler is not None else 1),
     )
 
 
@@ -77,5 +90,4 @@ def reconciler(db: Database, settings: ReconcileSettings) -> Reconciler:
 
     if not settings.scheduler_configured:
         raise ValueError("reconcile needs SCHEDULE_GROUP_NAME, CRON_FUNCTION_ARN and SCHEDULER_ROLE_ARN")
-    schedules = EventBridgeSchedules(scheduler_target(settings))
-    return Reconciler(PostgresDeploymentStore(db), schedules, lock_manager(settings))
+    return Reconciler(PostgresDeploymentStore(db), schedules(settings), lock_manager(settings))

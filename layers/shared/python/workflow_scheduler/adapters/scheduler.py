@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from workflow_scheduler.adapters.concurrency import RateLimiter
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.schedules import ScheduleSpec
 
@@ -21,21 +26,61 @@ class SchedulerTarget:
     maximum_event_age_seconds: int = 3600
 
 
+THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException"})
+THROTTLE_RETRIES = 6  # with the backoff below: up to ~7 s of waiting in all, well inside the API's 29 s
+BACKOFF_BASE_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 2.0
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class EventBridgeSchedules:
-    def __init__(self, target: SchedulerTarget, client: Any = None) -> None:
+    """Calls share one rate limit per instance (threads of one deploy included) and back off when throttled."""
+
+    def __init__(
+        self,
+        target: SchedulerTarget,
+        client: Any = None,
+        *,
+        limiter: RateLimiter | None = None,
+        max_connections: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
         self._target = target
         self._client = client
+        self._limiter = limiter
+        self._max_connections = max_connections
+        self._sleep = sleep
+        self._jitter = jitter
+        self._client_lock = threading.Lock()
 
     def _scheduler(self) -> Any:
-        if self._client is None:
-            import boto3
+        # The first calls of a deploy arrive on several threads at once; boto3's default session is not safe to
+        # create clients from concurrently, a client once made is.
+        with self._client_lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
 
-            self._client = boto3.client("scheduler")
-        return self._client
+                # One connection per concurrent call: urllib3 would otherwise discard and reopen them.
+                self._client = boto3.client("scheduler", config=Config(max_pool_connections=self._max_connections))
+            return self._client
+
+    def _request(self, action: str, **kwargs: Any) -> Any:
+        """One API call within the rate limit; retried with jittered exponential backoff while throttled."""
+        for attempt in range(THROTTLE_RETRIES + 1):
+            if self._limiter is not None:
+                self._limiter.acquire()
+            try:
+                return getattr(self._scheduler(), action)(**kwargs)
+            except ClientError as exc:
+                if _code(exc) not in THROTTLED or attempt == THROTTLE_RETRIES:
+                    raise
+            self._sleep(self._jitter(0, min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _definition(self, spec: ScheduleSpec) -> dict[str, Any]:
         target: dict[str, Any] = {
@@ -79,7 +124,7 @@ class EventBridgeSchedules:
 
     def _call(self, action: str, name: str, **kwargs: Any) -> Any:
         try:
-            return getattr(self._scheduler(), action)(**kwargs)
+            return self._request(action, **kwargs)
         except ClientError as exc:
             raise RegistrationFailed(f"EventBridge Scheduler refused {action} of {name!r}: {_code(exc)}") from exc
         except BotoCoreError as exc:
@@ -93,7 +138,7 @@ class EventBridgeSchedules:
 
     def delete(self, name: str) -> None:
         try:
-            self._scheduler().delete_schedule(Name=name, GroupName=self._target.group_name)
+            self._request("delete_schedule", Name=name, GroupName=self._target.group_name)
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 return
@@ -103,7 +148,7 @@ class EventBridgeSchedules:
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self._scheduler().get_schedule(Name=name, GroupName=self._target.group_name)
+            result: dict[str, Any] = self._request("get_schedule", Name=name, GroupName=self._target.group_name)
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 return None

@@ -45,39 +45,45 @@ class CronRegistrar(IndexOnlyRegistrar):
     def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
         return {"cron_expression": spec.config["cron_expression"], "timezone": spec.config["timezone"]}
 
+    # Every schedule call is deferred: the deploy runs them together once the database part has succeeded
+    # (they touch distinct schedule names, so their order does not matter), each with its exact compensation.
+
     def register(self, record: TriggerRecord, undo: UndoLog) -> None:
         for spec in schedule_specs(record):
-            self._schedules.create(spec)
-            undo.add(f"delete schedule {spec.name}", partial(self._schedules.delete, spec.name))
+            self._create(spec, undo)
 
     def unregister(self, record: TriggerRecord, undo: UndoLog) -> None:
         for spec in schedule_specs(record):
-            self._schedules.delete(spec.name)
-            undo.add(f"recreate schedule {spec.name}", partial(self._schedules.create, spec))
+            self._delete(spec, undo)
 
     def replace(self, old: TriggerRecord, new: TriggerRecord, undo: UndoLog) -> None:
         """Update schedules in place (one call each); create or delete only when the split changes."""
         before = {s.name: s for s in schedule_specs(old)}
         after = {s.name: s for s in schedule_specs(new)}
         for name, spec in after.items():
-            if name in before:
-                if before[name] != spec:
-                    self._schedules.update(spec)
-                    undo.add(f"restore schedule {name}", partial(self._schedules.update, before[name]))
-            else:
-                self._schedules.create(spec)
-                undo.add(f"delete schedule {name}", partial(self._schedules.delete, name))
+            if name not in before:
+                self._create(spec, undo)
+            elif before[name] != spec:
+                self._update(spec, before[name], undo)
         for name, spec in before.items():
             if name not in after:
-                self._schedules.delete(name)
-                undo.add(f"recreate schedule {name}", partial(self._schedules.create, spec))
+                self._delete(spec, undo)
 
     def set_active(self, record: TriggerRecord, active: bool, undo: UndoLog) -> None:
         for spec in schedule_specs(record, enabled=active):
-            self._schedules.update(spec)
-            undo.add(
-                f"restore state of {spec.name}", partial(self._schedules.update, replace(spec, enabled=not active))
-            )
+            self._update(spec, replace(spec, enabled=not active), undo)
+
+    def _create(self, spec: ScheduleSpec, undo: UndoLog) -> None:
+        store = self._schedules
+        undo.defer(partial(store.create, spec), f"delete schedule {spec.name}", partial(store.delete, spec.name))
+
+    def _update(self, spec: ScheduleSpec, previous: ScheduleSpec, undo: UndoLog) -> None:
+        store = self._schedules
+        undo.defer(partial(store.update, spec), f"restore schedule {spec.name}", partial(store.update, previous))
+
+    def _delete(self, spec: ScheduleSpec, undo: UndoLog) -> None:
+        store = self._schedules
+        undo.defer(partial(store.delete, spec.name), f"recreate schedule {spec.name}", partial(store.create, spec))
 
     def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
         config = record.config

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from workflow_scheduler.domain.errors import DeploymentNotFound, Problem, SecretRefused, SpecInvalid, WorkflowIdTaken
+from workflow_scheduler.domain.errors import (
+    DeploymentNotFound,
+    Problem,
+    SecretRefused,
+    SpecInvalid,
+    TooManyTriggers,
+    WorkflowIdTaken,
+)
 from workflow_scheduler.domain.inline_secrets import (
     InlineSecret,
     SecretStore,
@@ -32,13 +39,14 @@ from workflow_scheduler.domain.models import (
     TriggerRecord,
     plan_triggers,
 )
-from workflow_scheduler.domain.ports import DeploymentStore, DeploymentTx, UndoLog
-from workflow_scheduler.domain.spec import WEBHOOK_PREFIX, TriggerSpec, WebhookParams, parse_workflow_spec
+from workflow_scheduler.domain.ports import CallRunner, DeploymentStore, DeploymentTx, UndoLog, run_in_turn
+from workflow_scheduler.domain.spec import TRIGGER_NODE, WEBHOOK_PREFIX, TriggerSpec, WebhookParams, parse_workflow_spec
 from workflow_scheduler.domain.triggers import TriggerManager
 
 T = TypeVar("T")
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+DEFAULT_MAX_TRIGGERS = 100
 
 
 def _utcnow() -> datetime:
@@ -54,8 +62,12 @@ class DeploymentService:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_compensation_failure: Callable[[list[str]], None] | None = None,
         secrets: SecretStore | None = None,
+        max_triggers: int = DEFAULT_MAX_TRIGGERS,
+        run_all: CallRunner = run_in_turn,
     ) -> None:
         self._store = store
+        self._max_triggers = max_triggers
+        self._run_all = run_all
         self._secrets = secrets
         self._triggers = triggers
         self._clock = clock
@@ -80,6 +92,7 @@ class DeploymentService:
         ``must_exist`` is the update (PUT) form: it refuses a workflow that is not deployed.
         """
         _check_workflow_id(workflow_id)
+        self._check_trigger_count(raw_spec)
         redacted, inline = extract_inline_secrets(raw_spec, workflow_id)
         spec = parse_workflow_spec(redacted)
         _check_default_paths(workflow_id, spec.triggers)
@@ -163,10 +176,12 @@ class DeploymentService:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _change(self, change: Callable[[DeploymentTx, UndoLog], T]) -> T:
-        undo = UndoLog()
+        undo = UndoLog(self._run_all)
         try:
             with self._store.transaction() as tx:
-                return change(tx, undo)
+                result = change(tx, undo)
+                undo.flush()  # the deferred side effects, once every check in the database has passed
+                return result
         except BaseException:
             failed = undo.run()
             if failed and self._on_compensation_failure is not None:
@@ -188,6 +203,14 @@ class DeploymentService:
                 problems.append(Problem("parameters.auth.secret_ref", why, trigger.trigger_id))
         if problems:
             raise SecretRefused(problems)
+
+    def _check_trigger_count(self, raw_spec: Any) -> None:
+        """Refuse an oversized workflow before any work: every trigger costs validation and outside calls."""
+        nodes = raw_spec.get("nodes") if isinstance(raw_spec, dict) else None
+        if isinstance(nodes, list):
+            count = sum(1 for n in nodes if isinstance(n, dict) and n.get("node_type") == TRIGGER_NODE)
+            if count > self._max_triggers:
+                raise TooManyTriggers(count, self._max_triggers)
 
     def _current_secret_values(
         self, workflow_id: str, owner: str, inline: dict[str, InlineSecret]

@@ -52,6 +52,17 @@ class TriggerTypeUnavailable(DomainError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
+class TooManyTriggers(DomainError):
+    """A workflow with more trigger nodes than one deploy may register (each costs calls to other services)."""
+
+    code = "too_many_triggers"
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"the workflow has {count} trigger nodes; at most {limit} are accepted per workflow")
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 

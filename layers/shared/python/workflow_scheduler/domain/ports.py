@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -39,25 +39,73 @@ class DeploymentStore(Protocol):
     def list_triggers(self, workflow_id: str) -> list[TriggerRecord]: ...
 
 
-class UndoLog:
-    """Compensating actions for side effects outside the database, run newest first when a change fails."""
+CallOutcomes = list[Exception | None]
+# Runs independent calls (in any order, possibly at once) and reports each one's outcome: None or its exception.
+CallRunner = Callable[[Sequence[Callable[[], object]]], CallOutcomes]
 
-    def __init__(self) -> None:
-        self._actions: list[tuple[str, Callable[[], object]]] = []
+
+def run_in_turn(calls: Sequence[Callable[[], object]]) -> CallOutcomes:
+    """The plain ``CallRunner``: one call after another, each one's failure recorded, none skipped."""
+    outcomes: CallOutcomes = []
+    for call in calls:
+        try:
+            call()
+        except Exception as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
+
+
+class UndoLog:
+    """Compensating actions for side effects outside the database, run newest first when a change fails.
+
+    ``defer`` queues an independent side effect (one that no other queued effect depends on, such as one
+    schedule of a deploy); ``flush`` runs the queued ones together through the injected runner, which may run
+    them at once. Exactly the effects that succeeded get their compensation, whatever the others did.
+    """
+
+    def __init__(self, run_all: CallRunner = run_in_turn) -> None:
+        self._run_all = run_all
+        self._groups: list[list[tuple[str, Callable[[], object]]]] = []
+        self._pending: list[tuple[Callable[[], object], str, Callable[[], object]]] = []
 
     def add(self, description: str, action: Callable[[], object]) -> None:
-        self._actions.append((description, action))
+        self._groups.append([(description, action)])
 
-    def __iter__(self) -> Iterator[tuple[str, Callable[[], object]]]:
-        return reversed(self._actions)
+    def defer(self, action: Callable[[], object], description: str, compensation: Callable[[], object]) -> None:
+        """Queue ``action`` for the next ``flush``; ``compensation`` undoes it once it has succeeded."""
+        self._pending.append((action, description, compensation))
+
+    def flush(self) -> None:
+        """Run every queued action; raise the first failure after recording the compensations of the others."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        outcomes = self._run_all([action for action, _, _ in pending])
+        done = [
+            (description, undo)
+            for (_, description, undo), error in zip(pending, outcomes, strict=True)
+            if error is None
+        ]
+        if done:
+            self._groups.append(done)
+        failures = [error for error in outcomes if error is not None]
+        if failures:
+            raise failures[0]
 
     def run(self) -> list[str]:
-        """Run every compensation; return the descriptions of those that failed (they are logged by callers)."""
-        failed = []
-        for description, action in self:
-            try:
-                action()
-            except Exception:
-                failed.append(description)
-        self._actions.clear()
+        """Run every compensation; return the descriptions of those that failed (they are logged by callers).
+
+        Queued actions that never ran need none. A group recorded by one ``flush`` is independent: it runs
+        through the runner too.
+        """
+        self._pending.clear()
+        failed: list[str] = []
+        for group in reversed(self._groups):
+            outcomes = self._run_all([action for _, action in group])
+            failed.extend(
+                description for (description, _), error in zip(group, outcomes, strict=True) if error is not None
+            )
+        self._groups.clear()
         return failed

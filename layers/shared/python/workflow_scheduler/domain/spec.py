@@ -84,6 +84,24 @@ class WebhookAuth(_Params):
     secret: str | None = Field(default=None, min_length=1, max_length=4096)
     secret_ref: str | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
+    # Replay protection for hmac_sha256: the header carrying the Unix time the caller signed with the body.
+    # Left out of the stored configuration when unset, so triggers deployed before them keep their config hash.
+    timestamp_header: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9-]+$", exclude_if=lambda v: v is None
+    )
+    timestamp_tolerance_seconds: int | None = Field(  # 300 when not given
+        default=None, ge=1, le=3600, exclude_if=lambda v: v is None
+    )
+
+    @model_validator(mode="after")
+    def _signed_timestamp(self) -> WebhookAuth:
+        if self.timestamp_header is not None and self.type != "hmac_sha256":
+            raise ValueError("'timestamp_header' applies to auth type 'hmac_sha256' only")
+        if self.timestamp_tolerance_seconds is not None and self.timestamp_header is None:
+            raise ValueError("'timestamp_tolerance_seconds' needs 'timestamp_header'")
+        if self.timestamp_header is not None and self.timestamp_header.lower() == (self.header or "").lower():
+            raise ValueError("'timestamp_header' must differ from 'header' (the signature header)")
+        return self
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> WebhookAuth:

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ CREDENTIAL_HEADERS = frozenset(
 )
 TEXT_TYPES = ("text/", "application/xml", "application/javascript")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # how a lone surrogate gets into parsed JSON
+DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 300
+_REALM_UNSAFE = re.compile(r"[^A-Za-z0-9/._~-]")
 
 
 class WebhookNotFound(DomainError):
@@ -36,6 +39,20 @@ class MethodNotAllowed(DomainError):
     def __init__(self, method: str, allowed: list[str]) -> None:
         self.allowed = allowed
         super().__init__(f"{method} is not accepted here; use {', '.join(allowed)}")
+
+
+class BasicAuthRequired(Unauthorized):
+    """A refused call to a basic-auth webhook: the answer carries the challenge (RFC 7617)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        # The realm is the webhook path, so a browser keeps one hook's credentials apart from another's; only
+        # the characters a webhook path may hold are kept, so the quoted string needs no escaping.
+        self.realm = _REALM_UNSAFE.sub("", path.rstrip("/")) or "webhook"
+
+    @property
+    def challenge(self) -> str:
+        return f'Basic realm="{self.realm}", charset="UTF-8"'
 
 
 @dataclass(frozen=True)
@@ -64,10 +81,19 @@ def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: SecretReader) -> None:
-    """Check the request against the trigger's auth settings; every comparison is constant-time."""
+def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: SecretReader, now: float) -> None:
+    """Check the request against the trigger's auth settings; every comparison is constant-time.
+
+    ``now`` (Unix seconds) is what a signed timestamp is compared with.
+    """
     kind = auth.get("type", "none")
     if kind == "none":
+        return
+    if kind == "basic":
+        try:
+            _check_basic(auth, request, read_secret)
+        except Unauthorized as exc:
+            raise BasicAuthRequired(exc.message, request.path) from exc
         return
     secret = read_secret(auth["secret_ref"])
     if kind == "api_key":
@@ -80,20 +106,14 @@ def authenticate(auth: Mapping[str, Any], request: WebhookRequest, read_secret: 
         given = request.header(auth["header"])
         if given is None:
             raise Unauthorized(f"missing {auth['header']} signature header")
-        expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+        signed = request.body
+        if auth.get("timestamp_header"):
+            timestamp = _fresh_timestamp(auth, request, now)
+            signed = timestamp.encode() + b"." + request.body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         if not _equal(given.strip(), expected):
-            raise Unauthorized(f"the {auth['header']} signature does not match the body")
-    elif kind == "basic":
-        scheme, _, encoded = (request.header("authorization") or "").partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            raise Unauthorized("missing HTTP Basic credentials")
-        try:
-            username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise Unauthorized("malformed HTTP Basic credentials") from exc
-        # Both compared, always: the time taken says nothing about which one was wrong.
-        if not (_equal(username, auth["username"]) & _equal(password, secret)):
-            raise Unauthorized("wrong username or password")
+            covered = "the timestamp and the body" if auth.get("timestamp_header") else "the body"
+            raise Unauthorized(f"the {auth['header']} signature does not match {covered}")
     else:  # pragma: no cover - the spec model admits no other type
         raise Unauthorized(f"unsupported auth type {kind!r}")
 
@@ -104,6 +124,34 @@ def _has_lone_surrogate(value: Any) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _fresh_timestamp(auth: Mapping[str, Any], request: WebhookRequest, now: float) -> str:
+    """The signed timestamp header, when present, whole Unix seconds and within the tolerance of ``now``."""
+    name = auth["timestamp_header"]
+    tolerance = auth.get("timestamp_tolerance_seconds") or DEFAULT_TIMESTAMP_TOLERANCE_SECONDS
+    value = (request.header(name) or "").strip()
+    if not value:
+        raise Unauthorized(f"missing {name} timestamp header")
+    if not (value.isascii() and value.isdigit() and len(value) <= 12):
+        raise Unauthorized(f"the {name} header must be the Unix time in whole seconds")
+    if abs(now - int(value)) > tolerance:
+        raise Unauthorized(f"the {name} timestamp is more than {tolerance} seconds away from the server's clock")
+    return value
+
+
+def _check_basic(auth: Mapping[str, Any], request: WebhookRequest, read_secret: SecretReader) -> None:
+    scheme, _, encoded = (request.header("authorization") or "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise Unauthorized("missing HTTP Basic credentials")
+    try:
+        username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise Unauthorized("malformed HTTP Basic credentials") from exc
+    secret = read_secret(auth["secret_ref"])
+    # Both compared, always: the time taken says nothing about which one was wrong.
+    if not (_equal(username, auth["username"]) & _equal(password, secret)):
+        raise Unauthorized("wrong username or password")
 
 
 def parse_body(body: bytes, content_type: str | None) -> tuple[Any, str]:
@@ -165,7 +213,9 @@ class WebhookService:
         max_body_bytes: int,
         new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
         check_secret: SecretOwnerCheck | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._targets = targets
         self._firing = firing
         self._read_secret = read_secret
@@ -180,13 +230,14 @@ class WebhookService:
         if target is None:
             raise WebhookNotFound(f"no webhook is deployed at {request.path}")
         config = target.trigger.config
-        methods: list[str] = config.get("methods", ["POST"])
-        if request.method not in methods:
-            raise MethodNotAllowed(request.method, methods)
         auth = config.get("auth") or {"type": "none"}
         if self._check_secret is not None and auth.get("secret_ref"):
             self._check_secret(auth["secret_ref"], target)
-        authenticate(auth, request, self._read_secret)
+        # Credentials first: only a caller who may use the hook learns which methods it takes.
+        authenticate(auth, request, self._read_secret, self._clock())
+        methods: list[str] = config.get("methods", ["POST"])
+        if request.method not in methods:
+            raise MethodNotAllowed(request.method, methods)
         idempotency_key = request.header("idempotency-key")
         # A retried call with the same Idempotency-Key is the same execution; without one, every call is new.
         unique_key = f"idempotency-key:{idempotency_key}" if idempotency_key else self._new_key()

@@ -3,7 +3,8 @@
 The schedules of one trigger are evaluated together and a minute that several of them name fires once (the
 two halves of a split day rule both match some days). Across clock changes, as EventBridge documents: a local
 time that a spring-forward gap skips does not fire, and a local time that an autumn fall-back repeats fires
-once, at its first occurrence.
+once, at its first occurrence. Nothing fires after EventBridge's last year (2199): every evaluation ends there,
+which also bounds its work whatever the expression.
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from workflow_scheduler.domain.cron.eventbridge import EventBridgeCron, parse_eventbridge_cron
+from workflow_scheduler.domain.cron.eventbridge import LAST_YEAR, EventBridgeCron, parse_eventbridge_cron
 from workflow_scheduler.domain.cron.timezones import zone_for
-
-# The Gregorian calendar, weekdays included, repeats every 400 years: nothing in 400 years means never.
-_CALENDAR_CYCLE_YEARS = 400
 
 
 def next_fire_times(schedules: Sequence[str], timezone: str, start: datetime, count: int) -> list[datetime]:
     """The first ``count`` fire times strictly after ``start``, as aware datetimes in ``timezone``.
 
-    Fewer when the schedules stop (an explicit year list) or never fire. Subtract them after
+    Fewer when the schedules stop (an explicit year list, or EventBridge's last year, 2199). Subtract them after
     ``.astimezone(UTC)``: Python subtracts datetimes of one zone by wall time, blind to a clock change between.
     """
     if count < 0:
@@ -99,10 +97,7 @@ def _wall_times(cron: EventBridgeCron, first: datetime) -> Iterator[datetime]:
     hours = sorted(cron.hours)
     minutes = sorted(cron.minutes)
     months = sorted(cron.months)
-    last_year_found = first.year
     for year in _years(cron, first.year):
-        if cron.years is None and year - last_year_found > _CALENDAR_CYCLE_YEARS:
-            return
         for month in months:
             if (year, month) < (first.year, first.month):
                 continue
@@ -113,12 +108,11 @@ def _wall_times(cron: EventBridgeCron, first: datetime) -> Iterator[datetime]:
                         for minute in minutes:
                             wall = datetime(year, month, day.day, hour, minute)
                             if wall >= first:
-                                last_year_found = year
                                 yield wall
                 day += timedelta(days=1)
 
 
 def _years(cron: EventBridgeCron, first_year: int) -> Iterable[int]:
     if cron.years is not None:
-        return [year for year in sorted(cron.years) if year >= first_year]
-    return range(first_year, datetime.max.year)  # the last year stops short: its Dec 31 has no next day
+        return [year for year in sorted(cron.years) if first_year <= year <= LAST_YEAR]
+    return range(first_year, LAST_YEAR + 1)

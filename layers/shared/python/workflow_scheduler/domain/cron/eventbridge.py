@@ -45,8 +45,7 @@ def eventbridge_weekday(day: date) -> int:
 class EventBridgeCron:
     """The values an EventBridge cron expression names; ``None`` for a day field written ``?``.
 
-    ``years`` is ``None`` for ``*``: every year, without EventBridge's 2199 limit, so that evaluations
-    far ahead stay comparable with Unix cron.
+    ``years`` is ``None`` for ``*``: every year up to EventBridge's last, 2199 (the evaluator stops there).
     """
 
     minutes: frozenset[int]

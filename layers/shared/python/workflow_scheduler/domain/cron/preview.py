@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflow_scheduler.domain.cron.evaluate import matching_wall_times, next_fire_times
-from workflow_scheduler.domain.cron.eventbridge import EventBridgeCron, parse_eventbridge_cron
+from workflow_scheduler.domain.cron.eventbridge import LAST_YEAR, EventBridgeCron, parse_eventbridge_cron
 from workflow_scheduler.domain.cron.timezones import ClockChange, clock_changes, zone_for
 from workflow_scheduler.domain.cron.translate import Translation, translate
 
@@ -29,13 +29,25 @@ class Preview:
 
 
 def preview(expression: str, timezone: str, count: int, now: datetime) -> Preview:
-    """The next ``count`` runs after ``now`` and the warnings: the translation's, then each clock change in
-    the next 12 months that affects a run. ``CronError`` when the expression or time zone is refused."""
+    """The next ``count`` runs after ``now`` and the warnings: the translation's, each clock change in the
+    next 12 months that affects a run, then, when fewer than ``count`` runs remain before EventBridge's last
+    year, a sentence saying so. ``CronError`` when the expression or time zone is refused."""
     if not 1 <= count <= MAX_PREVIEW_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_PREVIEW_COUNT}")
     translation = translate(expression, timezone)
     runs = next_fire_times(translation.schedules, timezone, now, count)
-    return Preview(runs=runs, warnings=[*translation.warnings, *clock_change_warnings(translation, now)])
+    warnings = [*translation.warnings, *clock_change_warnings(translation, now)]
+    if len(runs) < count:
+        warnings.append(_ends_early(len(runs), count))
+    return Preview(runs=runs, warnings=warnings)
+
+
+def _ends_early(found: int, count: int) -> str:
+    runs = "no run" if found == 0 else "1 run" if found == 1 else f"{found} runs"
+    return (
+        f"the preview ends early: {runs} of the {count} asked for; EventBridge Scheduler schedules nothing after "
+        f"{LAST_YEAR}, the last year its cron expressions accept"
+    )
 
 
 def deploy_preview(expression: str, timezone: str, now: datetime) -> dict[str, list[str]]:

@@ -1,0 +1,151 @@
+"""Webhook manners through the webhook function, on real PostgreSQL with Secrets Manager and SQS in moto."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support.api import ApiClient, deploy_body, webhook
+from tests.support.events import load_event
+from workflow_scheduler.local.functions import load_handler_module
+from workflow_scheduler.local.invoke import LocalContext
+
+SIGNING_SECRET = "whsec-integration"
+
+
+@dataclass
+class System:
+    api: ApiClient
+    webhook: ModuleType
+    queue_url: str
+
+    def queued(self) -> int:
+        sqs, count = boto3.client("sqs"), 0
+        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                count += 1
+        return count
+
+    def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b'{"order": 7}'
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        event = load_event("webhook", "json")
+        event["httpMethod"], event["path"] = method, path
+        event["headers"] = {"Content-Type": "application/json", **(headers or {})}
+        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        result = self.webhook.lambda_handler(event, LocalContext(function_name="webhook"))
+        return result["statusCode"], json.loads(result["body"]), result["headers"]
+
+
+@pytest.fixture(scope="module")
+def system(database_url: str) -> Iterator[System]:
+    key = secrets.token_urlsafe(32)
+    with mock_aws(), pytest.MonkeyPatch.context() as env:
+        sm = boto3.client("secretsmanager")
+        arn = sm.create_secret(Name="jwt-manners", SecretString=key)["ARN"]
+        sm.create_secret(Name="manners/basic", SecretString="b-pass")
+        sm.create_secret(Name="manners/signing", SecretString=SIGNING_SECRET)
+        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-manners")["QueueUrl"]
+        env.setenv("DATABASE_URL", database_url)
+        env.setenv("JWT_SECRET_ARN", arn)
+        env.setenv("DISPATCH_QUEUE_URL", queue_url)
+        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
+        api = ApiClient(load_handler_module("api", fresh=True), key)
+        yield System(api, load_handler_module("webhook", fresh=True), queue_url)
+
+
+@pytest.fixture
+def hooks(system: System, clean_database: str) -> System:
+    basic_hook = webhook(
+        "basic",
+        webhook_path="manners/basic",
+        methods=["POST", "PUT"],
+        auth={"type": "basic", "username": "bot", "secret_ref": "manners/basic"},
+    )
+    signed_hook = webhook(
+        "signed",
+        webhook_path="manners/signed",
+        auth={
+            "type": "hmac_sha256",
+            "header": "X-Signature",
+            "secret_ref": "manners/signing",
+            "timestamp_header": "X-Timestamp",
+        },
+    )
+    # Two workflows: each test's hook stands (or falls) on its own.
+    system.api.call("deploy", "wf-manners-basic", deploy_body(basic_hook))
+    system.api.call("deploy", "wf-manners-signed", deploy_body(signed_hook))
+    system.queued()
+    return system
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def signed(body: bytes, timestamp: int) -> dict[str, str]:
+    message = str(timestamp).encode() + b"." + body
+    signature = "sha256=" + hmac.new(SIGNING_SECRET.encode(), message, hashlib.sha256).hexdigest()
+    return {"X-Timestamp": str(timestamp), "X-Signature": signature}
+
+
+def test_basic_auth_refusals_carry_the_challenge(hooks: System) -> None:
+    for headers in ({}, {"Authorization": basic("bot", "wrong")}, {"Authorization": "Bearer abc"}):
+        status, body, response_headers = hooks.call("POST", "/webhook/manners/basic", headers)
+        assert status == 401 and body["error"] == "unauthorized", body
+        assert response_headers["WWW-Authenticate"] == 'Basic realm="/webhook/manners/basic", charset="UTF-8"'
+        assert "b-pass" not in json.dumps(body)
+    assert hooks.call("POST", "/webhook/manners/basic", {"Authorization": basic("bot", "b-pass")})[0] == 202
+    assert hooks.queued() == 1
+
+
+def test_credentials_are_checked_before_the_method(hooks: System) -> None:
+    status, body, headers = hooks.call("GET", "/webhook/manners/basic", {"Authorization": basic("bot", "wrong")})
+    assert status == 401 and "Allow" not in headers and headers["WWW-Authenticate"].startswith("Basic ")
+    status, body, headers = hooks.call("DELETE", "/webhook/manners/signed", {"X-Signature": "sha256=00"})
+    assert status == 401 and "Allow" not in headers
+
+    status, body, headers = hooks.call("GET", "/webhook/manners/basic", {"Authorization": basic("bot", "b-pass")})
+    assert status == 405 and headers["Allow"] == "POST, PUT" and body["error"] == "method_not_allowed"
+    assert hooks.queued() == 0
+
+
+def test_signed_timestamps_accept_fresh_calls_and_refuse_replays(hooks: System) -> None:
+    body = b'{"order": 7}'
+    now = int(time.time())
+    assert hooks.call("POST", "/webhook/manners/signed", signed(body, now), body)[0] == 202
+    assert hooks.call("POST", "/webhook/manners/signed", signed(body, now - 200), body)[0] == 202
+
+    stale = signed(body, now - 301)
+    future = signed(body, now + 400)
+    body_only = {"X-Signature": "sha256=" + hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    malformed = {**signed(body, now), "X-Timestamp": f"{now}.0"}
+    swapped = {**signed(body, now - 10), "X-Timestamp": str(now)}  # an old signature with a fresh timestamp
+    for headers in (stale, future, body_only, malformed, swapped):
+        status, reply, _ = hooks.call("POST", "/webhook/manners/signed", headers, body)
+        assert status == 401 and reply["error"] == "unauthorized", (headers, reply)
+    assert hooks.queued() == 2
+
+
+def test_a_timestamp_header_on_another_auth_type_is_a_422(hooks: System) -> None:
+    node = webhook(
+        "keyed",
+        auth={"type": "api_key", "header": "X-Key", "secret_ref": "manners/basic", "timestamp_header": "X-Ts"},
+    )
+    reply = hooks.api.call("deploy", "wf-manners-2", deploy_body(node))
+    assert reply.status == 422
+    assert any("timestamp_header" in p["message"] for p in reply.body["problems"]), reply.body
