@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from tests.support.api import ApiClient, deploy_body, webhook
 from tests.support.events import load_event
+from workflow_scheduler.domain.inline_secrets import OWNER_TAG
 from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
@@ -57,8 +58,9 @@ def system(database_url: str) -> Iterator[System]:
     with mock_aws(), pytest.MonkeyPatch.context() as env:
         sm = boto3.client("secretsmanager")
         arn = sm.create_secret(Name="jwt-manners", SecretString=key)["ARN"]
-        sm.create_secret(Name="manners/basic", SecretString="b-pass")
-        sm.create_secret(Name="manners/signing", SecretString=SIGNING_SECRET)
+        owned = [{"Key": OWNER_TAG, "Value": "alice"}]  # the deploying user's: a secret_ref must be theirs
+        sm.create_secret(Name="manners/basic", SecretString="b-pass", Tags=owned)
+        sm.create_secret(Name="manners/signing", SecretString=SIGNING_SECRET, Tags=owned)
         queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-manners")["QueueUrl"]
         env.setenv("DATABASE_URL", database_url)
         env.setenv("JWT_SECRET_ARN", arn)

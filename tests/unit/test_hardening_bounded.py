@@ -153,7 +153,12 @@ def test_nothing_is_called_outside_when_the_database_part_fails() -> None:
     schedules = FakeSchedules()
     store = MemoryStore()
     deployments = service(schedules, store)
-    hook = {"id": "h", "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_WEBHOOK", "parameters": {"webhook_path": "a"}}
+    hook = {
+        "id": "h",
+        "node_type": "TRIGGER_NODE",
+        "subtype": "TRIGGER_WEBHOOK",
+        "parameters": {"webhook_path": "shared/hook"},
+    }
     deployments.deploy("other", "bob", spec(hook))
     with pytest.raises(Exception, match="already taken"):
         deployments.deploy("wf", "alice", spec(*crons(5), hook))
