@@ -65,8 +65,12 @@ class LocalSystem:
         try:
             return self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to the log
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
             pytest.fail(f"the local system did not stop within {STOP_TIMEOUT} s after SIGINT:\n{self.output()}")
 
 
@@ -77,7 +81,7 @@ def start_system(state_dir: Path, **env: str) -> LocalSystem:
     can be taken by another process in between.
     """
     environment = {k: v for k, v in os.environ.items() if k not in _OUTSIDE_SERVICES}
-    environment.update(WORKFLOW_SCHEDULER_STATE_DIR=str(private_dir(state_dir)), PYTHONUNBUFFERED="1", **env)
+    environment.update(WORKFLOW_SCHEDULER_STATE_DIR=str(private_dir(state_dir)), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **env)
     log_path = state_dir.parent / f"{state_dir.name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -92,8 +92,10 @@ def run(host: str, port: int) -> None:
     budget = StopBudget(STOP_SECONDS)
     try:
         _start(stack, budget, host, port)
-        while True:  # not Event.wait(): a signal inside its lock handling can raise RuntimeError instead
-            time.sleep(3600)
+        # Not Event.wait(): a signal inside its lock handling can raise RuntimeError instead. Short sleeps: the kernel
+        # may deliver the signal to another thread, and Python only acts on it once the main thread wakes up.
+        while True:
+            time.sleep(0.25)
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
