@@ -81,7 +81,9 @@ def start_system(state_dir: Path, **env: str) -> LocalSystem:
     can be taken by another process in between.
     """
     environment = {k: v for k, v in os.environ.items() if k not in _OUTSIDE_SERVICES}
-    environment.update(WORKFLOW_SCHEDULER_STATE_DIR=str(private_dir(state_dir)), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **env)
+    environment.update(
+        WORKFLOW_SCHEDULER_STATE_DIR=str(private_dir(state_dir)), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **env
+    )
     log_path = state_dir.parent / f"{state_dir.name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
