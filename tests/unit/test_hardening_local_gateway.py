@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from workflow_scheduler.local.gateway import Gateway, LocalRequest, LocalResponse
+from workflow_scheduler.local.gateway import Gateway, GatewayServer, LocalRequest, LocalResponse
 from workflow_scheduler.local.invoke import LocalContext
 from workflow_scheduler.local.isolation import isolate_invocations
 from workflow_scheduler.local.routes import ANY, Route
@@ -138,3 +139,21 @@ def test_functions_side_by_side_keep_their_own_log_keys_and_metrics(
     assert (lines["a is done"]["function_name"], lines["a is done"]["user_id"]) == ("workflow-scheduler-api", "alice")
     assert (lines["b is done"]["function_name"], lines["b is done"]["user_id"]) == ("workflow-scheduler-webhook", "bob")
     assert "Deployments" in seen_by_a, "clearing b's metrics cleared a's"
+
+
+def test_a_failure_of_the_gateway_itself_is_a_json_500_and_it_serves_on() -> None:
+    def broken(request: LocalRequest) -> LocalResponse | None:
+        if request.path == "/broken":
+            raise RuntimeError("a bug")
+        return None
+
+    server = GatewayServer("127.0.0.1", 0)
+    server.serve(Gateway(ROUTES, {"webhook": lambda event, context: ok(202)}, [broken], "127.0.0.1:8003"))
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        failed = requests.get(f"{base}/broken", timeout=WAIT)
+        assert failed.status_code == 500
+        assert failed.json() == {"error": "internal_error", "message": "the local gateway failed"}
+        assert requests.post(f"{base}/webhook/x", timeout=WAIT).status_code == 202
+    finally:
+        server.close()

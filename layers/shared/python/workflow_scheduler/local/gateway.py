@@ -264,6 +264,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._serve()
         except TimeoutError:  # an idle keep-alive connection, or a client that stopped sending its headers
             self.close_connection = True
+        except Exception:  # a bug of the gateway itself: still an answer in the project's shape
+            log.exception("the local gateway failed on %s %s", self.command, urlsplit(self.path).path)
+            self._refuse(error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "the local gateway failed"))
 
     def parse_request(self) -> bool:
         if not super().parse_request():
