@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -108,21 +108,19 @@ def run(host: str, port: int) -> None:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
     log.info("stopped")
-    _exit_soon()
+    _exit()
 
 
-def _exit_soon(grace_seconds: float = 0.5) -> None:
-    """Make sure the process ends shortly: a thread still busy (a function's engine call) must not hold the exit."""
+def _exit() -> NoReturn:
+    """End the process now: everything that needed stopping has stopped.
 
-    def exit_now() -> None:
-        log.warning("threads still running after the stop: %s; exiting", [t.name for t in threading.enumerate()])
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-    timer = threading.Timer(grace_seconds, exit_now)
-    timer.daemon = True  # it only matters while the interpreter waits for other threads at exit
-    timer.start()
+    The interpreter's own exit would wait for threads still busy (a dispatch worker in an engine call) and then
+    collect every module, which takes seconds on a busy machine.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _bounded(budget: StopBudget, at_most: float, steps: dict[str, Callable[[], object]]) -> None:
