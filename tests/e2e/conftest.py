@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+
+from tests.e2e.local_system import CREATED
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -23,3 +26,11 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_state_folders() -> Iterator[None]:
+    """The local systems' state folders (outside pytest's own, see ``private_dir``), once every system stopped."""
+    yield
+    for folder in CREATED:
+        shutil.rmtree(folder, ignore_errors=True)

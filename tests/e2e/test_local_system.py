@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import jwt
 import pytest
 import requests
 
-from tests.e2e.local_system import LocalSystem, start_system
+from tests.e2e.local_system import LocalSystem, postmaster_running, start_system
 from workflow_scheduler.local.apigw import rest_event
 from workflow_scheduler.local.state import LOCAL_AUDIENCE, LOCAL_ISSUER
 
@@ -37,20 +36,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     status = local.stop()
     assert status == 0, local.output()
     assert not (local.state_dir / "dev.json").exists(), "the running system's environment is left behind"
-    assert not postmaster_running(local.state_dir / "pgdata" / "postmaster.pid"), "PostgreSQL is still running"
-
-
-def postmaster_running(pid_file: Path) -> bool:
-    """A pid file can outlive a killed server; the process is what counts."""
-    try:
-        pid = int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    assert not postmaster_running(local.state_dir), "PostgreSQL is still running"
 
 
 @pytest.fixture(scope="module")

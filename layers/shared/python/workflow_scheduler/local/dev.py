@@ -8,6 +8,7 @@ Ctrl-C or SIGTERM stops everything it started.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -21,7 +22,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,6 +37,7 @@ from workflow_scheduler.local.dispatch_poller import DispatchPoller
 from workflow_scheduler.local.engine_stub import BASE_PATH, EXECUTIONS_PATH, EngineStub
 from workflow_scheduler.local.functions import function_names, load_handler_module
 from workflow_scheduler.local.gateway import Gateway, GatewayServer, LambdaHandler, Mount
+from workflow_scheduler.local.isolation import isolate_invocations
 from workflow_scheduler.local.routes import Route, active_routes
 from workflow_scheduler.local.scheduler_emulator import SchedulerApi, SchedulerEmulator
 
@@ -58,23 +60,42 @@ DISPATCH_DEFAULTS = {
 DISPATCH_FUNCTION = "dispatch"
 CRON_FUNCTION = "cron"
 API_FUNCTION = "api"
+# Ctrl-C or SIGTERM to the last step of the stop, whatever is in flight; PostgreSQL's hard stop and the exit add
+# at most about a second (the e2e tests hold the whole stop to 5 s).
+STOP_SECONDS = 3.5
 _LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 _TIME_FORMAT = "%H:%M:%S"
 
 log = logging.getLogger("local.dev")
 
 
+class StopBudget:
+    """The time left to stop: it runs from the first step on, and a step waits at most its share of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._ends: float | None = None
+
+    def left(self, at_most: float) -> float:
+        if self._ends is None:
+            self._ends = time.monotonic() + self._seconds
+        return max(0.0, min(at_most, self._ends - time.monotonic()))
+
+
 def run(host: str, port: int) -> None:
-    """Start everything, serve until SIGINT or SIGTERM, then stop everything that was started."""
+    """Start everything, serve until SIGINT or SIGTERM, then stop everything that was started, in bounded time."""
     _configure_logging()
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     for signum in previous:  # SIGINT too: a shell starting us in the background may have ignored it
         signal.signal(signum, signal.default_int_handler)
     stack = contextlib.ExitStack()
+    budget = StopBudget(STOP_SECONDS)
     try:
-        _start(stack, host, port)
-        while True:  # not Event.wait(): a signal inside its lock handling can raise RuntimeError instead
-            time.sleep(3600)
+        _start(stack, budget, host, port)
+        # Not Event.wait(): a signal inside its lock handling can raise RuntimeError instead. Short sleeps: the kernel
+        # may deliver the signal to another thread, and Python only acts on it once the main thread wakes up.
+        while True:
+            time.sleep(0.25)
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
@@ -87,26 +108,66 @@ def run(host: str, port: int) -> None:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
     log.info("stopped")
+    _exit()
 
 
-def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
+def _exit() -> NoReturn:
+    """End the process now: everything that needed stopping has stopped.
+
+    The interpreter's own exit would wait for threads still busy (a dispatch worker in an engine call) and then
+    collect every module, which takes seconds on a busy machine.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _bounded(budget: StopBudget, at_most: float, steps: dict[str, Callable[[], object]]) -> None:
+    """Run stop steps side by side, waiting for them at most ``at_most`` seconds and never past the budget.
+
+    A step still running then is left behind (its thread is a daemon): stopping never waits for a request, a
+    function or a library that does not return.
+    """
+    threads = [
+        threading.Thread(target=_logged, args=(what, step), name=f"stop {what}", daemon=True)
+        for what, step in steps.items()
+    ]
+    for thread in threads:
+        thread.start()
+    ends = time.monotonic() + budget.left(at_most)
+    for what, thread in zip(steps, threads, strict=True):
+        thread.join(max(0.0, ends - time.monotonic()))
+        if thread.is_alive():
+            log.warning("%s did not stop in time; left behind", what)
+
+
+def _logged(what: str, step: Callable[[], object]) -> None:
+    try:
+        step()
+    except Exception:
+        log.exception("stopping %s failed", what)
+
+
+def _start(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int) -> None:
     started = time.monotonic()
     try:
         server = GatewayServer(host, port)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    stack.callback(server.close)
+    stack.callback(_bounded, budget, 1.0, {"the gateway": server.close})
     authority = f"{_url_host(host)}:{server.port}"
     base_url = f"http://{authority}"
 
-    database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(stack, state.local_dir() / "pgdata")
+    pgdata = state.local_dir() / "pgdata"
+    database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(stack, budget, pgdata)
     try:
         applied = apply_migrations(database_url)
     except psycopg.Error as exc:
         raise CliError(f"cannot migrate the database {_describe_database(database_url)}: {exc}") from exc
     log.info("database %s: %s", _describe_database(database_url), f"applied {applied}" if applied else "up to date")
 
-    environment = {"DATABASE_URL": database_url, **_aws_environment(stack)}
+    environment = {"DATABASE_URL": database_url, **_aws_environment(stack, budget)}
     os.environ.update(environment)  # creating the resources uses the same endpoint and credentials
     try:
         environment.update(create_resources(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"]))
@@ -141,27 +202,30 @@ def _start(stack: contextlib.ExitStack, host: str, port: int) -> None:
     schedules_changed = threading.Event()
     if API_FUNCTION in handlers:
         handlers[API_FUNCTION] = _then(handlers[API_FUNCTION], schedules_changed.set)
-    _readable_function_logs()
+    _prepare_function_logs()
     gateway = Gateway(routes, handlers, mounts, domain_name=authority)
     aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
     poller = None
     if dispatch is not None:
-        poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, gateway.invoke_lock)
+        dispatch_lock = gateway.function_lock(DISPATCH_FUNCTION)
+        poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, dispatch_lock)
     emulator = SchedulerEmulator(
         SchedulerApi(aws.scheduler(), environment["SCHEDULE_GROUP_NAME"]),
         {environment["CRON_FUNCTION_ARN"]: cron},
-        gateway.invoke_lock,
+        gateway.function_lock(CRON_FUNCTION),
         wake=schedules_changed,
     )
     server.serve(gateway)
 
-    state.save_environment(environment)
+    state.save_environment(environment, base_url)
     stack.callback(state.clear_environment)
+    # The first to stop, side by side: nothing new comes in and nothing new starts while the rest stops.
+    sources: dict[str, Callable[[], object]] = {"the gateway": server.close, "the scheduler emulator": emulator.stop}
     if poller is not None:  # once the gateway serves the engine stub the function may call
+        sources["the dispatch poller"] = poller.stop
         poller.start()
-        stack.callback(poller.stop)
     emulator.start()
-    stack.callback(emulator.stop)
+    stack.callback(_bounded, budget, 1.5, sources)
     _banner(
         base_url,
         environment,
@@ -195,22 +259,24 @@ def _then(handler: LambdaHandler, after: Callable[[], object]) -> LambdaHandler:
     return invoke
 
 
-def _embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:
-    """pgserver's PostgreSQL on a Unix socket, data kept in the state dir; a database of our own inside."""
+def _embedded_postgres(stack: contextlib.ExitStack, budget: StopBudget, pgdata: Path) -> str:
+    """pgserver's PostgreSQL on a Unix socket, data kept in the state dir; a database of our own inside.
+
+    Stopped by its pid, never by pgserver's cleanup: that takes a lock shared by every pgserver on the machine
+    (another local system starting holds it for seconds) and waits for ``pg_ctl stop`` without a limit.
+    """
     from pgserver.postgres_server import get_server
 
     log.info("starting PostgreSQL (embedded, data in %s)", pgdata)
     pid_file = pgdata / "postmaster.pid"
     pid_before = _read(pid_file)
     try:
-        server = get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode=None)
+        atexit.unregister(server._cleanup)  # the machine-wide lock again, at exit
     except BaseException:
-        _stop_started_postmaster(pid_file, pid_before)
+        _stop_started_postmaster(pid_file, pid_before, budget)
         raise
-    # Runs after pgserver's own cleanup (LIFO): pgserver skips the stop when its process list names another
-    # process, even a dead one, which left servers running after Ctrl-C.
-    stack.callback(_stop_started_postmaster, pid_file, pid_before, wait_for_pid_file=False)
-    stack.callback(server.cleanup)
+    stack.callback(_stop_started_postmaster, pid_file, pid_before, budget, wait_for_pid_file=False)
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if exists is None:
@@ -225,26 +291,60 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _stop_started_postmaster(pid_file: Path, pid_before: str | None, *, wait_for_pid_file: bool = True) -> None:
-    """Stop the PostgreSQL this start brought up, if it is still running (an interrupted start, or a cleanup skipped).
+def _stop_started_postmaster(
+    pid_file: Path, pid_before: str | None, budget: StopBudget, *, wait_for_pid_file: bool = True
+) -> None:
+    """Stop the PostgreSQL this start brought up, if it is still running.
 
     A pid file that changed during the start is the new server's; an unchanged one belongs to a server that was
-    already running (another ``dev`` on the same state dir), which is left alone.
+    already running (another ``dev`` on the same state dir), which is left alone. A fast shutdown (SIGINT: open
+    transactions are rolled back) gets what is left of the budget; then an immediate one (SIGQUIT: the next start
+    recovers from the WAL), then SIGKILL.
     """
     written_by = time.monotonic() + (2 if wait_for_pid_file else 0)  # the postmaster writes it as soon as it runs
     while (content := _read(pid_file)) is None and time.monotonic() < written_by:
         time.sleep(0.1)
     if content is None or content == pid_before:
         return
-    with contextlib.suppress(ValueError, IndexError, ProcessLookupError):
-        os.kill(int(content.split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
-        log.info("stopping the embedded PostgreSQL")
-        stopped_by = time.monotonic() + 10
-        while pid_file.exists() and time.monotonic() < stopped_by:  # removed on a clean shutdown
-            time.sleep(0.1)
+    try:
+        pid = int(content.split()[0])
+    except (ValueError, IndexError):
+        return
+    log.info("stopping the embedded PostgreSQL")
+    for signum, seconds in ((signal.SIGINT, budget.left(STOP_SECONDS)), (signal.SIGQUIT, 0.5), (signal.SIGKILL, 0.3)):
+        if signum != signal.SIGINT:
+            log.warning("PostgreSQL did not stop in time; sending %s", signum.name)
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return
+        if _wait_until_gone(pid, seconds):
+            return
+    log.error("PostgreSQL (pid %d) is still running", pid)
 
 
-def _aws_environment(stack: contextlib.ExitStack) -> dict[str, str]:
+def _wait_until_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _running(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for a parent that does not reap it has stopped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _aws_environment(stack: contextlib.ExitStack, budget: StopBudget) -> dict[str, str]:
     """The AWS endpoint, region and credentials the functions use."""
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
     environment = {"AWS_DEFAULT_REGION": region, "AWS_REGION": region}
@@ -258,7 +358,7 @@ def _aws_environment(stack: contextlib.ExitStack) -> dict[str, str]:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's one line per AWS call
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
-        stack.callback(moto.stop)
+        stack.callback(_bounded, budget, 0.6, {"moto": moto.stop})
         moto_host, moto_port = moto.get_host_and_port()
         endpoint = f"http://{moto_host}:{moto_port}"
         log.info("AWS endpoint %s (moto)", endpoint)
@@ -326,15 +426,17 @@ def _readable_line(record: Mapping[str, object]) -> str:
     return f"{line}\n{record['exception']}" if record.get("exception") else line
 
 
-def _readable_function_logs() -> None:
-    """Keep the functions' logs structured, but print them as lines a person reads (JSON in AWS)."""
+def _prepare_function_logs() -> None:
+    """Keep the functions' logs structured, but print them as lines a person reads (JSON in AWS); keep each
+    invocation's log keys and metrics to itself while functions run side by side."""
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-    from workflow_scheduler.observability import logger
+    from workflow_scheduler.observability import logger, metrics
 
     formatter = logger.registered_formatter
     if isinstance(formatter, LambdaPowertoolsFormatter):
         formatter.json_serializer = _readable_line
+    isolate_invocations(logger, metrics)
 
 
 def _url_host(host: str) -> str:

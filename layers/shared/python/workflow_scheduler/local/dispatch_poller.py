@@ -1,7 +1,7 @@
 """The dispatch queue consumed in-process, the way Lambda's SQS event source mapping consumes it.
 
 A background thread long-polls the queue, hands each batch to the dispatch function as an SQS event (under the
-gateway's invocation lock: one function invocation at a time in this process), then deletes the records the
+dispatch function's lock: one invocation of it at a time, as in one Lambda instance), then deletes the records the
 function did not report as failures. Those it did stay on the queue: the function has set when they come back,
 and the queue's redrive policy parks them after the last attempt. If the function raises, nothing is deleted and
 the whole batch comes back after the queue's visibility timeout, as with Lambda.

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -23,11 +24,26 @@ from urllib.parse import urlsplit
 
 from workflow_scheduler.local.apigw import rest_event
 from workflow_scheduler.local.invoke import LocalContext
-from workflow_scheduler.local.routes import Route, find
+from workflow_scheduler.local.routes import ANY, Route, find
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit for REST APIs
+MAX_HEADER_BYTES = 10240  # API Gateway's limit on the request line plus the header fields (REST APIs)
 INTEGRATION_TIMEOUT_SECONDS = 29  # API Gateway answers 504 after this; locally we only warn
+API_GATEWAY_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")  # what ANY means there
 _DRAIN_SECONDS = 5.0
+_BODY_READ_SECONDS = 30.0  # a client that stops sending its body mid-way hears 408 after this
+_MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions, or a trailer field
+_MAX_TRAILERS = 64
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,8})[ \t]*(;[^\r\n]*)?\r?\n")
+_DECIMAL = re.compile(r"[0-9]+")
+# The error code of each refusal the HTTP layer makes before a request reaches a route.
+_ERROR_CODES = {
+    HTTPStatus.BAD_REQUEST: "bad_request",
+    HTTPStatus.REQUEST_TIMEOUT: "request_timeout",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
+    HTTPStatus.REQUEST_URI_TOO_LONG: "uri_too_long",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "headers_too_large",
+}
 _HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}
 
 log = logging.getLogger("local.gateway")
@@ -114,17 +130,20 @@ class Gateway:
         self._handlers = handlers
         self._mounts = mounts
         self._domain_name = domain_name
-        # One invocation at a time, across functions: Powertools' Logger and Metrics are process-wide state
-        # shared by every function here (in AWS each function has its own process), and a Lambda instance
-        # handles one event at a time anyway. Mounted endpoints do not take it, so a function may call them.
-        self._invoke_lock = threading.Lock()
+        # One invocation at a time per function, as one Lambda instance of it would (in AWS each function has
+        # its own instances): a slow deploy does not hold up a webhook. Mounted endpoints take no lock, so a
+        # function may call them.
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
-    @property
-    def invoke_lock(self) -> threading.Lock:
-        """Held while a function runs; other local event sources (the dispatch poller) take it too."""
-        return self._invoke_lock
+    def function_lock(self, function: str) -> threading.Lock:
+        """Held while ``function`` runs; the other local event sources (dispatch poller, scheduler) take it too."""
+        with self._locks_guard:
+            return self._locks.setdefault(function, threading.Lock())
 
     def handle(self, request: LocalRequest) -> LocalResponse:
+        if request.method not in API_GATEWAY_METHODS:
+            return self._unknown_method(request)
         for mount in self._mounts:
             response = mount(request)
             if response is not None:
@@ -140,6 +159,22 @@ class Gateway:
             message = f"Missing required request parameters: [{', '.join(missing)}]"
             return error_response(HTTPStatus.BAD_REQUEST, "bad_request", message)
         return self._invoke(route, params, request)
+
+    def _unknown_method(self, request: LocalRequest) -> LocalResponse:
+        """405 for a method API Gateway has no integration for (TRACE, PROPFIND, ...), 404 off the routes."""
+        allowed = {
+            method
+            for route in self._routes
+            if route.path_parameters(request.path) is not None
+            for method in (API_GATEWAY_METHODS if route.method == ANY else (route.method,))
+        }
+        if not allowed:
+            return error_response(HTTPStatus.NOT_FOUND, "not_found", "no route matches the request")
+        response = error_response(
+            HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"the method {request.method!r} is not supported"
+        )
+        response.headers.append(("Allow", ", ".join(sorted(allowed))))
+        return response
 
     def _invoke(self, route: Route, params: dict[str, str], request: LocalRequest) -> LocalResponse:
         headers = dict(request.headers)
@@ -163,7 +198,7 @@ class Gateway:
         )
         event["requestContext"]["path"] = request.path  # served at the root, like a custom domain
         context = LocalContext(function_name=f"workflow-scheduler-{route.function}")
-        with self._invoke_lock:
+        with self.function_lock(route.function):
             started = time.monotonic()
             try:
                 result = self._handlers[route.function](event, context)
@@ -184,15 +219,26 @@ class Gateway:
         return response
 
 
-class _RequestTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """The request cannot be served: the gateway answers it with this and closes the connection."""
+
+    def __init__(self, response: LocalResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
-class _BadRequest(Exception):
-    pass
+def _bad_request(message: str) -> _Refused:
+    return _Refused(error_response(HTTPStatus.BAD_REQUEST, "bad_request", message))
+
+
+def _too_large() -> _Refused:
+    message = f"the request body exceeds API Gateway's limit of {MAX_REQUEST_BYTES} bytes"
+    return _Refused(error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", message))
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
+    """Every answer is the gateway's JSON, also http.server's own refusals (its HTML error page never goes out)."""
+
     protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
     server_version = "workflow-scheduler-local"
     timeout = 120  # idle keep-alive connections let go of their thread
@@ -201,31 +247,59 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
-    def do_GET(self) -> None:
-        self._serve()
+    def handle_one_request(self) -> None:
+        """One request, whatever its method: the gateway decides (http.server answers unknown ones with HTML 501)."""
+        self._started = time.monotonic()
+        self.command, self.path, self.request_version = "", "", "HTTP/1.1"  # what the access log shows on a refusal
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_HEADER_BYTES + 1)
+            if len(self.raw_requestline) > MAX_HEADER_BYTES:
+                message = f"the request line exceeds API Gateway's limit of {MAX_HEADER_BYTES} bytes"
+                self._refuse(error_response(HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long", message))
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if self.parse_request():
+                self._serve()
+        except TimeoutError:  # an idle keep-alive connection, or a client that stopped sending its headers
+            self.close_connection = True
+        except Exception:  # a bug of the gateway itself: still an answer in the project's shape
+            log.exception("the local gateway failed on %s %s", self.command, urlsplit(self.path).path)
+            self._refuse(error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "the local gateway failed"))
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # a request line without a version
+            self._refuse(error_response(HTTPStatus.BAD_REQUEST, "bad_request", "the request line has no HTTP version"))
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's refusals of a malformed request line or header block, as the gateway's JSON errors."""
+        # HTTP/2 on an HTTP/1 connection (http.server's 505) is the client's mistake as much as a malformed line.
+        status = HTTPStatus(code) if code in _ERROR_CODES else HTTPStatus.BAD_REQUEST
+        text = (message or status.phrase).split(" (", 1)[0]  # its message, without the echo of the request line
+        self._refuse(error_response(status, _ERROR_CODES[status], f"malformed request: {text}"))
 
     def handle_expect_100(self) -> bool:
-        # A client that asks first (curl does for large bodies) hears "too large" before sending the body.
-        if self._declared_length() > MAX_REQUEST_BYTES:
-            self._started = time.monotonic()
-            self._respond(self._too_large(), close=True)
+        # A client that asks first (curl does for large bodies) hears a refusal before it sends the body.
+        try:
+            self._check_framing()
+        except _Refused as refused:
+            self._refuse(refused.response)
             return False
         return super().handle_expect_100()
 
     def _serve(self) -> None:
-        self._started = time.monotonic()
         try:
+            self._check_framing()
             body = self._read_body()
-        except _RequestTooLarge:
-            self._respond(self._too_large(), close=True)
-            self._discard_rest()
+        except _Refused as refused:
+            self._refuse(refused.response)
             return
-        except _BadRequest as exc:
-            self._respond(error_response(HTTPStatus.BAD_REQUEST, "bad_request", str(exc)), close=True)
-            return
-        except (ConnectionError, TimeoutError):
+        except ConnectionError:
             self.close_connection = True
             return
         url = urlsplit(self.path)
@@ -239,57 +313,85 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         self._respond(self.server.gateway.handle(request))
 
-    def _declared_length(self) -> int:
-        try:
-            return int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            return 0
-
-    def _too_large(self) -> LocalResponse:
-        message = f"the request body exceeds API Gateway's limit of {MAX_REQUEST_BYTES} bytes"
-        return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", message)
+    def _check_framing(self) -> None:
+        """Refuse what API Gateway refuses before the body: oversized headers, and a body it cannot delimit."""
+        size = len(self.raw_requestline) + sum(len(name) + len(value) + 4 for name, value in self.headers.items())
+        if size > MAX_HEADER_BYTES:
+            message = f"the request line and headers exceed API Gateway's limit of {MAX_HEADER_BYTES} bytes"
+            raise _Refused(error_response(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message))
+        lengths = self.headers.get_all("Content-Length") or []
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        # Both, or disagreeing lengths, could be read two ways (request smuggling): refused, never guessed.
+        if lengths and encodings:
+            raise _bad_request("a request must not carry both Content-Length and Transfer-Encoding")
+        if encodings:
+            codings = [coding.strip().lower() for coding in ",".join(encodings).split(",")]
+            if codings != ["chunked"]:
+                raise _bad_request("the only Transfer-Encoding supported is chunked")
+        if lengths:
+            if len(set(lengths)) > 1 or not all(_DECIMAL.fullmatch(value.strip()) for value in lengths):
+                raise _bad_request("invalid Content-Length")
+            if int(lengths[0]) > MAX_REQUEST_BYTES:
+                raise _too_large()
 
     def _read_body(self) -> bytes | None:
         """The body (None when there is none, as API Gateway sends it); never reads past the limit."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked() or None
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
+        length = self.headers.get("Content-Length")
+        if length is None and self.headers.get("Transfer-Encoding") is None:
             return None
-        if not raw_length.strip().isdigit():
-            raise _BadRequest(f"invalid Content-Length {raw_length!r}")
-        length = int(raw_length)
-        if length > MAX_REQUEST_BYTES:
-            raise _RequestTooLarge
-        data = self.rfile.read(length)
-        if len(data) < length:
-            raise ConnectionError("the client closed the connection before sending the whole body")
+        self.connection.settimeout(_BODY_READ_SECONDS)
+        try:
+            data = self._read_chunked() if length is None else self._read_exactly(int(length))
+        except TimeoutError:
+            message = f"the request body did not arrive within {_BODY_READ_SECONDS:.0f} s"
+            raise _Refused(error_response(HTTPStatus.REQUEST_TIMEOUT, "request_timeout", message)) from None
+        finally:
+            self.connection.settimeout(self.timeout)
         return data or None
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:  # the client half-closed; a client that is gone never sees the answer
+            raise _bad_request("the request body is shorter than its Content-Length")
+        return data
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest("malformed chunked body") from None
+            match = _CHUNK_SIZE_LINE.fullmatch(self._read_line())
+            if match is None:
+                raise _bad_request("malformed chunked body: a chunk size must be hexadecimal digits")
+            size = int(match[1], 16)
             if size == 0:
-                while self.rfile.readline(1024).strip():  # trailer fields, up to the blank line
-                    pass
-                return b"".join(chunks)
+                break
             total += size
             if total > MAX_REQUEST_BYTES:
-                raise _RequestTooLarge
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
+                raise _too_large()
+            chunks.append(self._read_exactly(size))
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _bad_request("malformed chunked body: a chunk must end with CRLF")
+        for _ in range(_MAX_TRAILERS):  # trailer fields, up to the blank line
+            if self._read_line() in (b"\r\n", b"\n"):
+                return b"".join(chunks)
+        raise _bad_request("malformed chunked body: too many trailer fields")
+
+    def _read_line(self) -> bytes:
+        line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        if not line.endswith(b"\n"):
+            raise _bad_request("malformed chunked body: a line is too long or the body ended early")
+        return line
+
+    def _refuse(self, response: LocalResponse) -> None:
+        """Answer and close: what the client sends next cannot be told apart from this request's body."""
+        self._respond(response, close=True)
+        self._discard_rest()
 
     def _discard_rest(self) -> None:
         """Read and drop what the client is still sending, for a while, before closing.
 
         Closing with unread data makes the kernel reset the connection, and a client still sending its body
-        would see the reset instead of our 413 (nginx's "lingering close" does the same).
+        would see the reset instead of our answer (nginx's "lingering close" does the same).
         """
         deadline = time.monotonic() + _DRAIN_SECONDS
         try:
@@ -300,6 +402,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             pass
 
     def _respond(self, response: LocalResponse, close: bool = False) -> None:
+        if self.request_version == "HTTP/0.9":  # http.server's default before it parsed a version: no status line
+            self.request_version = "HTTP/1.0"
         try:
             self.send_response(response.status)
             for name, value in response.headers:
@@ -311,11 +415,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(response.body)
             self.wfile.flush()
-        except (ConnectionError, TimeoutError):
+        except OSError:  # the client is gone
             self.close_connection = True
         elapsed_ms = (time.monotonic() - self._started) * 1000
         path = urlsplit(self.path).path
-        log.info("%s %s %d %.0f ms (%s)", self.command, path, response.status, elapsed_ms, response.target)
+        log.info("%s %s %d %.0f ms (%s)", self.command or "-", path, response.status, elapsed_ms, response.target)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: ``_respond`` writes one access-log line per request, with its duration."""
@@ -354,7 +458,9 @@ class GatewayServer:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop accepting connections (again is a no-op); requests in flight are not waited for."""
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
+            self._thread = None
         self._httpd.server_close()

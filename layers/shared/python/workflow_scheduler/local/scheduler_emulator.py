@@ -3,7 +3,7 @@
 It reads the schedule group through the Scheduler API (a list every ``refresh_seconds``, or when woken, and a
 get for each schedule that is new or was modified), evaluates each enabled schedule with the EventBridge
 evaluator (time zone and clock changes as EventBridge handles them), and at each scheduled minute invokes the
-target function in-process, under the gateway's invocation lock, with the schedule's input and its context
+target function in-process, under that function's lock, with the schedule's input and its context
 attributes filled in (``<aws.scheduler.scheduled-time>`` is the minute in UTC, e.g. ``2026-11-29T09:00:00Z``).
 
 As in AWS, a schedule fires the times its current definition names after it was created, and after its last

@@ -49,15 +49,16 @@ def _state_file() -> Path:
     return local_dir() / "dev.json"
 
 
-def save_environment(environment: dict[str, str]) -> None:
-    """Record the function environment of the running local system (secrets are references, not values)."""
+def save_environment(environment: dict[str, str], url: str) -> None:
+    """Record the running local system: its URL (the port it bound, also for ``--port 0``) and the function
+    environment (secrets are references, not values). Written once the system is ready."""
     path = _state_file()
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     # Owner-only: DATABASE_URL may carry a password, and pgserver opens the folder to its own system user.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(json.dumps({"pid": os.getpid(), "environment": environment}, indent=2))
+        out.write(json.dumps({"pid": os.getpid(), "url": url, "environment": environment}, indent=2))
     tmp.replace(path)
 
 
