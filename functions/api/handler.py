@@ -23,7 +23,7 @@ from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE, trigger_health
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
-from workflow_scheduler.http import proxy_error, raw_body, register_error_handlers
+from workflow_scheduler.http import proxy_error, raw_body, refuse_request, register_error_handlers, strict_json_body
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
 from workflow_scheduler.wiring import deployment_service, history, manual_runs
@@ -35,7 +35,7 @@ manual = manual_runs(database, settings.dispatch_queue_url)
 firing_history = history(database)
 verifier = TokenVerifier(settings)
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_body)
 register_error_handlers(app)
 # Served by the local gateway; API Gateway in AWS routes only /health and /v1.
 app.enable_swagger(path="/swagger", title="workflow_scheduler")
@@ -232,4 +232,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         body.decode()
     except UnicodeDecodeError:
         return proxy_error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the body is not UTF-8 encoded JSON")
-    return app.resolve(event, context)
+    return refuse_request(event, body) or app.resolve(event, context)

@@ -99,3 +99,13 @@ class SecretUnavailable(DomainError):
     """A secret the service needs could not be read: an outage or a misconfiguration, never the caller's fault."""
 
     code = "secret_unavailable"
+
+
+def safe_message(message: str, value: object, secret: bool = False) -> str:
+    """A validator's message, unless it quotes a secret field's value (or a long value, which may be a secret
+    pasted into the wrong field): then only that the value is invalid, so no secret is ever echoed."""
+    if isinstance(value, str) and value:
+        quoted = repr(value) in message or (len(value) >= 4 and value in message)
+        if quoted and (secret or len(value) > 64):
+            return "invalid value"
+    return message
