@@ -187,10 +187,7 @@ PARAMS_MODEL: dict[TriggerType, type[_Params]] = {
 
 _ALL_MODELS: tuple[type[_Params], ...] = (*PARAMS_MODEL.values(), WebhookAuth)
 SECRET_FIELDS: frozenset[str] = frozenset(
-    name
-    for model in _ALL_MODELS
-    for name, info in model.model_fields.items()
-    if info.json_schema_extra == WRITE_ONLY
+    name for model in _ALL_MODELS for name, info in model.model_fields.items() if info.json_schema_extra == WRITE_ONLY
 )
 
 
