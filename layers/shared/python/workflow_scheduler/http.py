@@ -17,6 +17,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_scheduler.domain import errors, firing, manual, webhook
 from workflow_scheduler.domain.json_limits import JsonRefused, loads_strict
@@ -41,6 +43,48 @@ STATUS_OF: dict[type[errors.DomainError], HTTPStatus] = {
     webhook.MethodNotAllowed: HTTPStatus.METHOD_NOT_ALLOWED,
     errors.SecretUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
+
+
+class ProblemBody(BaseModel):
+    field: str = Field(description="where: a dotted path into the request")
+    message: str
+    node_id: str | None = Field(default=None, description="the spec node the problem is in")
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers: a stable code, a message for people, and for validation the problems."""
+
+    model_config = ConfigDict(extra="allow", title="Error")
+
+    error: str = Field(description="stable error code, e.g. validation_error, not_found, unauthorized")
+    message: str
+    problems: list[ProblemBody] | None = Field(default=None, description="validation errors: every problem found")
+
+
+_WHEN: dict[int, str] = {
+    401: "missing, expired or invalid bearer token",
+    403: "the trigger asks for confirmation and the call did not confirm",
+    404: "no such workflow deployed for the caller (or no such trigger)",
+    409: "conflict: the workflow id or webhook path belongs to another workflow, or the workflow is paused",
+    413: "the request body is too large",
+    415: "the body is not JSON (send Content-Type: application/json)",
+    422: "the request is invalid; problems lists every problem with its field",
+    503: "a backing service is unavailable; retry later",
+}
+
+
+def documented(ok: str, *statuses: int, links: dict[str, Any] | None = None) -> dict[int, OpenAPIResponse]:
+    """The OpenAPI responses of a route: its 200 (an object, with its links) and the error statuses it can answer."""
+    success: OpenAPIResponse = {
+        "description": ok,
+        "content": {content_types.APPLICATION_JSON: {"schema": {"type": "object"}}},
+    }
+    if links:
+        success["links"] = links
+    out: dict[int, OpenAPIResponse] = {200: success}
+    for status in sorted(statuses):
+        out[status] = {"description": _WHEN[status], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
+    return out
 
 
 def error_response(
@@ -160,7 +204,7 @@ def _header(headers: dict[str, Any] | None, name: str) -> str | None:
 
 
 def refuse_request(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
-    """Refusals made before the resolver runs: a body that is not declared JSON (415), a query or path
+    """Refusals made before the resolver runs: a POST or PUT body not declared JSON (415), a query or path
     parameter that cannot be stored (422). A JSON body's content type is normalized, so the resolver reads
     ``Application/JSON`` or ``application/vnd.api+json`` as the JSON it is."""
     params = {
@@ -177,7 +221,8 @@ def refuse_request(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
                 HTTPStatus.UNPROCESSABLE_ENTITY,
                 {"error": "validation_error", "message": f"{field}: {reason}", "problems": problems},
             )
-    if not body:
+    # Only POST and PUT routes read a body; elsewhere one is ignored, whatever its type.
+    if not body or event.get("httpMethod") not in ("POST", "PUT", "PATCH"):
         return None
     if not is_json_media_type(_header(event.get("headers"), "content-type")):
         return proxy_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", JSON_ONLY)

@@ -109,11 +109,18 @@ class WebhookAuth(_Params):
         return self
 
 
+def _any_case_methods(schema: dict[str, Any]) -> None:
+    # The validator upper-cases methods: publish that "post" is as good as "POST".
+    any_case = "|".join("".join(f"[{c}{c.lower()}]" for c in method) for method in HTTP_METHODS)
+    schema["items"] = {"anyOf": [schema["items"], {"type": "string", "pattern": f"^(?:{any_case})$"}]}
+
+
 class WebhookParams(_Params):
     webhook_path: str | None = Field(default=None, max_length=512)
     methods: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]] = Field(
         default_factory=lambda: ["POST"],  # type: ignore[arg-type]
         min_length=1,
+        json_schema_extra=_any_case_methods,
     )
     auth: WebhookAuth = Field(default_factory=WebhookAuth)
 
