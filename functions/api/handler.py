@@ -20,6 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
+from workflow_scheduler.api_views import (
+    CronPreviewView,
+    DeployedView,
+    DeploymentView,
+    EventsView,
+    HealthView,
+    ManualRunView,
+    StatusView,
+    TriggersView,
+    UndeployedView,
+)
 from workflow_scheduler.domain.cron import MAX_PREVIEW_COUNT, CronError, preview, translate
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
@@ -128,14 +139,14 @@ def _deployed(result: DeploymentResult, action: str) -> dict[str, Any]:
 
 HEALTH_DOWN: OpenAPIResponse = {
     "description": "the database is unavailable",
-    "content": {"application/json": {"schema": {"type": "object"}}},
+    "content": {"application/json": {"model": HealthView}},
 }
 
 
 @app.get(
     "/health",
     operation_id="health",
-    responses={**documented("the service and its database are up", 413), 503: HEALTH_DOWN},
+    responses={**documented("the service and its database are up", HealthView, 413), 503: HEALTH_DOWN},
 )
 def health() -> Response[dict[str, Any]]:
     try:
@@ -152,7 +163,7 @@ def health() -> Response[dict[str, Any]]:
     "/v1/workflows/<workflow_id>/deploy",
     operation_id="deploy",
     security=BEARER,
-    responses=documented("deployed", *V1, 409, 415, links=DEPLOYED_LINKS),
+    responses=documented("deployed", DeployedView, *V1, 409, 415, links=DEPLOYED_LINKS),
 )
 def deploy(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[str, Any]:
     return _deployed(deployments.deploy(workflow_id, user, request.workflow_spec), "deployed")
@@ -162,7 +173,7 @@ def deploy(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[
     "/v1/workflows/<workflow_id>/deploy",
     operation_id="update",
     security=BEARER,
-    responses=documented("updated", *V1, 409, 415, links=DEPLOYED_LINKS),
+    responses=documented("updated", DeployedView, *V1, 409, 415, links=DEPLOYED_LINKS),
 )
 def update(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[str, Any]:
     return _deployed(deployments.deploy(workflow_id, user, request.workflow_spec, must_exist=True), "updated")
@@ -172,7 +183,7 @@ def update(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[
     "/v1/workflows/<workflow_id>/deploy",
     operation_id="status",
     security=BEARER,
-    responses=documented("the deployment", *V1),
+    responses=documented("the deployment", StatusView, *V1),
 )
 def status(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
@@ -183,7 +194,7 @@ def status(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     "/v1/workflows/<workflow_id>/deploy",
     operation_id="undeploy",
     security=BEARER,
-    responses=documented("undeployed", *V1),
+    responses=documented("undeployed", UndeployedView, *V1),
 )
 def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment = deployments.undeploy(workflow_id, user)
@@ -195,7 +206,7 @@ def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     "/v1/workflows/<workflow_id>/triggers",
     operation_id="triggers",
     security=BEARER,
-    responses=documented("its triggers", *V1),
+    responses=documented("its triggers", TriggersView, *V1),
 )
 def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
@@ -222,7 +233,7 @@ def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     "/v1/workflows/<workflow_id>/events",
     operation_id="events",
     security=BEARER,
-    responses=documented("its firings", *V1),
+    responses=documented("its firings", EventsView, *V1),
 )
 def events(
     workflow_id: WorkflowId,
@@ -239,7 +250,10 @@ def events(
 
 
 @app.post(
-    "/v1/workflows/<workflow_id>/pause", operation_id="pause", security=BEARER, responses=documented("paused", *V1, 415)
+    "/v1/workflows/<workflow_id>/pause",
+    operation_id="pause",
+    security=BEARER,
+    responses=documented("paused", DeploymentView, *V1, 415),
 )
 def pause(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.pause(workflow_id, user)
@@ -251,7 +265,7 @@ def pause(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     "/v1/workflows/<workflow_id>/resume",
     operation_id="resume",
     security=BEARER,
-    responses=documented("resumed", *V1, 415),
+    responses=documented("resumed", DeploymentView, *V1, 415),
 )
 def resume(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.resume(workflow_id, user)
@@ -263,7 +277,7 @@ def resume(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     "/v1/workflows/<workflow_id>/trigger/manual",
     operation_id="run_manually",
     security=BEARER,
-    responses=documented("the run was queued", *V1, 403, 409, 415),
+    responses=documented("the run was queued", ManualRunView, *V1, 403, 409, 415),
 )
 def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User) -> dict[str, Any]:
     size = len(json.dumps(request.inputs))
@@ -283,7 +297,12 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
     return {"status": "execution_started", "execution_id": outcome.execution_id}
 
 
-@app.get("/v1/cron/preview", operation_id="cron_preview", security=BEARER, responses=documented("the next runs", *V1))
+@app.get(
+    "/v1/cron/preview",
+    operation_id="cron_preview",
+    security=BEARER,
+    responses=documented("the next runs", CronPreviewView, *V1),
+)
 def cron_preview(
     user: User,
     expression: Annotated[

@@ -73,17 +73,19 @@ _WHEN: dict[int, str] = {
 }
 
 
-def documented(ok: str, *statuses: int, links: dict[str, Any] | None = None) -> dict[int, OpenAPIResponse]:
-    """The OpenAPI responses of a route: its 200 (an object, with its links) and the error statuses it can answer."""
-    success: OpenAPIResponse = {
-        "description": ok,
-        "content": {content_types.APPLICATION_JSON: {"schema": {"type": "object"}}},
-    }
+def documented(
+    ok: str, view: type[BaseModel], *statuses: int, links: dict[str, Any] | None = None
+) -> dict[int, OpenAPIResponse]:
+    """The OpenAPI responses of a route: its 200 (``view``, with its links) and the error statuses it can answer."""
+    success: OpenAPIResponse = {"description": ok, "content": {content_types.APPLICATION_JSON: {"model": view}}}
     if links:
         success["links"] = links
     out: dict[int, OpenAPIResponse] = {200: success}
     for status in sorted(statuses):
         out[status] = {"description": _WHEN[status], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
+    if 401 in out:
+        challenge = 'Bearer error="invalid_token"'
+        out[401]["headers"] = {"WWW-Authenticate": {"description": challenge, "schema": {"type": "string"}}}
     return out
 
 
