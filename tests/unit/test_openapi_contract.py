@@ -62,6 +62,8 @@ def test_every_v1_route_takes_a_bearer_token_and_declares_its_errors(document: d
         assert {"200", "401", "404", "413", "422", "503"} <= statuses, (method, path, statuses)
         if "requestBody" in operation or method == "POST":
             assert "415" in statuses, (method, path)
+        success = schema_of(document, operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
+        assert success["required"], (method, path)  # a shape a client can rely on, not any object
         for status, response in operation["responses"].items():
             if status != "200":
                 ref = response["content"]["application/json"]["schema"]["$ref"]
