@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 UV := $(PYTHON) -m uv
 
-.PHONY: install dev test lint typecheck pytest services layer synth openapi bench clean
+.PHONY: install dev test lint typecheck pytest fuzz services layer synth openapi bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,7 +37,11 @@ typecheck: install
 pytest: install services layer
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# schemathesis over docs/openapi.json against a fresh local system of its own (about 2 minutes).
+fuzz: install
+	$(BIN)/python scripts/fuzz.py
+
+test: lint typecheck pytest fuzz
 
 synth: install layer
 	CDK_OUTDIR=cdk.out $(BIN)/python infra_cdk/app.py

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,12 +20,31 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
+from workflow_scheduler.api_views import (
+    CronPreviewView,
+    DeployedView,
+    DeploymentView,
+    EventsView,
+    HealthView,
+    ManualRunView,
+    StatusView,
+    TriggersView,
+    UndeployedView,
+)
 from workflow_scheduler.domain.cron import MAX_PREVIEW_COUNT, CronError, preview, translate
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
-from workflow_scheduler.http import proxy_error, raw_body, register_error_handlers
+from workflow_scheduler.domain.spec_schema import WorkflowSpecBody
+from workflow_scheduler.http import (
+    documented,
+    proxy_error,
+    raw_body,
+    refuse_request,
+    register_error_handlers,
+    strict_json_body,
+)
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
 from workflow_scheduler.wiring import deployment_service, history, manual_runs
@@ -35,10 +56,25 @@ manual = manual_runs(database, settings.dispatch_queue_url)
 firing_history = history(database, timedelta(seconds=settings.firing_stale_after_seconds))
 verifier = TokenVerifier(settings)
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_body)
 register_error_handlers(app)
+app.configure_openapi(
+    title="workflow_scheduler",
+    version="1.0.0",
+    description="Deploy workflows and manage their triggers. /v1 routes take 'Authorization: Bearer <JWT>'.",
+    security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT", description="Authorization: Bearer <JWT>")},
+)
 # Served by the local gateway; API Gateway in AWS routes only /health and /v1.
 app.enable_swagger(path="/swagger", title="workflow_scheduler")
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# Every /v1 route: a token (401), a path that names no route or no workflow of the caller's (404), a checked
+# path or query (422), the database or the token key (503), and a body, if one is sent, that is too large (413).
+V1 = (401, 404, 413, 422, 503)
+# What a client (or a stateful fuzzer) can do next with a workflow it deployed.
+DEPLOYED_LINKS = {
+    name: {"operationId": name, "parameters": {"workflow_id": "$response.body#/workflow_id"}}
+    for name in ("status", "triggers", "events", "pause", "resume", "run_manually", "update", "undeploy")
+}
 
 WorkflowId = Annotated[str, Path(pattern=WORKFLOW_ID_PATTERN, max_length=128, description="the workflow's id")]
 
@@ -54,7 +90,7 @@ User = Annotated[str, Depends(current_user)]
 
 class DeployRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    workflow_spec: dict[str, Any] = Field(description="the workflow definition: {'name', 'nodes': [...]}")
+    workflow_spec: WorkflowSpecBody
 
 
 class ManualRunRequest(BaseModel):
@@ -101,7 +137,17 @@ def _deployed(result: DeploymentResult, action: str) -> dict[str, Any]:
     return {**_deployment_view(d, result.triggers), "changed": result.changed}
 
 
-@app.get("/health")
+HEALTH_DOWN: OpenAPIResponse = {
+    "description": "the database is unavailable",
+    "content": {"application/json": {"model": HealthView}},
+}
+
+
+@app.get(
+    "/health",
+    operation_id="health",
+    responses={**documented("the service and its database are up", HealthView, 413), 503: HEALTH_DOWN},
+)
 def health() -> Response[dict[str, Any]]:
     try:
         with database.session(transaction=False) as session:
@@ -113,30 +159,55 @@ def health() -> Response[dict[str, Any]]:
     return Response(status_code=status.value, content_type="application/json", body=body)
 
 
-@app.post("/v1/workflows/<workflow_id>/deploy")
+@app.post(
+    "/v1/workflows/<workflow_id>/deploy",
+    operation_id="deploy",
+    security=BEARER,
+    responses=documented("deployed", DeployedView, *V1, 409, 415, links=DEPLOYED_LINKS),
+)
 def deploy(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[str, Any]:
     return _deployed(deployments.deploy(workflow_id, user, request.workflow_spec), "deployed")
 
 
-@app.put("/v1/workflows/<workflow_id>/deploy")
+@app.put(
+    "/v1/workflows/<workflow_id>/deploy",
+    operation_id="update",
+    security=BEARER,
+    responses=documented("updated", DeployedView, *V1, 409, 415, links=DEPLOYED_LINKS),
+)
 def update(workflow_id: WorkflowId, request: DeployRequest, user: User) -> dict[str, Any]:
     return _deployed(deployments.deploy(workflow_id, user, request.workflow_spec, must_exist=True), "updated")
 
 
-@app.get("/v1/workflows/<workflow_id>/deploy")
+@app.get(
+    "/v1/workflows/<workflow_id>/deploy",
+    operation_id="status",
+    security=BEARER,
+    responses=documented("the deployment", StatusView, *V1),
+)
 def status(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
     return {**_deployment_view(deployment, records), "workflow_spec": deployment.spec}
 
 
-@app.delete("/v1/workflows/<workflow_id>/deploy")
+@app.delete(
+    "/v1/workflows/<workflow_id>/deploy",
+    operation_id="undeploy",
+    security=BEARER,
+    responses=documented("undeployed", UndeployedView, *V1),
+)
 def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment = deployments.undeploy(workflow_id, user)
     log_event("workflow_undeployed", workflow_id=workflow_id, version=deployment.version, status="undeployed")
     return {"workflow_id": workflow_id, "status": deployment.status.value, "version": deployment.version}
 
 
-@app.get("/v1/workflows/<workflow_id>/triggers")
+@app.get(
+    "/v1/workflows/<workflow_id>/triggers",
+    operation_id="triggers",
+    security=BEARER,
+    responses=documented("its triggers", TriggersView, *V1),
+)
 def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
     activity = firing_history.activity(workflow_id, user, [record.trigger_id for record in records])
@@ -160,7 +231,12 @@ def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     }
 
 
-@app.get("/v1/workflows/<workflow_id>/events")
+@app.get(
+    "/v1/workflows/<workflow_id>/events",
+    operation_id="events",
+    security=BEARER,
+    responses=documented("its firings", EventsView, *V1),
+)
 def events(
     workflow_id: WorkflowId,
     user: User,
@@ -175,21 +251,36 @@ def events(
     return {"workflow_id": workflow_id, "events": [f.view() for f in page], "next_cursor": next_cursor}
 
 
-@app.post("/v1/workflows/<workflow_id>/pause")
+@app.post(
+    "/v1/workflows/<workflow_id>/pause",
+    operation_id="pause",
+    security=BEARER,
+    responses=documented("paused", DeploymentView, *V1, 415),
+)
 def pause(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.pause(workflow_id, user)
     log_event("workflow_paused", workflow_id=workflow_id, status=deployment.status.value)
     return _deployment_view(deployment, records)
 
 
-@app.post("/v1/workflows/<workflow_id>/resume")
+@app.post(
+    "/v1/workflows/<workflow_id>/resume",
+    operation_id="resume",
+    security=BEARER,
+    responses=documented("resumed", DeploymentView, *V1, 415),
+)
 def resume(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.resume(workflow_id, user)
     log_event("workflow_resumed", workflow_id=workflow_id, status=deployment.status.value)
     return _deployment_view(deployment, records)
 
 
-@app.post("/v1/workflows/<workflow_id>/trigger/manual")
+@app.post(
+    "/v1/workflows/<workflow_id>/trigger/manual",
+    operation_id="run_manually",
+    security=BEARER,
+    responses=documented("the run was queued", ManualRunView, *V1, 403, 409, 415),
+)
 def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User) -> dict[str, Any]:
     size = len(json.dumps(request.inputs))
     if size > settings.manual_inputs_max_bytes:
@@ -208,11 +299,19 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
     return {"status": "execution_started", "execution_id": outcome.execution_id}
 
 
-@app.get("/v1/cron/preview")
+@app.get(
+    "/v1/cron/preview",
+    operation_id="cron_preview",
+    security=BEARER,
+    responses=documented("the next runs", CronPreviewView, *V1),
+)
 def cron_preview(
     user: User,
-    expression: Annotated[str, Query(min_length=1, max_length=256, description="5-field Unix cron or a macro")],
-    timezone: Annotated[str, Query(max_length=64, description="IANA time zone")] = "UTC",
+    expression: Annotated[
+        str,
+        Query(min_length=1, max_length=256, description="5-field Unix cron or a macro", examples=["*/15 9-17 * * 1-5"]),
+    ],
+    timezone: Annotated[str, Query(max_length=64, description="IANA time zone", examples=["Europe/Berlin"])] = "UTC",
     count: Annotated[int, Query(ge=1, le=MAX_PREVIEW_COUNT, description="how many runs")] = 10,
 ) -> dict[str, Any]:
     try:
@@ -234,4 +333,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         body.decode()
     except UnicodeDecodeError:
         return proxy_error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the body is not UTF-8 encoded JSON")
-    return app.resolve(event, context)
+    return refuse_request(event, body) or app.resolve(event, context)

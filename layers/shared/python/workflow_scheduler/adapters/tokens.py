@@ -12,6 +12,7 @@ from workflow_scheduler.domain.errors import Unauthorized
 from workflow_scheduler.settings import AuthSettings
 
 _REQUIRED_CLAIMS = ["exp", "sub"]
+MAX_SUBJECT = 256
 
 
 class TokenVerifier:
@@ -68,4 +69,7 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("the token has no subject")
+        # The subject becomes the owner column and log keys: only printable text of a sane length.
+        if len(subject) > MAX_SUBJECT or not subject.isprintable():
+            raise Unauthorized("the token's subject is not a valid user id")
         return subject

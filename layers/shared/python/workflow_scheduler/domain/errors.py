@@ -119,3 +119,13 @@ class SecretRefused(SpecInvalid):
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__(problems, what="a trigger's secret")
+
+
+def safe_message(message: str, value: object, secret: bool = False) -> str:
+    """A validator's message, unless it quotes a secret field's value (or a long value, which may be a secret
+    pasted into the wrong field): then only that the value is invalid, so no secret is ever echoed."""
+    if isinstance(value, str) and value:
+        quoted = repr(value) in message or (len(value) >= 4 and value in message)
+        if quoted and (secret or len(value) > 64):
+            return "invalid value"
+    return message

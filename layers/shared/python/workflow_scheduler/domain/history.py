@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,10 +79,17 @@ def encode_cursor(firing: Firing) -> str:
 
 
 def decode_cursor(cursor: str) -> Cursor:
+    """A cursor is opaque but not trusted: anything but exactly what ``encode_cursor`` writes (an aware
+    timestamp and a firing's UUID) is a 422, never a query the database refuses."""
     try:
-        fired_at, firing_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(fired_at), str(firing_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
+        fired_at, firing_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")), parse_constant=str)
+        if not isinstance(fired_at, str) or not isinstance(firing_id, str):
+            raise TypeError("cursor fields must be strings")
+        when = datetime.fromisoformat(fired_at)
+        if when.tzinfo is None:
+            raise ValueError("cursor time must carry its offset")
+        return when, str(uuid.UUID(firing_id))
+    except (binascii.Error, ValueError, TypeError, UnicodeError, RecursionError) as exc:
         raise SpecInvalid([Problem("cursor", "not a cursor this API gave out")], what="the request") from exc
 
 

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from workflow_scheduler.domain.errors import Problem, SpecInvalid
+from workflow_scheduler.domain.errors import Problem, SpecInvalid, safe_message
+from workflow_scheduler.domain.storable import field_path, field_segment
 
 TRIGGER_NODE = "TRIGGER_NODE"
 
@@ -38,6 +39,10 @@ WEBHOOK_PREFIX = "/webhook/"
 _PATH_SEGMENT = r"[A-Za-z0-9._~-]+"
 _WEBHOOK_PATH = re.compile(rf"^/webhook(/{_PATH_SEGMENT})+$")
 _SECRET_REF = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
+
+
+# Marks a secret parameter: write-only in the OpenAPI document, never quoted back in an error.
+WRITE_ONLY: dict[str, Any] = {"writeOnly": True}
 
 
 class _Params(BaseModel):
@@ -81,7 +86,7 @@ class ManualParams(_Params):
 class WebhookAuth(_Params):
     type: Literal["none", "api_key", "hmac_sha256", "basic"] = "none"
     header: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9-]+$")
-    secret: str | None = Field(default=None, min_length=1, max_length=4096)
+    secret: str | None = Field(default=None, min_length=1, max_length=4096, json_schema_extra=WRITE_ONLY)
     secret_ref: str | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
     # Replay protection for hmac_sha256: the header carrying the Unix time the caller signed with the body.
@@ -122,11 +127,18 @@ class WebhookAuth(_Params):
         return self
 
 
+def _any_case_methods(schema: dict[str, Any]) -> None:
+    # The validator upper-cases methods: publish that "post" is as good as "POST".
+    any_case = "|".join("".join(f"[{c}{c.lower()}]" for c in method) for method in HTTP_METHODS)
+    schema["items"] = {"anyOf": [schema["items"], {"type": "string", "pattern": f"^(?:{any_case})$"}]}
+
+
 class WebhookParams(_Params):
     webhook_path: str | None = Field(default=None, max_length=512)
     methods: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]] = Field(
         default_factory=lambda: ["POST"],  # type: ignore[arg-type]
         min_length=1,
+        json_schema_extra=_any_case_methods,
     )
     auth: WebhookAuth = Field(default_factory=WebhookAuth)
 
@@ -198,6 +210,12 @@ PARAMS_MODEL: dict[TriggerType, type[_Params]] = {
 }
 
 
+_ALL_MODELS: tuple[type[_Params], ...] = (*PARAMS_MODEL.values(), WebhookAuth)
+SECRET_FIELDS: frozenset[str] = frozenset(
+    name for model in _ALL_MODELS for name, info in model.model_fields.items() if info.json_schema_extra == WRITE_ONLY
+)
+
+
 @dataclass(frozen=True)
 class TriggerSpec:
     """A validated trigger node: its id, type and normalized parameters."""
@@ -229,16 +247,15 @@ class WorkflowSpec:
         return name if isinstance(name, str) else None
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "parameters"
-
-
 def _problems_from(exc: ValidationError, node_id: str) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         # Model-level validators report at the model's own location; keep their message readable.
-        message = str(err["msg"]).removeprefix("Value error, ")
-        problems.append(Problem(field=_field_path(("parameters", *err["loc"])), message=message, node_id=node_id))
+        secret = any(part in SECRET_FIELDS for part in err["loc"])
+        message = safe_message(str(err["msg"]).removeprefix("Value error, "), err.get("input"), secret)
+        problems.append(
+            Problem(field=field_path(tuple(err["loc"]), root="parameters"), message=message, node_id=node_id)
+        )
     return problems
 
 
@@ -282,7 +299,9 @@ def parse_workflow_spec(spec: Any) -> WorkflowSpec:
         if trigger_type is None:
             known = ", ".join(sorted(SUBTYPES))
             problems.append(
-                Problem("subtype", f"unknown trigger subtype {subtype!r}; expected one of {known}", node_id)
+                Problem(
+                    "subtype", f"unknown trigger subtype {field_segment(subtype)!r}; expected one of {known}", node_id
+                )
             )
             continue
         params = node.get("parameters", {})
