@@ -1,4 +1,5 @@
-"""``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations, local tokens, DLQ redrive.
+"""``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations, local tokens, DLQ redrive,
+the adoption of legacy webhook secrets.
 
 Output for machines is JSON on stdout; errors go to stderr with exit status 2.
 """
@@ -140,6 +141,29 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
     _print(report.as_dict())
 
 
+def cmd_secrets_adopt(args: argparse.Namespace) -> None:
+    """The migrate function's one-time adoption, on demand: it ignores the record of a run (it is idempotent)."""
+    from pydantic import ValidationError
+
+    from workflow_scheduler.adapters.postgres import Database
+    from workflow_scheduler.domain.errors import DomainError
+    from workflow_scheduler.settings import MigrateSettings
+    from workflow_scheduler.wiring import legacy_secret_adoption
+
+    if "DATABASE_URL" not in os.environ and "DB_SECRET_ARN" not in os.environ:
+        _use_local_environment()
+    try:
+        database = Database(MigrateSettings.from_environment().conninfo)
+    except ValidationError as exc:
+        raise CliError(f"the database is not configured: {exc}") from exc
+    try:
+        _print(legacy_secret_adoption(database, dry_run=args.dry_run).as_dict())
+    except DomainError as exc:  # the secrets tagged so far keep their tags; run it again
+        raise CliError(exc.message) from exc
+    finally:
+        database.close()
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     from workflow_scheduler.local.state import mint_token
 
@@ -191,6 +215,14 @@ def parser() -> argparse.ArgumentParser:
     reconcile = sub.add_parser("reconcile", help="make the schedule group match the trigger index")
     reconcile.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
     reconcile.set_defaults(run=cmd_reconcile)
+
+    secrets = sub.add_parser("secrets", help="the webhook secrets the service manages")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    adopt = secrets_sub.add_parser(
+        "adopt", help="tag the managed secrets made before owner tags with their trigger's owner (idempotent)"
+    )
+    adopt.add_argument("--dry-run", action="store_true", help="count what would be tagged, tag nothing")
+    adopt.set_defaults(run=cmd_secrets_adopt)
 
     token = sub.add_parser("token", help="a bearer token the local system accepts (local signing key only)")
     token.add_argument("--user", required=True)

@@ -16,9 +16,11 @@ from workflow_scheduler.domain.cron_registrar import CronRegistrar
 from workflow_scheduler.domain.deployments import DEFAULT_MAX_TRIGGERS, DeploymentService
 from workflow_scheduler.domain.firing import FiringService
 from workflow_scheduler.domain.history import History
+from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX
 from workflow_scheduler.domain.manual import ManualRuns
 from workflow_scheduler.domain.reconcile import Reconciler
 from workflow_scheduler.domain.registrars import ManualRegistrar, TriggerRegistrar, WebhookRegistrar
+from workflow_scheduler.domain.secret_adoption import AdoptionReport, adopt_legacy_secrets
 from workflow_scheduler.domain.triggers import TriggerManager
 from workflow_scheduler.observability import logger
 from workflow_scheduler.settings import ReconcileSettings, SchedulerSettings
@@ -91,3 +93,9 @@ def reconciler(db: Database, settings: ReconcileSettings) -> Reconciler:
     if not settings.scheduler_configured:
         raise ValueError("reconcile needs SCHEDULE_GROUP_NAME, CRON_FUNCTION_ARN and SCHEDULER_ROLE_ARN")
     return Reconciler(PostgresDeploymentStore(db), schedules(settings), lock_manager(settings))
+
+
+def legacy_secret_adoption(db: Database, *, dry_run: bool = False) -> AdoptionReport:
+    """Owner tags for the managed secrets created before secrets carried them (domain/secret_adoption.py)."""
+    refs = PostgresDeploymentStore(db).webhook_secret_refs(MANAGED_PREFIX)
+    return adopt_legacy_secrets(refs, SecretsManagerStore(), dry_run=dry_run)

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from workflow_scheduler.adapters.postgres import Database, Row, Session
 from workflow_scheduler.domain.errors import WebhookPathTaken
 from workflow_scheduler.domain.models import Deployment, DeploymentStatus, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.secret_adoption import SecretReference
 from workflow_scheduler.domain.spec import TriggerType
 
 LOOKUP_COLUMNS = (
@@ -31,6 +32,14 @@ _TRIGGER_VALUES = ", ".join(f"%({c})s" for c in _TRIGGER_COLUMNS.split(", "))
 _ASSIGNMENTS = ", ".join(f"{c} = %({c})s" for c in _TRIGGER_COLUMNS.split(", ")[2:])
 # Built once from the fixed column names above; every value is a bound parameter.
 _INSERT_TRIGGER = f"INSERT INTO trigger_index ({_TRIGGER_COLUMNS}) VALUES ({_TRIGGER_VALUES})"  # noqa: S608
+# Webhook triggers naming a secret under a prefix, in keyset pages on the (workflow_id, trigger_id) unique index.
+_REFERENCE_PAGE = (
+    "SELECT t.workflow_id, t.trigger_id, d.owner, t.trigger_config->'auth'->>'secret_ref' AS secret_ref"
+    " FROM trigger_index t JOIN deployments d ON d.workflow_id = t.workflow_id"
+    " WHERE t.trigger_type = 'webhook' AND starts_with(t.trigger_config->'auth'->>'secret_ref', %(prefix)s)"
+    " AND (t.workflow_id, t.trigger_id) > (%(after_workflow)s, %(after_trigger)s)"
+    " ORDER BY t.workflow_id, t.trigger_id LIMIT %(limit)s"
+)
 _REPLACE_TRIGGER = (
     f"UPDATE trigger_index SET {_ASSIGNMENTS}, updated_at = now()"  # noqa: S608
     " WHERE workflow_id = %(workflow_id)s AND trigger_id = %(trigger_id)s"
@@ -178,3 +187,19 @@ class PostgresDeploymentStore:
         with self._db.session(transaction=False) as s:
             rows = s.all("SELECT * FROM trigger_index WHERE trigger_type = 'cron' ORDER BY workflow_id, trigger_id")
         return [_trigger(r) for r in rows]
+
+    def webhook_secret_refs(self, prefix: str, page_size: int = 500) -> Iterator[SecretReference]:
+        """Every webhook trigger whose ``secret_ref`` starts with ``prefix``, with its owner, read a page at a time
+        (the connection is free between pages: the caller calls Secrets Manager for each row)."""
+        after = ("", "")  # sorts before every id: ids are never empty
+        while True:
+            with self._db.session(transaction=False) as s:
+                rows = s.all(
+                    _REFERENCE_PAGE,
+                    {"prefix": prefix, "after_workflow": after[0], "after_trigger": after[1], "limit": page_size},
+                )
+            for row in rows:
+                yield SecretReference(row["workflow_id"], row["trigger_id"], row["owner"], row["secret_ref"])
+            if len(rows) < page_size:
+                return
+            after = (rows[-1]["workflow_id"], rows[-1]["trigger_id"])

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from workflow_scheduler.domain.errors import StoreUnavailable
 
@@ -36,13 +39,17 @@ def available_migrations() -> list[Migration]:
     return found
 
 
+def _connect(conninfo: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable("the database cannot be reached to migrate it") from exc
+
+
 def apply_migrations(conninfo: str) -> list[str]:
     """Apply every migration not applied yet; return the names applied (empty when up to date)."""
     applied_now = []
-    try:
-        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        raise StoreUnavailable("the database cannot be reached to migrate it") from exc
+    conn = _connect(conninfo)
     with conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK,))
         try:
@@ -64,3 +71,22 @@ def apply_migrations(conninfo: str) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK,))
     return applied_now
+
+
+def run_once(conninfo: str, name: str, task: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run ``task`` unless ``one_time_tasks`` records it as done; record it with its report once it returned.
+
+    Its report, or None when it was done before. A task that raises is not recorded: the next run starts it
+    again, so a task must be idempotent. The migrations' lock keeps two runs apart (the second finds it done).
+    """
+    conn = _connect(conninfo)
+    with conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK,))
+        try:
+            if conn.execute("SELECT 1 FROM one_time_tasks WHERE name = %s", (name,)).fetchone():
+                return None
+            report = task()
+            conn.execute("INSERT INTO one_time_tasks (name, report) VALUES (%s, %s)", (name, Jsonb(report)))
+            return report
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK,))

@@ -73,6 +73,14 @@ class SecretsManagerStore:
         except BotoCoreError as exc:
             raise RegistrationFailed("Secrets Manager is unavailable") from exc
 
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        try:
+            self._sm().tag_resource(SecretId=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        except ClientError as exc:
+            raise RegistrationFailed(f"cannot tag secret {name!r}: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RegistrationFailed("Secrets Manager is unavailable") from exc
+
     def delete(self, name: str) -> None:
         try:
             self._sm().delete_secret(SecretId=name, RecoveryWindowInDays=RECOVERY_WINDOW_DAYS)
