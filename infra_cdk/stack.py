@@ -104,7 +104,14 @@ class WorkflowSchedulerStack(Stack):
             reconcile_function=self.reconcile.function,
             email=self.config.alarm_email,
         )
-        self.migrations = Migrations(self, MIGRATIONS_ID, layers=self.layers, database=self.database)
+        self.migrations = Migrations(
+            self,
+            MIGRATIONS_ID,
+            layers=self.layers,
+            database=self.database,
+            webhook_secrets=self.webhook_secrets,
+            run_before=[self.api.function, self.webhooks.function],
+        )
 
         CfnOutput(self, OUTPUT_API_URL, value=self.api.url, description="Base URL of the REST API (stage included)")
         CfnOutput(

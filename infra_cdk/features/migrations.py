@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from aws_cdk import triggers
+from collections.abc import Sequence
+
+from aws_cdk import aws_lambda, triggers
 from constructs import Construct
 
 from infra_cdk.constants import MIGRATE_FUNCTION, MIGRATE_FUNCTION_ID, MIGRATE_MEMORY_MB, MIGRATE_TIMEOUT
 from infra_cdk.features.database import Database
 from infra_cdk.features.function import ServiceFunction
 from infra_cdk.features.layers import Layers
+from infra_cdk.features.webhook_secrets import WebhookSecrets
 
 
 class Migrations(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, layers: Layers, database: Database) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        layers: Layers,
+        database: Database,
+        webhook_secrets: WebhookSecrets,
+        run_before: Sequence[aws_lambda.Function] = (),
+    ) -> None:
+        """``run_before``: functions whose new code must not serve before the migrations and one-time tasks ran."""
         super().__init__(scope, construct_id)
         self.function = ServiceFunction(
             self,
@@ -24,6 +37,8 @@ class Migrations(Construct):
             timeout=MIGRATE_TIMEOUT,
             database=database,
         ).function
+        # The one-time adoption of webhook secrets made before owner tags (functions/migrate/handler.py).
+        webhook_secrets.grant_adopt(self.function)
         # The trigger invokes the function's current version, so it runs again whenever the function or a
         # layer changes: the migrations are SQL files in the shared layer. A failure fails the deployment.
         triggers.Trigger(
@@ -31,6 +46,9 @@ class Migrations(Construct):
             "Trigger",
             handler=self.function,
             execute_after=[database],
+            # The new webhook function refuses a secret without its owner's tags: it is updated only once the
+            # adoption has tagged the old ones (and the api function only once the schema is there).
+            execute_before=list(run_before),
             execute_on_handler_change=True,
             invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
             timeout=MIGRATE_TIMEOUT,

@@ -48,6 +48,17 @@ CREATED_BY_SERVICE = {
         "aws:TagKeys": [MANAGED_SECRET_TAG[0], SECRET_OWNER_TAG, SECRET_WORKFLOW_TAG, SECRET_TRIGGER_TAG]
     },
 }
+# Adoption of the secrets made before owner tags (the migrate function, once): only the service's secrets, only
+# those without an owner tag yet, and only with the service's four tags, an owner among them.
+ADOPT_ACTIONS = ["secretsmanager:TagResource"]
+ADOPTED_BY_SERVICE = {
+    "StringEquals": {
+        f"secretsmanager:ResourceTag/{MANAGED_SECRET_TAG[0]}": MANAGED_SECRET_TAG[1],
+        f"aws:RequestTag/{MANAGED_SECRET_TAG[0]}": MANAGED_SECRET_TAG[1],
+    },
+    "Null": {f"secretsmanager:ResourceTag/{SECRET_OWNER_TAG}": "true", f"aws:RequestTag/{SECRET_OWNER_TAG}": "false"},
+    "ForAllValues:StringEquals": CREATED_BY_SERVICE["ForAllValues:StringEquals"],
+}
 
 
 class WebhookSecrets:
@@ -100,6 +111,20 @@ class WebhookSecrets:
             _finding(WEBHOOK_SECRET_PREFIX + "*"),
         )
         self._acknowledge_extra(function, "DescribeSecret (the owner tag check at deploy)")
+
+    def grant_adopt(self, function: aws_lambda.Function) -> None:
+        """What the migrate function needs to give the managed secrets made before owner tags their owner's tags
+        (``workflow_scheduler.domain.secret_adoption``): describe the service's secrets, tag those without an owner."""
+        _grant(function, DESCRIBE_ACTIONS, [self.managed_arns], MANAGED_BY_SERVICE)
+        _grant(function, ADOPT_ACTIONS, [self.managed_arns], ADOPTED_BY_SERVICE)
+        nag.acknowledge(
+            function,
+            "the migrate function tags, once, the webhook secrets made before secrets carried an owner tag; their "
+            f"names come from the trigger index, all under the service's prefix {WEBHOOK_SECRET_PREFIX}; "
+            "DescribeSecret on the service's secrets, TagResource only on those without an owner tag and only "
+            "with the service's tags",
+            _finding(WEBHOOK_SECRET_PREFIX + "*"),
+        )
 
     def _acknowledge_extra(self, function: aws_lambda.Function, actions: str) -> None:
         wildcards = [_finding(arn) for arn in self.extra_arns if "*" in arn]

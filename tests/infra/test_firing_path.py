@@ -229,8 +229,9 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(
             ]
         },
     }
-    # Nobody else, and nowhere a wildcard action or a secret resource of "*".
-    for function in (stack.dispatch.function, stack.migrations.function, stack.cron.function, stack.reconcile.function):
+    # Nobody else (but the migrate function's adoption: tests/infra/test_hardening_adoption.py), and nowhere a
+    # wildcard action or a secret resource of "*".
+    for function in (stack.dispatch.function, stack.cron.function, stack.reconcile.function):
         assert not on_managed(function)
     for policy in synthesized.resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
