@@ -31,7 +31,7 @@ from infra_cdk.constants import (
     CTX_WEBHOOK_SECRET_ARNS,
     CTX_WORKFLOW_ENGINE_URL,
     DEFAULT_DISPATCH_MAX_CONCURRENCY,
-    DEFAULT_EMAIL_FROM,
+    DEFAULT_MAIL_FROM,
     DEFAULT_SMTP_PORT,
     DEFAULT_SMTP_SECURITY,
     DEFAULT_WORKFLOW_ENGINE_URL,
@@ -54,7 +54,7 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class TestingEmail:
+class TestingMail:
     """Testing mode (seed 11): the dispatch function e-mails each firing instead of calling the engine."""
 
     recipient: str
@@ -75,7 +75,7 @@ class StackConfig:
     webhook_max_body_bytes: int | None  # None: the function's default (1 MiB)
     dispatch_max_concurrency: int
     alarm_email: str | None
-    testing: TestingEmail | None  # None: the engine is called
+    testing: TestingMail | None  # None: the engine is called
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackConfig:
@@ -97,22 +97,22 @@ class StackConfig:
             dispatch_max_concurrency=ctx.integer(CTX_DISPATCH_MAX_CONCURRENCY, DISPATCH_MAX_CONCURRENCY_RANGE)
             or DEFAULT_DISPATCH_MAX_CONCURRENCY,
             alarm_email=alarm_email,
-            testing=_testing_email(ctx) if ctx.boolean(CTX_TESTING_MODE) else None,
+            testing=_testing_mail(ctx) if ctx.boolean(CTX_TESTING_MODE) else None,
         )
 
 
-def _testing_email(ctx: _Context) -> TestingEmail:
+def _testing_mail(ctx: _Context) -> TestingMail:
     recipient = ctx.text(CTX_TESTING_EMAIL_RECIPIENT)
     if recipient is None or not _EMAIL.match(recipient):
         raise ConfigError(f"{CTX_TESTING_MODE}=true needs {CTX_TESTING_EMAIL_RECIPIENT} (an e-mail address)")
     client_type = ctx.choice(CTX_EMAIL_CLIENT_TYPE, _CLIENT_TYPES, "smtp")
-    sender = ctx.text(CTX_EMAIL_FROM) or DEFAULT_EMAIL_FROM
+    sender = ctx.text(CTX_EMAIL_FROM) or DEFAULT_MAIL_FROM
     if not _EMAIL.match(sender):
         raise ConfigError(f"{CTX_EMAIL_FROM} must be an e-mail address, not {sender!r}")
     smtp_host = ctx.text(CTX_SMTP_HOST)
     password_arn = ctx.text(CTX_SMTP_PASSWORD_SECRET_ARN)
     if client_type == "ses":
-        if sender == DEFAULT_EMAIL_FROM:
+        if sender == DEFAULT_MAIL_FROM:
             raise ConfigError(f"{CTX_EMAIL_CLIENT_TYPE}=ses needs {CTX_EMAIL_FROM}: an address of a verified identity")
         # The identities SES authorizes the send against: the From address or its domain (whichever is
         # verified) and, while the account is in the SES sandbox, the recipient's.
@@ -129,7 +129,7 @@ def _testing_email(ctx: _Context) -> TestingEmail:
     username = ctx.text(CTX_SMTP_USERNAME)
     if username is not None and password_arn is None:
         raise ConfigError(f"{CTX_SMTP_USERNAME} needs {CTX_SMTP_PASSWORD_SECRET_ARN}: the password's secret")
-    return TestingEmail(
+    return TestingMail(
         recipient=recipient,
         client_type=client_type,
         sender=sender,

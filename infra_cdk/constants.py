@@ -60,7 +60,7 @@ ENV_STATE_TABLE_NAME = "STATE_TABLE_NAME"
 ENV_DISPATCH_QUEUE_URL = "DISPATCH_QUEUE_URL"
 ENV_JWT_SECRET_ARN = "JWT_SECRET_ARN"  # noqa: S105
 ENV_WEBHOOK_MAX_BODY_BYTES = "WEBHOOK_MAX_BODY_BYTES"
-# DispatchSettings (EngineSettings, TestingEmailSettings and its own fields).
+# DispatchSettings (EngineSettings, TestingMailSettings, whose mail fields read these names, and its own fields).
 ENV_WORKFLOW_ENGINE_URL = "WORKFLOW_ENGINE_URL"
 ENV_ENGINE_CONNECT_TIMEOUT = "ENGINE_CONNECT_TIMEOUT_SECONDS"
 ENV_ENGINE_READ_TIMEOUT = "ENGINE_READ_TIMEOUT_SECONDS"
@@ -200,7 +200,7 @@ CTX_SMTP_PASSWORD_SECRET_ARN = "smtpPasswordSecretArn"  # noqa: S105
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once
-DEFAULT_EMAIL_FROM = "workflow-scheduler@localhost"  # TestingEmailSettings' default; SES needs a real one
+DEFAULT_MAIL_FROM = "workflow-scheduler@localhost"  # TestingMailSettings' default; SES needs a real one
 DEFAULT_SMTP_PORT = 587
 DEFAULT_SMTP_SECURITY = "starttls"
 # Bounds: the event source mapping's maximum concurrency (2-1000); a webhook body up to what one synchronous

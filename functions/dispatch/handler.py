@@ -39,9 +39,9 @@ session = engine_session(pool_size=WORKERS)  # reused across invocations: warm c
 
 def _deliverer() -> Deliverer:
     if settings.testing_mode:
-        from workflow_scheduler.adapters.email_sender import EmailNotifier  # only testing mode needs it
+        from workflow_scheduler.adapters.testing_mailer import MailNotifier  # only testing mode needs it
 
-        return EmailNotifier(settings)
+        return MailNotifier(settings)
     return EngineDeliverer(
         settings.workflow_engine_url,
         session,

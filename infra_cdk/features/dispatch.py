@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_cdk import Duration, aws_lambda, aws_lambda_event_sources, aws_secretsmanager, aws_ses
 from constructs import Construct
 
-from infra_cdk.config import StackConfig, TestingEmail
+from infra_cdk.config import StackConfig, TestingMail
 from infra_cdk.constants import (
     DISPATCH_BACKOFF_BASE_SECONDS,
     DISPATCH_BACKOFF_MAX_SECONDS,
@@ -105,9 +105,9 @@ class Dispatch(Construct):
         )
         self.function.add_event_source(self.event_source)
         if testing:
-            self._grant_email(testing)
+            self._grant_mail(testing)
 
-    def _grant_email(self, testing: TestingEmail) -> None:
+    def _grant_mail(self, testing: TestingMail) -> None:
         if testing.smtp_password_secret_arn:
             aws_secretsmanager.Secret.from_secret_complete_arn(
                 self, "SmtpPassword", testing.smtp_password_secret_arn
@@ -119,7 +119,7 @@ class Dispatch(Construct):
             identity.grant(self.function, "ses:SendRawEmail")
 
 
-def _testing_environment(testing: TestingEmail) -> dict[str, str]:
+def _testing_environment(testing: TestingMail) -> dict[str, str]:
     env = {
         ENV_TESTING_EMAIL_RECIPIENT: testing.recipient,
         ENV_EMAIL_CLIENT_TYPE: testing.client_type,

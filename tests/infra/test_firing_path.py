@@ -36,6 +36,7 @@ from workflow_scheduler.settings import (
     ReconcileSettings,
     SchedulerSettings,
     WebhookSettings,
+    environment_variables,
 )
 
 DISPATCH_ENV = {
@@ -111,7 +112,7 @@ def test_each_function_gets_the_settings_it_reads(
     would be silent), and the settings accept the values (references stand for strings)."""
     (resource,) = [r for lid, r in service_functions(synthesized).items() if function_id in lid]
     env: dict[str, Any] = resource["Properties"]["Environment"]["Variables"]
-    fields = {name.upper() for name in settings_class.model_fields}
+    fields = set(environment_variables(settings_class).values())
     assert set(env) - COMMON_ENV - NOT_READ_YET.get(function_id, set()) <= fields
     # As the environment gives them: strings, each reference standing for the string it resolves to.
     values = {name.lower(): value if isinstance(value, str) else f"<{name}>" for name, value in env.items()}

@@ -34,10 +34,10 @@ def test_testing_mode_over_ses(synthesized_with_options: Synthesized) -> None:
     assert env[constants.ENV_WORKFLOW_ENGINE_URL] == "https://engine.example.com:8443"
     values = {k.lower(): v if isinstance(v, str) else f"<{k}>" for k, v in env.items()}
     settings = DispatchSettings.model_validate(values)
-    assert settings.testing_mode and settings.email_client_type == "ses"
+    assert settings.testing_mode and settings.mail_client_type == "ses"
 
     (ses,) = [s for s in role_statements(synth, synth.stack.dispatch.function) if "ses:SendRawEmail" in actions(s)]
-    assert actions(ses) == {"ses:SendRawEmail"}  # the one call EmailNotifier makes
+    assert actions(ses) == {"ses:SendRawEmail"}  # the one call MailNotifier makes
     identities = {json.dumps(resource).split(":identity/")[1].split('"')[0] for resource in ses["Resource"]}
     # The From address's domain and the address (whichever is verified), and the recipient (SES sandbox).
     assert identities == {"example.com", "scheduler@example.com", "qa@example.org"}

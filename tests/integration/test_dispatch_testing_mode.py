@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from tests.integration.test_email_sender import Inbox, serve
+from tests.integration.test_testing_mailer import Inbox, serve
 from tests.support.events import load_event
 from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext

@@ -12,13 +12,22 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+def environment_variables(settings: type[BaseModel]) -> dict[str, str]:
+    """Each field's environment variable, by field name."""
+    return {
+        name: (info.validation_alias if isinstance(info.validation_alias, str) else name).upper()
+        for name, info in settings.model_fields.items()
+    }
+
+
 class _Part(BaseModel):
-    """Each field is read from the environment variable of its name in upper case; arguments win.
+    """Each field is read from the environment variable of its name (or its alias) in upper case; arguments win.
 
     That is all pydantic-settings would do for us here, and it costs ~250 ms of import on every cold start.
+    A field whose name differs from the variable the deployed stack sets carries that variable as its alias.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True)
 
     @classmethod
     def from_environment(cls) -> Self:
@@ -30,7 +39,8 @@ class _Part(BaseModel):
     def _from_environment(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        environment = {name: os.environ[name.upper()] for name in cls.model_fields if name.upper() in os.environ}
+        variables = environment_variables(cls).items()
+        environment = {name: os.environ[variable] for name, variable in variables if variable in os.environ}
         return {**environment, **data}
 
 
@@ -155,13 +165,16 @@ class EngineSettings(_Part):
     engine_read_timeout_seconds: float = Field(default=25.0, gt=0, le=60)
 
 
-class TestingEmailSettings(_Part):
-    """Testing mode (seed 11): notify by e-mail instead of calling the engine."""
+class TestingMailSettings(_Part):
+    """Testing mode (seed 11): notify by e-mail instead of calling the engine.
+
+    "email" names the e-mail trigger in code; the variables keep the names deployed stacks already set.
+    """
 
     testing_mode: bool = False
-    testing_email_recipient: str | None = None
-    email_client_type: Literal["smtp", "ses"] = "smtp"
-    email_from: str = "workflow-scheduler@localhost"
+    mail_recipient: str | None = Field(default=None, validation_alias="testing_email_recipient")
+    mail_client_type: Literal["smtp", "ses"] = Field(default="smtp", validation_alias="email_client_type")
+    mail_from: str = Field(default="workflow-scheduler@localhost", validation_alias="email_from")
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -170,13 +183,13 @@ class TestingEmailSettings(_Part):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @model_validator(mode="after")
-    def _recipient(self) -> TestingEmailSettings:
-        if self.testing_mode and not self.testing_email_recipient:
+    def _recipient(self) -> TestingMailSettings:
+        if self.testing_mode and not self.mail_recipient:
             raise ValueError("TESTING_MODE=true needs TESTING_EMAIL_RECIPIENT")
         return self
 
 
-class DispatchSettings(DatabaseSettings, EngineSettings, TestingEmailSettings):
+class DispatchSettings(DatabaseSettings, EngineSettings, TestingMailSettings):
     state_table_name: str  # Powertools idempotency records
     dispatch_max_attempts: int = Field(default=5, ge=1, le=100)  # the queue's maxReceiveCount, for the audit
     dispatch_backoff_base_seconds: float = Field(default=10.0, ge=0)

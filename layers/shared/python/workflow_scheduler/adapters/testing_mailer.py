@@ -25,7 +25,7 @@ from workflow_scheduler.domain.delivery import Delivery, DeliveryResult
 from workflow_scheduler.domain.errors import SecretUnavailable
 from workflow_scheduler.domain.firing import TriggerEvent
 from workflow_scheduler.domain.notification import render_notification
-from workflow_scheduler.settings import TestingEmailSettings
+from workflow_scheduler.settings import TestingMailSettings
 
 SENDER_NAME = "Workflow Scheduler Testing"
 EXECUTION_HEADER = "X-Workflow-Execution-Id"
@@ -43,33 +43,33 @@ class _Failed(Exception):
         self.error = error
 
 
-class EmailNotifier:
+class MailNotifier:
     """A ``Deliverer`` for testing mode: one notification e-mail per firing to the testing recipient."""
 
     def __init__(
         self,
-        settings: TestingEmailSettings,
+        settings: TestingMailSettings,
         ses_client: Any = None,
         secret_reader: Callable[[str], str] = read_secret,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        if not settings.testing_email_recipient:
+        if not settings.mail_recipient:
             raise ValueError("testing mode needs TESTING_EMAIL_RECIPIENT")
         if settings.smtp_username and not settings.smtp_password_secret_arn:
             raise ValueError("SMTP_USERNAME needs SMTP_PASSWORD_SECRET_ARN (the password lives in Secrets Manager)")
         self._settings = settings
-        self._recipient = settings.testing_email_recipient
+        self._recipient = settings.mail_recipient
         self._ses_client = ses_client
         self._read_secret = secret_reader
         # Verifies the server's certificate and host name; a test passes one trusting its own CA.
         self._ssl_context = ssl_context or ssl.create_default_context()
-        name, address = parseaddr(settings.email_from)
+        name, address = parseaddr(settings.mail_from)
         self._sender_address = address
         self._from_header = formataddr((name or SENDER_NAME, address))
 
     def deliver(self, event: TriggerEvent) -> Delivery:
         message = self._message(event)
-        via = self._settings.email_client_type
+        via = self._settings.mail_client_type
         started = time.monotonic()
         try:
             message_id = self._send_ses(message) if via == "ses" else self._send_smtp(message)

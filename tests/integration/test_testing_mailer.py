@@ -28,12 +28,12 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from workflow_scheduler.adapters.email_sender import EXECUTION_HEADER, EmailNotifier
 from workflow_scheduler.adapters.secrets import read_secret
+from workflow_scheduler.adapters.testing_mailer import EXECUTION_HEADER, MailNotifier
 from workflow_scheduler.domain.delivery import DeliveryResult
 from workflow_scheduler.domain.firing import TriggerEvent
 from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.settings import TestingEmailSettings as EmailSettings  # not "Test*": pytest would collect it
+from workflow_scheduler.settings import TestingMailSettings as MailSettings  # not "Test*": pytest would collect it
 
 RECIPIENT = "qa@example.com"
 SENDER = "scheduler@example.com"
@@ -54,17 +54,17 @@ def event(**changes: Any) -> TriggerEvent:
     return base.model_copy(update=changes)
 
 
-def settings(port: int, **changes: Any) -> EmailSettings:
+def settings(port: int, **changes: Any) -> MailSettings:
     values: dict[str, Any] = {
         "testing_mode": True,
-        "testing_email_recipient": RECIPIENT,
-        "email_from": SENDER,
+        "mail_recipient": RECIPIENT,
+        "mail_from": SENDER,
         "smtp_host": "127.0.0.1",
         "smtp_port": port,
         "smtp_security": "none",
         "smtp_timeout_seconds": 5,
     }
-    return EmailSettings(**(values | changes))
+    return MailSettings(**(values | changes))
 
 
 def free_port() -> int:
@@ -164,7 +164,7 @@ def client_tls(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
 
 def test_smtp_server_receives_the_notification(inbox: Inbox, smtp_port: int) -> None:
     fired = event()
-    delivery = EmailNotifier(settings(smtp_port)).deliver(fired)
+    delivery = MailNotifier(settings(smtp_port)).deliver(fired)
 
     assert delivery.result == DeliveryResult.DELIVERED, delivery.error
     assert delivery.detail["notified"] == RECIPIENT and delivery.detail["via"] == "smtp"
@@ -202,9 +202,9 @@ def test_smtp_login_with_the_password_from_secrets_manager(inbox: Inbox) -> None
         wrong = sm.create_secret(Name=f"{name}-wrong", SecretString="guess-w0rd")["ARN"]
         with serve(inbox, authenticator=authenticator, auth_required=True, auth_require_tls=False) as port:
             config = settings(port, smtp_username="mailer", smtp_password_secret_arn=arn)
-            delivered = EmailNotifier(config, secret_reader=read_secret).deliver(event())
-            refused = EmailNotifier(config.model_copy(update={"smtp_password_secret_arn": wrong})).deliver(event())
-            missing = EmailNotifier(config.model_copy(update={"smtp_password_secret_arn": f"{name}-gone"}))
+            delivered = MailNotifier(config, secret_reader=read_secret).deliver(event())
+            refused = MailNotifier(config.model_copy(update={"smtp_password_secret_arn": wrong})).deliver(event())
+            missing = MailNotifier(config.model_copy(update={"smtp_password_secret_arn": f"{name}-gone"}))
             unreadable = missing.deliver(event())
 
     assert delivered.result == DeliveryResult.DELIVERED, delivered.error
@@ -221,7 +221,7 @@ def test_no_login_is_tried_without_a_username(inbox: Inbox, smtp_port: int) -> N
     def no_secrets(arn: str) -> str:
         raise AssertionError("no username: no secret is read")
 
-    delivery = EmailNotifier(settings(smtp_port), secret_reader=no_secrets).deliver(event())
+    delivery = MailNotifier(settings(smtp_port), secret_reader=no_secrets).deliver(event())
 
     assert delivery.result == DeliveryResult.DELIVERED
 
@@ -236,7 +236,7 @@ def test_no_login_is_tried_without_a_username(inbox: Inbox, smtp_port: int) -> N
 def test_refused_recipient(reply: str, result: DeliveryResult) -> None:
     inbox = Inbox(refuse_with=reply)
     with serve(inbox) as port:
-        delivery = EmailNotifier(settings(port)).deliver(event())
+        delivery = MailNotifier(settings(port)).deliver(event())
 
     assert delivery.result == result
     assert delivery.error == f"recipient refused: {reply}"
@@ -244,7 +244,7 @@ def test_refused_recipient(reply: str, result: DeliveryResult) -> None:
 
 
 def test_closed_port_is_a_retry() -> None:
-    delivery = EmailNotifier(settings(free_port())).deliver(event())
+    delivery = MailNotifier(settings(free_port())).deliver(event())
 
     assert delivery.result == DeliveryResult.RETRY
     assert delivery.error is not None and "ConnectionRefusedError" in delivery.error
@@ -255,9 +255,9 @@ def test_starttls_against_a_verified_certificate(
 ) -> None:
     with serve(inbox, tls_context=server_tls, require_starttls=True) as port:
         config = settings(port, smtp_security="starttls")
-        delivered = EmailNotifier(config, ssl_context=client_tls).deliver(event())
-        untrusted = EmailNotifier(config).deliver(event())  # the system CAs do not know this certificate
-        plain = EmailNotifier(config.model_copy(update={"smtp_security": "none"})).deliver(event())
+        delivered = MailNotifier(config, ssl_context=client_tls).deliver(event())
+        untrusted = MailNotifier(config).deliver(event())  # the system CAs do not know this certificate
+        plain = MailNotifier(config.model_copy(update={"smtp_security": "none"})).deliver(event())
 
     assert delivered.result == DeliveryResult.DELIVERED, delivered.error
     assert untrusted.result == DeliveryResult.RETRY
@@ -268,7 +268,7 @@ def test_starttls_against_a_verified_certificate(
 
 def test_implicit_tls(inbox: Inbox, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext) -> None:
     with serve(inbox, ssl_context=server_tls) as port:
-        delivery = EmailNotifier(settings(port, smtp_security="ssl"), ssl_context=client_tls).deliver(event())
+        delivery = MailNotifier(settings(port, smtp_security="ssl"), ssl_context=client_tls).deliver(event())
 
     assert delivery.result == DeliveryResult.DELIVERED, delivery.error
     assert len(inbox.messages) == 1
@@ -278,10 +278,10 @@ def test_ses_through_moto() -> None:
     fired = event(workflow_id=HOSTILE)
     with mock_aws():
         ses = boto3.client("ses", region_name=REGION)
-        config = settings(1, email_client_type="ses")
-        rejected = EmailNotifier(config, ses_client=ses).deliver(fired)
+        config = settings(1, mail_client_type="ses")
+        rejected = MailNotifier(config, ses_client=ses).deliver(fired)
         ses.verify_email_identity(EmailAddress=SENDER)
-        delivered = EmailNotifier(config, ses_client=ses).deliver(fired)
+        delivered = MailNotifier(config, ses_client=ses).deliver(fired)
         sent = list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
     assert rejected.result == DeliveryResult.REJECTED
@@ -309,7 +309,7 @@ def test_ses_throttling_is_a_retry() -> None:
             }
             raise ClientError(answer, "SendRawEmail")
 
-    delivery = EmailNotifier(settings(1, email_client_type="ses"), ses_client=Throttled()).deliver(event())
+    delivery = MailNotifier(settings(1, mail_client_type="ses"), ses_client=Throttled()).deliver(event())
 
     assert delivery.result == DeliveryResult.RETRY
     assert delivery.error == "SES Throttling: Maximum sending rate exceeded."
@@ -317,6 +317,6 @@ def test_ses_throttling_is_a_retry() -> None:
 
 def test_settings_are_checked_up_front() -> None:
     with pytest.raises(ValueError, match="SMTP_PASSWORD_SECRET_ARN"):
-        EmailNotifier(settings(25, smtp_username="mailer"))
+        MailNotifier(settings(25, smtp_username="mailer"))
     with pytest.raises(ValueError, match="TESTING_EMAIL_RECIPIENT"):
-        EmailNotifier(EmailSettings(testing_mode=False, testing_email_recipient=None))
+        MailNotifier(MailSettings(testing_mode=False, mail_recipient=None))
