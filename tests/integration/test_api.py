@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual, webhook
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.openapi import openapi_document
 
 
 @pytest.fixture(scope="module")
-def api(database_url: str) -> Iterator[ApiClient]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-test", SecretString=key)["ARN"]
-        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-test")["QueueUrl"]
-        env.setenv("DISPATCH_QUEUE_URL", queue_url)
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("JWT_AUDIENCE", "workflow-scheduler")
-        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
-        yield ApiClient(load_handler_module("api", fresh=True), key)
+def api(stack: Stack) -> ApiClient:
+    stack.env.setenv("JWT_AUDIENCE", "workflow-scheduler")
+    return stack.api()
 
 
 @pytest.fixture

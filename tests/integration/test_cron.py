@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -12,11 +10,10 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual
 from tests.support.events import load_event
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 GROUP = "workflow-scheduler-test"
@@ -54,21 +51,14 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-cron", SecretString=key)["ARN"]
-        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-cron")["QueueUrl"]
-        boto3.client("scheduler").create_schedule_group(Name=GROUP)
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("DISPATCH_QUEUE_URL", queue_url)
-        env.setenv("SCHEDULE_GROUP_NAME", GROUP)
-        env.setenv("CRON_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:cron")
-        env.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/scheduler")
-        env.setenv("SCHEDULES_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:schedules-dlq")
-        api = ApiClient(load_handler_module("api", fresh=True), key)
-        yield System(api, load_handler_module("cron", fresh=True), queue_url, database_url)
+def system(stack: Stack) -> System:
+    stack.scheduler(
+        GROUP,
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:cron",
+        role_arn="arn:aws:iam::123456789012:role/scheduler",
+        dlq_arn="arn:aws:sqs:us-east-1:123456789012:schedules-dlq",
+    )
+    return System(stack.api(), stack.load("cron"), stack.queue_url, stack.database_url)
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack, queue_depth
 from tests.support.engine import ACCEPT, Answer, Call, LoopbackEngine
 from tests.support.events import load_event
 from workflow_scheduler import cli
@@ -32,7 +32,6 @@ from workflow_scheduler.domain.firing import FiringService, FiringTarget
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
 from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.local.dispatch_poller import BATCH_SIZE, DispatchPoller
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 pytestmark = pytest.mark.integration
@@ -58,14 +57,7 @@ class Rig:
         return self.firing.fire(target, key, data if data is not None else {"body": {"key": key}}).execution_id
 
     def depth(self, queue_url: str) -> int:
-        """Messages on a queue: visible, in flight or delayed."""
-        names: Any = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-        return sum(int(attributes[name]) for name in names)
+        return queue_depth(queue_url)
 
     def drain(self, timeout: float = 120) -> int:  # returns as soon as the queue is empty; generous for slow CI
         """Run the poller until the dispatch queue is empty; how many batches the function handled."""
@@ -96,35 +88,21 @@ class Rig:
 
 
 @pytest.fixture(scope="module")
-def rig(database_url: str) -> Iterator[Rig]:
-    with mock_aws(), pytest.MonkeyPatch.context() as env, LoopbackEngine() as engine:
-        sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="state",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dlq_url = sqs.create_queue(QueueName="dispatch-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_ATTEMPTS})
-        # The visibility timeout only applies when the function fails outright; retries set their own delay.
-        attributes = {"RedrivePolicy": redrive, "VisibilityTimeout": "10"}
-        queue_url = sqs.create_queue(QueueName="dispatch", Attributes=attributes)["QueueUrl"]
+def rig(stack: Stack) -> Iterator[Rig]:
+    with LoopbackEngine() as engine:
+        sqs, queue_url, database_url = boto3.client("sqs"), stack.queue_url, stack.database_url
+        dlq_url = stack.dead_letter_queue(MAX_ATTEMPTS)
+        stack.state_table()
         for name, value in {
-            "DATABASE_URL": database_url,
-            "STATE_TABLE_NAME": "state",
             "WORKFLOW_ENGINE_URL": engine.url,
             "ENGINE_CONNECT_TIMEOUT_SECONDS": "1",
             "ENGINE_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
             "DISPATCH_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
             "DISPATCH_BACKOFF_BASE_SECONDS": "1",
             "DISPATCH_BACKOFF_MAX_SECONDS": "1",
-            "DISPATCH_QUEUE_URL": queue_url,  # for `workflow-scheduler dlq redrive`
         }.items():
-            env.setenv(name, value)
-        env.delenv("TESTING_MODE", raising=False)
-        dispatch = load_handler_module("dispatch", fresh=True)
+            stack.env.setenv(name, value)
+        dispatch = stack.load("dispatch")
         poller = DispatchPoller(sqs, queue_url, dispatch.lambda_handler, threading.Lock())
         firing = FiringService(PostgresFiringStore(Database(database_url)), SqsDispatchQueue(queue_url, sqs))
         yield Rig(engine, dispatch, poller, firing, queue_url, dlq_url, database_url)

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from tests.integration.conftest import moto_stack
 from tests.integration.test_testing_mailer import Inbox, serve
 from tests.support.events import load_event
 from workflow_scheduler.local.functions import load_handler_module
@@ -19,21 +19,15 @@ from workflow_scheduler.local.invoke import LocalContext
 
 
 @pytest.fixture
-def aws(database_url: str, clean_database: str) -> Iterator[pytest.MonkeyPatch]:
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        boto3.client("dynamodb").create_table(
-            TableName="state-tm",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("STATE_TABLE_NAME", "state-tm")
-        env.setenv("WORKFLOW_ENGINE_URL", "http://127.0.0.1:1")  # never called in testing mode
-        env.setenv("TESTING_MODE", "true")
-        env.setenv("TESTING_EMAIL_RECIPIENT", "qa@example.com")
-        env.setenv("EMAIL_FROM", "scheduler@example.com")
-        yield env
+def aws(clean_database: str) -> Iterator[pytest.MonkeyPatch]:
+    # Its own moto per test: the idempotency records of one test's batch would skip the next one's.
+    with moto_stack(clean_database) as stack:
+        stack.state_table()
+        stack.env.setenv("WORKFLOW_ENGINE_URL", "http://127.0.0.1:1")  # never called in testing mode
+        stack.env.setenv("TESTING_MODE", "true")
+        stack.env.setenv("TESTING_EMAIL_RECIPIENT", "qa@example.com")
+        stack.env.setenv("EMAIL_FROM", "scheduler@example.com")
+        yield stack.env
 
 
 def dispatch_sample() -> tuple[dict[str, object], set[str]]:

@@ -6,8 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -15,11 +13,10 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual, webhook
 from tests.support.events import load_event
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 
@@ -67,22 +64,13 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        sm = boto3.client("secretsmanager")
-        arn = sm.create_secret(Name="jwt-fire", SecretString=key)["ARN"]
-        # A user's own secrets carry their owner tag, or a deploy may not name them (docs/deploy.md).
-        alices = [{"Key": "workflow-scheduler:owner", "Value": "alice"}]
-        sm.create_secret(Name="hooks/api-key", SecretString="k-123", Tags=alices)
-        sm.create_secret(Name="hooks/signing", SecretString="It's a Secret to Everybody", Tags=alices)
-        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-fire")["QueueUrl"]
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("DISPATCH_QUEUE_URL", queue_url)
-        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
-        api = ApiClient(load_handler_module("api", fresh=True), key)
-        yield System(api, load_handler_module("webhook", fresh=True), queue_url, database_url)
+def system(stack: Stack) -> System:
+    sm = boto3.client("secretsmanager")
+    # A user's own secrets carry their owner tag, or a deploy may not name them (docs/deploy.md).
+    alices = [{"Key": "workflow-scheduler:owner", "Value": "alice"}]
+    sm.create_secret(Name="hooks/api-key", SecretString="k-123", Tags=alices)
+    sm.create_secret(Name="hooks/signing", SecretString="It's a Secret to Everybody", Tags=alices)
+    return System(stack.api(), stack.load("webhook"), stack.queue_url, stack.database_url)
 
 
 @pytest.fixture

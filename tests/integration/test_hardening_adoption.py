@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, webhook
 from tests.support.events import load_event
 from workflow_scheduler import cli
@@ -45,15 +44,8 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-adoption", SecretString=key)["ARN"]
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("DISPATCH_QUEUE_URL", boto3.client("sqs").create_queue(QueueName="dispatch-adoption")["QueueUrl"])
-        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
-        yield System(ApiClient(load_handler_module("api", fresh=True), key), database_url)
+def system(stack: Stack) -> System:
+    return System(stack.api(), stack.database_url)
 
 
 @pytest.fixture

@@ -8,38 +8,26 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual, webhook
 from tests.support.events import load_event, with_path, with_token
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 SECRET = "s3cr3t-Value-that-must-never-come-back"
 
 
 @pytest.fixture(scope="module")
-def api(database_url: str) -> Iterator[ApiClient]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-hardening", SecretString=key)["ARN"]
-        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-hardening")["QueueUrl"]
-        env.setenv("DISPATCH_QUEUE_URL", queue_url)
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
-        yield ApiClient(load_handler_module("api", fresh=True), key)
+def api(stack: Stack) -> ApiClient:
+    return stack.api()
 
 
 @pytest.fixture

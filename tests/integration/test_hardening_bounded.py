@@ -3,18 +3,16 @@ a deploy at the cap, exact compensation when some concurrent schedule calls fail
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual
 from tests.support.events import load_event, with_token
 from workflow_scheduler.adapters.concurrency import thread_pool_runner
@@ -26,7 +24,6 @@ from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.registrars import ManualRegistrar, WebhookRegistrar
 from workflow_scheduler.domain.triggers import TriggerManager
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 GROUP = "workflow-scheduler-bounded"
@@ -75,19 +72,9 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-bounded", SecretString=key)["ARN"]
-        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-bounded")["QueueUrl"]
-        boto3.client("scheduler").create_schedule_group(Name=GROUP)
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("DISPATCH_QUEUE_URL", queue_url)
-        env.setenv("SCHEDULE_GROUP_NAME", GROUP)
-        env.setenv("CRON_FUNCTION_ARN", TARGET.function_arn)
-        env.setenv("SCHEDULER_ROLE_ARN", TARGET.role_arn)
-        yield System(ApiClient(load_handler_module("api", fresh=True), key), database_url)
+def system(stack: Stack) -> System:
+    stack.scheduler(GROUP, TARGET.function_arn, TARGET.role_arn)
+    return System(stack.api(), stack.database_url)
 
 
 @pytest.fixture

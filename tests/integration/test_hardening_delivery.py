@@ -12,7 +12,6 @@ import base64
 import contextlib
 import io
 import json
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +23,8 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack, queue_depth
 from tests.support.api import ApiClient, deploy_body, manual, webhook
 from tests.support.engine import ACCEPT, LoopbackEngine
 from tests.support.events import load_event
@@ -36,7 +35,6 @@ from workflow_scheduler.domain.firing import TriggerEvent
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
 from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.local.dispatch_poller import DispatchPoller
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 pytestmark = pytest.mark.integration
@@ -65,13 +63,7 @@ class System:
         return result["statusCode"], json.loads(result["body"])
 
     def depth(self, queue_url: str) -> int:
-        names: Any = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-        return sum(int(attributes[name]) for name in names)
+        return queue_depth(queue_url)
 
     def drain(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -119,41 +111,22 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env, LoopbackEngine() as engine:
-        sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="state",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dlq_url = sqs.create_queue(QueueName="deliver-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_ATTEMPTS})
-        queue_url = sqs.create_queue(
-            QueueName="deliver", Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "10"}
-        )["QueueUrl"]
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-deliver", SecretString=key)["ARN"]
+def system(stack: Stack) -> Iterator[System]:
+    with LoopbackEngine() as engine:
+        dlq_url = stack.dead_letter_queue(MAX_ATTEMPTS)
+        stack.state_table()
         for name, value in {
-            "DATABASE_URL": database_url,
-            "JWT_SECRET_ARN": arn,
-            "PUBLIC_BASE_URL": "https://hooks.example.com",
-            "STATE_TABLE_NAME": "state",
             "WORKFLOW_ENGINE_URL": engine.url,
             "DISPATCH_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
             "DISPATCH_BACKOFF_BASE_SECONDS": "1",
             "DISPATCH_BACKOFF_MAX_SECONDS": "1",
-            "DISPATCH_QUEUE_URL": queue_url,
         }.items():
-            env.setenv(name, value)
-        env.delenv("TESTING_MODE", raising=False)
-        env.delenv("FIRING_STALE_AFTER_SECONDS", raising=False)  # the default: one hour
-        api = ApiClient(load_handler_module("api", fresh=True), key)
-        dispatch = load_handler_module("dispatch", fresh=True)
-        poller = DispatchPoller(sqs, queue_url, dispatch.lambda_handler, threading.Lock())
-        yield System(api, load_handler_module("webhook", fresh=True), poller, engine, queue_url, dlq_url, database_url)
+            stack.env.setenv(name, value)
+        stack.env.delenv("FIRING_STALE_AFTER_SECONDS", raising=False)  # the default: one hour
+        api = stack.api()
+        dispatch = stack.load("dispatch")
+        poller = DispatchPoller(boto3.client("sqs"), stack.queue_url, dispatch.lambda_handler, threading.Lock())
+        yield System(api, stack.load("webhook"), poller, engine, stack.queue_url, dlq_url, stack.database_url)
 
 
 @pytest.fixture

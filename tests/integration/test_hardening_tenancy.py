@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -15,11 +14,10 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual, webhook
 from tests.support.events import load_event
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 SIGNING = "alice-signing-key-1"
@@ -47,16 +45,8 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        arn = boto3.client("secretsmanager").create_secret(Name="jwt-tenancy", SecretString=key)["ARN"]
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("DISPATCH_QUEUE_URL", boto3.client("sqs").create_queue(QueueName="dispatch-tenancy")["QueueUrl"])
-        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
-        api = ApiClient(load_handler_module("api", fresh=True), key)
-        yield System(api, load_handler_module("webhook", fresh=True), database_url)
+def system(stack: Stack) -> System:
+    return System(stack.api(), stack.load("webhook"), stack.database_url)
 
 
 @pytest.fixture

@@ -6,21 +6,18 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
+from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, webhook
 from tests.support.events import load_event
 from workflow_scheduler.domain.inline_secrets import OWNER_TAG
-from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
 
 SIGNING_SECRET = "whsec-integration"
@@ -53,21 +50,12 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str) -> Iterator[System]:
-    key = secrets.token_urlsafe(32)
-    with mock_aws(), pytest.MonkeyPatch.context() as env:
-        sm = boto3.client("secretsmanager")
-        arn = sm.create_secret(Name="jwt-manners", SecretString=key)["ARN"]
-        owned = [{"Key": OWNER_TAG, "Value": "alice"}]  # the deploying user's: a secret_ref must be theirs
-        sm.create_secret(Name="manners/basic", SecretString="b-pass", Tags=owned)
-        sm.create_secret(Name="manners/signing", SecretString=SIGNING_SECRET, Tags=owned)
-        queue_url = boto3.client("sqs").create_queue(QueueName="dispatch-manners")["QueueUrl"]
-        env.setenv("DATABASE_URL", database_url)
-        env.setenv("JWT_SECRET_ARN", arn)
-        env.setenv("DISPATCH_QUEUE_URL", queue_url)
-        env.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
-        api = ApiClient(load_handler_module("api", fresh=True), key)
-        yield System(api, load_handler_module("webhook", fresh=True), queue_url)
+def system(stack: Stack) -> System:
+    sm = boto3.client("secretsmanager")
+    owned = [{"Key": OWNER_TAG, "Value": "alice"}]  # the deploying user's: a secret_ref must be theirs
+    sm.create_secret(Name="manners/basic", SecretString="b-pass", Tags=owned)
+    sm.create_secret(Name="manners/signing", SecretString=SIGNING_SECRET, Tags=owned)
+    return System(stack.api(), stack.load("webhook"), stack.queue_url)
 
 
 @pytest.fixture

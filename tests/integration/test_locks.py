@@ -21,6 +21,7 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
+from tests.integration.conftest import create_state_table
 from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager
 from workflow_scheduler.adapters.locks_redis import RedisLockManager
 from workflow_scheduler.domain.locks import (
@@ -53,12 +54,7 @@ def dynamodb_locks() -> Iterator[DynamoDBLockManager]:
 
         patch.setattr(DynamoHandler, "call_action", serialised)
         client = boto3.client("dynamodb")
-        client.create_table(
-            TableName=STATE_TABLE_NAME,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(STATE_TABLE_NAME)
         client.update_time_to_live(
             TableName=STATE_TABLE_NAME, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
         )

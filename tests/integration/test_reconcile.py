@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.integration.conftest import create_state_table
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager
 from workflow_scheduler.adapters.postgres import Database
@@ -27,12 +28,7 @@ TABLE = "reconcile-locks"
 def aws() -> Iterator[None]:
     with mock_aws():
         boto3.client("scheduler").create_schedule_group(Name=GROUP)
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(TABLE)
         yield
 
 
