@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from workflow_scheduler.domain.errors import DeploymentNotFound, DomainError, Problem, SpecInvalid
+from workflow_scheduler.domain.errors import DeploymentNotFound, Forbidden, NotFound, Problem, SpecInvalid
 from workflow_scheduler.domain.firing import (
     FiringOutcome,
     FiringService,
@@ -19,11 +19,14 @@ from workflow_scheduler.domain.firing import (
 from workflow_scheduler.domain.models import DeploymentStatus
 
 
-class ConfirmationRequired(DomainError):
+class ConfirmationRequired(Forbidden):
     code = "confirmation_required"
 
+    def extra_body(self) -> dict[str, Any]:
+        return {"status": self.code}  # the seed's answer: {"status": "confirmation_required", "message"}
 
-class NoManualTrigger(DomainError):
+
+class NoManualTrigger(NotFound):
     code = "no_manual_trigger"
 
 
