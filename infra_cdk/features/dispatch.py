@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_cdk import Duration, aws_lambda, aws_lambda_event_sources, aws_secretsmanager, aws_ses
 from constructs import Construct
 
-from infra_cdk.config import StackConfig, TestingEmail
+from infra_cdk.config import ConfigError, StackConfig, TestingEmail
 from infra_cdk.constants import (
     DISPATCH_BACKOFF_BASE_SECONDS,
     DISPATCH_BACKOFF_MAX_SECONDS,
@@ -126,7 +126,8 @@ def _testing_environment(testing: TestingEmail) -> dict[str, str]:
         ENV_EMAIL_FROM: testing.sender,
     }
     if testing.client_type == "smtp":
-        assert testing.smtp_host is not None  # config.py requires it for SMTP
+        if testing.smtp_host is None:
+            raise ConfigError("the SMTP client needs a host")  # config.py refuses this already
         env.update(
             {
                 ENV_SMTP_HOST: testing.smtp_host,
