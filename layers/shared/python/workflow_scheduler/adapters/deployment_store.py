@@ -36,7 +36,7 @@ _INSERT_TRIGGER = f"INSERT INTO trigger_index ({_TRIGGER_COLUMNS}) VALUES ({_TRI
 _REFERENCE_PAGE = (
     "SELECT t.workflow_id, t.trigger_id, d.owner, t.trigger_config->'auth'->>'secret_ref' AS secret_ref"
     " FROM trigger_index t JOIN deployments d ON d.workflow_id = t.workflow_id"
-    " WHERE t.trigger_type = 'webhook' AND starts_with(t.trigger_config->'auth'->>'secret_ref', %(prefix)s)"
+    " WHERE t.trigger_type = %(trigger_type)s AND starts_with(t.trigger_config->'auth'->>'secret_ref', %(prefix)s)"
     " AND (t.workflow_id, t.trigger_id) > (%(after_workflow)s, %(after_trigger)s)"
     " ORDER BY t.workflow_id, t.trigger_id LIMIT %(limit)s"
 )
@@ -185,7 +185,10 @@ class PostgresDeploymentStore:
     def cron_triggers(self) -> list[TriggerRecord]:
         """Every registered cron trigger (reconcile compares them with the schedule group)."""
         with self._db.session(transaction=False) as s:
-            rows = s.all("SELECT * FROM trigger_index WHERE trigger_type = 'cron' ORDER BY workflow_id, trigger_id")
+            rows = s.all(
+                "SELECT * FROM trigger_index WHERE trigger_type = %s ORDER BY workflow_id, trigger_id",
+                (TriggerType.CRON.value,),
+            )
         return [_trigger(r) for r in rows]
 
     def webhook_secret_refs(self, prefix: str, page_size: int = 500) -> Iterator[SecretReference]:
@@ -196,7 +199,13 @@ class PostgresDeploymentStore:
             with self._db.session(transaction=False) as s:
                 rows = s.all(
                     _REFERENCE_PAGE,
-                    {"prefix": prefix, "after_workflow": after[0], "after_trigger": after[1], "limit": page_size},
+                    {
+                        "trigger_type": TriggerType.WEBHOOK.value,
+                        "prefix": prefix,
+                        "after_workflow": after[0],
+                        "after_trigger": after[1],
+                        "limit": page_size,
+                    },
                 )
             for row in rows:
                 yield SecretReference(row["workflow_id"], row["trigger_id"], row["owner"], row["secret_ref"])

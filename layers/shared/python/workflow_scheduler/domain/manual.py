@@ -17,6 +17,7 @@ from workflow_scheduler.domain.firing import (
     execution_id_for,
 )
 from workflow_scheduler.domain.models import DeploymentStatus
+from workflow_scheduler.domain.spec import TriggerType
 
 
 class ConfirmationRequired(Forbidden):
@@ -76,7 +77,7 @@ class ManualRuns:
             or everything[0].deployment_status == DeploymentStatus.UNDEPLOYED
         ):
             raise DeploymentNotFound(workflow_id)
-        manual = [t for t in everything if t.trigger.type.value == "manual"]
+        manual = [t for t in everything if t.trigger.type == TriggerType.MANUAL]
         if trigger_id is not None:
             chosen = [t for t in manual if t.trigger.trigger_id == trigger_id]
             if not chosen:
