@@ -86,7 +86,7 @@ class Dispatch(Construct):
                 ENV_DISPATCH_BACKOFF_BASE: _number(DISPATCH_BACKOFF_BASE_SECONDS),
                 ENV_DISPATCH_BACKOFF_MAX: _number(DISPATCH_BACKOFF_MAX_SECONDS),
                 ENV_TESTING_MODE: "true" if testing else "false",
-                **(_testing_environment(testing) if testing else {}),
+                **(environment_for_testing_mode(testing) if testing else {}),
             },
         ).function
         # Powertools idempotency records (one per execution id), in the service's state table.
@@ -119,7 +119,7 @@ class Dispatch(Construct):
             identity.grant(self.function, "ses:SendRawEmail")
 
 
-def _testing_environment(testing: TestingEmail) -> dict[str, str]:
+def environment_for_testing_mode(testing: TestingEmail) -> dict[str, str]:
     env = {
         ENV_TESTING_EMAIL_RECIPIENT: testing.recipient,
         ENV_EMAIL_CLIENT_TYPE: testing.client_type,

@@ -59,7 +59,8 @@ def _deployment(row: Row) -> Deployment:
     )
 
 
-def _trigger(row: Row) -> TriggerRecord:
+def trigger_record(row: Row) -> TriggerRecord:
+    """A trigger_index row as the record the domain uses (the firing store reads the same rows)."""
     return TriggerRecord(
         workflow_id=row["workflow_id"],
         trigger_id=row["trigger_id"],
@@ -117,7 +118,7 @@ class PostgresDeploymentTx:
             "SELECT * FROM trigger_index WHERE workflow_id = %s ORDER BY created_at, trigger_id",
             (workflow_id,),
         )
-        return [_trigger(r) for r in rows]
+        return [trigger_record(r) for r in rows]
 
     def save_deployment(self, deployment: Deployment) -> None:
         self._s.execute(
@@ -189,7 +190,7 @@ class PostgresDeploymentStore:
                 "SELECT * FROM trigger_index WHERE trigger_type = %s ORDER BY workflow_id, trigger_id",
                 (TriggerType.CRON.value,),
             )
-        return [_trigger(r) for r in rows]
+        return [trigger_record(r) for r in rows]
 
     def webhook_secret_refs(self, prefix: str, page_size: int = 500) -> Iterator[SecretReference]:
         """Every webhook trigger whose ``secret_ref`` starts with ``prefix``, with its owner, read a page at a time

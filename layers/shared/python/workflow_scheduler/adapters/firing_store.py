@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from workflow_scheduler.adapters.deployment_store import _trigger
+from workflow_scheduler.adapters.deployment_store import trigger_record
 from workflow_scheduler.adapters.postgres import Database, Row
 from workflow_scheduler.domain.firing import FiringStatus, FiringTarget, TriggerEvent
 from workflow_scheduler.domain.history import Cursor, Firing
@@ -31,7 +31,7 @@ def _target(row: Row) -> FiringTarget:
     return FiringTarget(
         deployment_status=DeploymentStatus(row["d_status"]),
         owner=row["d_owner"],
-        trigger=_trigger(row),
+        trigger=trigger_record(row),
     )
 
 
