@@ -32,7 +32,7 @@ class NoManualTrigger(NotFound):
 
 
 class ManualTargets(Protocol):
-    def targets(self, workflow_id: str, trigger_type: str | None = None) -> list[FiringTarget]: ...
+    def targets(self, workflow_id: str) -> list[FiringTarget]: ...
 
 
 class ManualRuns:
