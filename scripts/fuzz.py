@@ -64,14 +64,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def figures(report: dict[str, object]) -> str:
-    cases = report.get("test_cases") or {}
-    assert isinstance(cases, dict)
-    phases = report.get("phases") or {}
-    assert isinstance(phases, dict)
+    cases = report.get("test_cases")
+    cases = cases if isinstance(cases, dict) else {}
+    phases = report.get("phases")
+    phases = phases if isinstance(phases, dict) else {}
     phase_text = ", ".join(f"{name} {info.get('status')}" for name, info in phases.items() if isinstance(info, dict))
     failed_checks = sum(int(f.get("count", 0)) for f in report.get("failures") or [] if isinstance(f, dict))
-    errors = report.get("errors") or []
-    assert isinstance(errors, list)
+    errors = report.get("errors")
+    errors = errors if isinstance(errors, list) else []
     return (
         f"fuzz: {cases.get('generated', 0)} cases run, {cases.get('with_failures', 0)} failed"
         f" ({failed_checks} check failures, {cases.get('unique_failures', 0)} unique), {len(errors)} errors;"

@@ -36,6 +36,7 @@ from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE
 from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
+from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.domain.spec_schema import WorkflowSpecBody
 from workflow_scheduler.http import (
     documented,
@@ -290,7 +291,7 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
     )
     log_event(
         "trigger_fired",
-        trigger_type="manual",
+        trigger_type=TriggerType.MANUAL.value,
         workflow_id=workflow_id,
         execution_id=outcome.execution_id,
         status=outcome.status.value,

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.cron_firing import CronInvocation
+from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import CronSettings
 from workflow_scheduler.wiring import cron_firings
@@ -31,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="Firings", unit=MetricUnit.Count, value=1)
     log_event(
         "trigger_fired",
-        trigger_type="cron",
+        trigger_type=TriggerType.CRON.value,
         workflow_id=invocation.workflow_id,
         trigger_id=invocation.trigger_id,
         execution_id=outcome.execution_id,

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
 from workflow_scheduler.domain.errors import DomainError
+from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.domain.webhook import WebhookRequest, WebhookService
 from workflow_scheduler.http import describe_error, proxy_response
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
@@ -50,11 +51,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         outcome = webhooks.receive(request)
     except DomainError as exc:
         status, body, headers = describe_error(exc, bearer=False)
-        log_event("webhook_refused", trigger_type="webhook", path=request.path, status=exc.code)
+        log_event("webhook_refused", trigger_type=TriggerType.WEBHOOK.value, path=request.path, status=exc.code)
         return proxy_response(status, body, headers)
     log_event(
         "trigger_fired",
-        trigger_type="webhook",
+        trigger_type=TriggerType.WEBHOOK.value,
         path=request.path,
         execution_id=outcome.execution_id,
         status=outcome.status.value,

@@ -184,5 +184,6 @@ class CronSchedules(Construct):
         function.add_environment(ENV_CRON_FUNCTION_ARN, self.function.function_arn)
         function.add_environment(ENV_SCHEDULER_ROLE_ARN, self.role.role_arn)
         function.add_environment(ENV_SCHEDULES_DLQ_ARN, self.dead_letters.queue_arn)
-        assert function.role is not None  # every ServiceFunction has its own execution role
+        if function.role is None:
+            raise ValueError(f"{function.node.path} has no execution role to grant the schedules to")
         self.manage_policy.attach_to_role(function.role)

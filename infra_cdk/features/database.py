@@ -119,7 +119,8 @@ class Database(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
         nag.acknowledge_singleton(self, "LogRetention", nag.MANAGED_EXECUTION_POLICY_REASON, nag.LAMBDA_BASIC_EXECUTION)
-        assert self.instance.secret is not None  # from_generated_secret always makes one
+        if self.instance.secret is None:
+            raise ValueError("the database has no generated secret")  # from_generated_secret always makes one
         self.secret = self.instance.secret
         # The rotation function calls the Secrets Manager API: it needs the egress subnets.
         self.instance.add_rotation_single_user(automatically_after=DB_SECRET_ROTATION, vpc_subnets=self.network.subnets)

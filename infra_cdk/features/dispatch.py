@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_cdk import Duration, aws_lambda, aws_lambda_event_sources, aws_secretsmanager, aws_ses
 from constructs import Construct
 
-from infra_cdk.config import StackConfig, TestingMail
+from infra_cdk.config import ConfigError, StackConfig, TestingMail
 from infra_cdk.constants import (
     DISPATCH_BACKOFF_BASE_SECONDS,
     DISPATCH_BACKOFF_MAX_SECONDS,
@@ -86,7 +86,7 @@ class Dispatch(Construct):
                 ENV_DISPATCH_BACKOFF_BASE: _number(DISPATCH_BACKOFF_BASE_SECONDS),
                 ENV_DISPATCH_BACKOFF_MAX: _number(DISPATCH_BACKOFF_MAX_SECONDS),
                 ENV_TESTING_MODE: "true" if testing else "false",
-                **(_testing_environment(testing) if testing else {}),
+                **(environment_for_testing_mode(testing) if testing else {}),
             },
         ).function
         # Powertools idempotency records (one per execution id), in the service's state table.
@@ -119,14 +119,15 @@ class Dispatch(Construct):
             identity.grant(self.function, "ses:SendRawEmail")
 
 
-def _testing_environment(testing: TestingMail) -> dict[str, str]:
+def environment_for_testing_mode(testing: TestingMail) -> dict[str, str]:
     env = {
         ENV_TESTING_EMAIL_RECIPIENT: testing.recipient,
         ENV_EMAIL_CLIENT_TYPE: testing.client_type,
         ENV_EMAIL_FROM: testing.sender,
     }
     if testing.client_type == "smtp":
-        assert testing.smtp_host is not None  # config.py requires it for SMTP
+        if testing.smtp_host is None:
+            raise ConfigError("the SMTP client needs a host")  # config.py refuses this already
         env.update(
             {
                 ENV_SMTP_HOST: testing.smtp_host,

@@ -10,7 +10,7 @@ from aws_cdk import App
 
 from infra_cdk import constants
 from infra_cdk.config import ConfigError, StackConfig
-from infra_cdk.features.dispatch import _testing_environment
+from infra_cdk.features.dispatch import environment_for_testing_mode
 from tests.infra.conftest import OPTIONS, Synthesized, actions, only, role_statements
 from workflow_scheduler.settings import DispatchSettings
 
@@ -110,7 +110,7 @@ def test_testing_mode_over_smtp_environment() -> None:
     )
     assert parsed.testing is not None
     assert parsed.testing.ses_identities == ()
-    env = _testing_environment(parsed.testing)
+    env = environment_for_testing_mode(parsed.testing)
     assert env == {
         "TESTING_EMAIL_RECIPIENT": "qa@example.org",
         "EMAIL_CLIENT_TYPE": "smtp",

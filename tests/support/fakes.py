@@ -139,7 +139,7 @@ class MemoryFiringStore:
     def webhook_target(self, path: str) -> Any:
         return next((t for t in self._targets if t.trigger.lookup.get("webhook_path") == path), None)
 
-    def targets(self, workflow_id: str, trigger_type: str | None = None) -> list[Any]:
+    def targets(self, workflow_id: str) -> list[Any]:
         return [t for t in self._targets if t.trigger.workflow_id == workflow_id]
 
 

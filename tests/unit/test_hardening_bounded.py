@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError
 from tests.support.fakes import MemoryStore
 from workflow_scheduler.adapters.concurrency import RateLimiter, thread_pool_runner
 from workflow_scheduler.adapters.scheduler import THROTTLE_RETRIES, EventBridgeSchedules, SchedulerTarget
-from workflow_scheduler.domain.cron import next_fire_times, preview, translate
+from workflow_scheduler.domain.cron.evaluate import next_fire_times
+from workflow_scheduler.domain.cron.preview import preview
+from workflow_scheduler.domain.cron.translate import translate
 from workflow_scheduler.domain.cron_registrar import CronRegistrar
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed, TooManyTriggers

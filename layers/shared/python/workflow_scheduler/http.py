@@ -20,30 +20,23 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflow_scheduler.domain import errors, firing, manual, webhook
+from workflow_scheduler.domain import errors
 from workflow_scheduler.domain.json_limits import JsonRefused, loads_strict
 from workflow_scheduler.domain.storable import field_path, first_unstorable, unstorable_reason
 from workflow_scheduler.observability import logger
 
+# Only the bases: every domain error derives from one of them (a bare DomainError is a 400).
 STATUS_OF: dict[type[errors.DomainError], HTTPStatus] = {
-    errors.SpecInvalid: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.TriggerTypeUnavailable: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.TooManyTriggers: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-    errors.DeploymentNotFound: HTTPStatus.NOT_FOUND,
-    errors.WorkflowIdTaken: HTTPStatus.CONFLICT,
-    errors.WebhookPathTaken: HTTPStatus.CONFLICT,
+    errors.Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.TooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     errors.Unauthorized: HTTPStatus.UNAUTHORIZED,
-    errors.StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
-    errors.RegistrationFailed: HTTPStatus.SERVICE_UNAVAILABLE,
-    firing.WorkflowPaused: HTTPStatus.CONFLICT,
-    firing.DispatchUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
-    manual.ConfirmationRequired: HTTPStatus.FORBIDDEN,
-    manual.NoManualTrigger: HTTPStatus.NOT_FOUND,
-    webhook.WebhookNotFound: HTTPStatus.NOT_FOUND,
-    webhook.MethodNotAllowed: HTTPStatus.METHOD_NOT_ALLOWED,
-    errors.SecretUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    errors.Forbidden: HTTPStatus.FORBIDDEN,
+    errors.NotFound: HTTPStatus.NOT_FOUND,
+    errors.Refused: HTTPStatus.METHOD_NOT_ALLOWED,
+    errors.Conflict: HTTPStatus.CONFLICT,
+    errors.Unavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
+BEARER_CHALLENGE = 'Bearer error="invalid_token"'
 
 
 class ProblemBody(BaseModel):
@@ -85,8 +78,7 @@ def documented(
     for status in sorted(statuses):
         out[status] = {"description": _WHEN[status], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
     if 401 in out:
-        challenge = 'Bearer error="invalid_token"'
-        out[401]["headers"] = {"WWW-Authenticate": {"description": challenge, "schema": {"type": "string"}}}
+        out[401]["headers"] = {"WWW-Authenticate": {"description": BEARER_CHALLENGE, "schema": {"type": "string"}}}
     return out
 
 
@@ -111,18 +103,10 @@ def _status_of(exc: errors.DomainError) -> HTTPStatus:
 def describe_error(exc: errors.DomainError, bearer: bool = True) -> tuple[HTTPStatus, dict[str, Any], dict[str, str]]:
     """Status, JSON body and headers for a domain error: the one mapping every handler uses."""
     status = _status_of(exc)
-    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
-    headers: dict[str, str] = {}
-    if isinstance(exc, errors.SpecInvalid | errors.TriggerTypeUnavailable):
-        body["problems"] = [p.as_dict() for p in exc.problems]
-    if isinstance(exc, manual.ConfirmationRequired):
-        body["status"] = exc.code  # the seed's answer: {"status": "confirmation_required", "message"}
-    if isinstance(exc, webhook.MethodNotAllowed):
-        headers["Allow"] = ", ".join(exc.allowed)
-    if isinstance(exc, webhook.BasicAuthRequired):
-        headers["WWW-Authenticate"] = exc.challenge
-    elif isinstance(exc, errors.Unauthorized) and bearer:
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    body: dict[str, Any] = {"error": exc.code, "message": exc.message, **exc.extra_body()}
+    headers = exc.headers()
+    if isinstance(exc, errors.Unauthorized) and bearer:
+        headers.setdefault("WWW-Authenticate", BEARER_CHALLENGE)  # unless the error names its own scheme
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.warning("request failed: backing service unavailable", extra={"error": exc.code})
     return status, body, headers

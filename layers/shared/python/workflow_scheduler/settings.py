@@ -20,6 +20,13 @@ def environment_variables(settings: type[BaseModel]) -> dict[str, str]:
     }
 
 
+def required(value: str | None, variable: str) -> str:
+    """A setting the caller's path needs (the validators make sure of it); a ``ValueError`` naming it if unset."""
+    if not value:
+        raise ValueError(f"{variable} is not set")
+    return value
+
+
 class _Part(BaseModel):
     """Each field is read from the environment variable of its name (or its alias) in upper case; arguments win.
 
@@ -68,8 +75,8 @@ class DatabaseSettings(_Part):
             return self.database_url
         from aws_lambda_powertools.utilities.parameters import get_secret  # only the AWS path needs it
 
-        assert self.db_secret_arn is not None
-        secret: dict[str, Any] = get_secret(self.db_secret_arn, transform="json", max_age=300, force_fetch=fresh)
+        secret_arn = required(self.db_secret_arn, "DB_SECRET_ARN")
+        secret: dict[str, Any] = get_secret(secret_arn, transform="json", max_age=300, force_fetch=fresh)
         host = self.db_host or secret["host"]
         user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
         port = secret.get("port", 5432)

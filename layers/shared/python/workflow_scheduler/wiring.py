@@ -23,15 +23,14 @@ from workflow_scheduler.domain.registrars import ManualRegistrar, TriggerRegistr
 from workflow_scheduler.domain.secret_adoption import AdoptionReport, adopt_legacy_secrets
 from workflow_scheduler.domain.triggers import TriggerManager
 from workflow_scheduler.observability import logger
-from workflow_scheduler.settings import ReconcileSettings, SchedulerSettings
+from workflow_scheduler.settings import ReconcileSettings, SchedulerSettings, required
 
 
 def scheduler_target(scheduler: SchedulerSettings) -> SchedulerTarget:
-    assert scheduler.schedule_group_name and scheduler.cron_function_arn and scheduler.scheduler_role_arn
     return SchedulerTarget(
-        group_name=scheduler.schedule_group_name,
-        function_arn=scheduler.cron_function_arn,
-        role_arn=scheduler.scheduler_role_arn,
+        group_name=required(scheduler.schedule_group_name, "SCHEDULE_GROUP_NAME"),
+        function_arn=required(scheduler.cron_function_arn, "CRON_FUNCTION_ARN"),
+        role_arn=required(scheduler.scheduler_role_arn, "SCHEDULER_ROLE_ARN"),
         dead_letter_arn=scheduler.schedules_dlq_arn,
     )
 

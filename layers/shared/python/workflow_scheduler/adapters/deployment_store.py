@@ -36,7 +36,7 @@ _INSERT_TRIGGER = f"INSERT INTO trigger_index ({_TRIGGER_COLUMNS}) VALUES ({_TRI
 _REFERENCE_PAGE = (
     "SELECT t.workflow_id, t.trigger_id, d.owner, t.trigger_config->'auth'->>'secret_ref' AS secret_ref"
     " FROM trigger_index t JOIN deployments d ON d.workflow_id = t.workflow_id"
-    " WHERE t.trigger_type = 'webhook' AND starts_with(t.trigger_config->'auth'->>'secret_ref', %(prefix)s)"
+    " WHERE t.trigger_type = %(trigger_type)s AND starts_with(t.trigger_config->'auth'->>'secret_ref', %(prefix)s)"
     " AND (t.workflow_id, t.trigger_id) > (%(after_workflow)s, %(after_trigger)s)"
     " ORDER BY t.workflow_id, t.trigger_id LIMIT %(limit)s"
 )
@@ -59,7 +59,8 @@ def _deployment(row: Row) -> Deployment:
     )
 
 
-def _trigger(row: Row) -> TriggerRecord:
+def trigger_record(row: Row) -> TriggerRecord:
+    """A trigger_index row as the record the domain uses (the firing store reads the same rows)."""
     return TriggerRecord(
         workflow_id=row["workflow_id"],
         trigger_id=row["trigger_id"],
@@ -117,7 +118,7 @@ class PostgresDeploymentTx:
             "SELECT * FROM trigger_index WHERE workflow_id = %s ORDER BY created_at, trigger_id",
             (workflow_id,),
         )
-        return [_trigger(r) for r in rows]
+        return [trigger_record(r) for r in rows]
 
     def save_deployment(self, deployment: Deployment) -> None:
         self._s.execute(
@@ -185,8 +186,11 @@ class PostgresDeploymentStore:
     def cron_triggers(self) -> list[TriggerRecord]:
         """Every registered cron trigger (reconcile compares them with the schedule group)."""
         with self._db.session(transaction=False) as s:
-            rows = s.all("SELECT * FROM trigger_index WHERE trigger_type = 'cron' ORDER BY workflow_id, trigger_id")
-        return [_trigger(r) for r in rows]
+            rows = s.all(
+                "SELECT * FROM trigger_index WHERE trigger_type = %s ORDER BY workflow_id, trigger_id",
+                (TriggerType.CRON.value,),
+            )
+        return [trigger_record(r) for r in rows]
 
     def webhook_secret_refs(self, prefix: str, page_size: int = 500) -> Iterator[SecretReference]:
         """Every webhook trigger whose ``secret_ref`` starts with ``prefix``, with its owner, read a page at a time
@@ -196,7 +200,13 @@ class PostgresDeploymentStore:
             with self._db.session(transaction=False) as s:
                 rows = s.all(
                     _REFERENCE_PAGE,
-                    {"prefix": prefix, "after_workflow": after[0], "after_trigger": after[1], "limit": page_size},
+                    {
+                        "trigger_type": TriggerType.WEBHOOK.value,
+                        "prefix": prefix,
+                        "after_workflow": after[0],
+                        "after_trigger": after[1],
+                        "limit": page_size,
+                    },
                 )
             for row in rows:
                 yield SecretReference(row["workflow_id"], row["trigger_id"], row["owner"], row["secret_ref"])

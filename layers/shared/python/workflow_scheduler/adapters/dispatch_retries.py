@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from workflow_scheduler.domain.errors import Unavailable
 from workflow_scheduler.observability import logger
 
 SQS_BATCH = 10  # the most SQS receives, sends or deletes in one call
@@ -42,8 +43,10 @@ class SqsRetryScheduler:
             )
 
 
-class RedriveIncomplete(Exception):
+class RedriveIncomplete(Unavailable):
     """The queue refused some messages; they stay in the dead-letter queue."""
+
+    code = "redrive_incomplete"
 
     def __init__(self, moved: int, reason: str) -> None:
         super().__init__(f"moved {moved} messages, then the queue refused one: {reason}")

@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from workflow_scheduler.adapters.deployment_store import _trigger
+from workflow_scheduler.adapters.deployment_store import trigger_record
 from workflow_scheduler.adapters.postgres import Database, Row
 from workflow_scheduler.domain.firing import FiringStatus, FiringTarget, TriggerEvent
 from workflow_scheduler.domain.history import Cursor, Firing
@@ -31,7 +31,7 @@ def _target(row: Row) -> FiringTarget:
     return FiringTarget(
         deployment_status=DeploymentStatus(row["d_status"]),
         owner=row["d_owner"],
-        trigger=_trigger(row),
+        trigger=trigger_record(row),
     )
 
 
@@ -73,15 +73,9 @@ class PostgresFiringStore:
             row = s.one(f"{_TARGET} WHERE t.webhook_path = %s", (path,))
         return _target(row) if row else None
 
-    def targets(self, workflow_id: str, trigger_type: str | None = None) -> list[FiringTarget]:
+    def targets(self, workflow_id: str) -> list[FiringTarget]:
         with self._db.session(transaction=False) as s:
-            if trigger_type is None:
-                rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s ORDER BY t.trigger_id", (workflow_id,))
-            else:
-                rows = s.all(
-                    f"{_TARGET} WHERE t.workflow_id = %s AND t.trigger_type = %s ORDER BY t.trigger_id",
-                    (workflow_id, trigger_type),
-                )
+            rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s ORDER BY t.trigger_id", (workflow_id,))
         return [_target(r) for r in rows]
 
     def target(self, workflow_id: str, trigger_id: str) -> FiringTarget | None:

@@ -29,7 +29,7 @@ from workflow_scheduler.domain.locks import (
     lease_milliseconds,
     utc_from_ms,
 )
-from workflow_scheduler.settings import LockSettings
+from workflow_scheduler.settings import LockSettings, required
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -149,7 +149,5 @@ def lock_manager(settings: LockSettings) -> DistributedLockManager:
     if settings.lock_backend == "redis":
         from workflow_scheduler.adapters.locks_redis import RedisLockManager  # only the Redis path needs redis
 
-        assert settings.redis_url is not None
-        return RedisLockManager.from_url(settings.redis_url)
-    assert settings.state_table_name is not None
-    return DynamoDBLockManager(settings.state_table_name)
+        return RedisLockManager.from_url(required(settings.redis_url, "REDIS_URL"))
+    return DynamoDBLockManager(required(settings.state_table_name, "STATE_TABLE_NAME"))

@@ -9,7 +9,7 @@ import jwt
 
 from workflow_scheduler.adapters.secrets import read_secret
 from workflow_scheduler.domain.errors import Unauthorized
-from workflow_scheduler.settings import AuthSettings
+from workflow_scheduler.settings import AuthSettings, required
 
 _REQUIRED_CLAIMS = ["exp", "sub"]
 MAX_SUBJECT = 256
@@ -33,8 +33,7 @@ class TokenVerifier:
                 return self._jwks.get_signing_key_from_jwt(token).key
             except jwt.PyJWKClientError as exc:
                 raise Unauthorized("the token's signing key is not known") from exc
-        assert self._settings.jwt_secret_arn is not None
-        return self._secret_loader(self._settings.jwt_secret_arn)
+        return self._secret_loader(required(self._settings.jwt_secret_arn, "JWT_SECRET_ARN"))
 
     def user_of(self, authorization: str | None) -> str:
         """The token's ``sub`` from an ``Authorization: Bearer <JWT>`` header; ``Unauthorized`` otherwise."""

@@ -97,10 +97,8 @@ class DeploymentService:
         spec = parse_workflow_spec(redacted)
         _check_default_paths(workflow_id, spec.triggers)
         self._triggers.check_available(spec)
-        if inline and self._secrets is None:
-            raise SpecInvalid(
-                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
-            )
+        if inline:
+            self._secret_store()  # refused before any work when there is none
 
         def change(tx: DeploymentTx, undo: UndoLog) -> DeploymentResult:
             current = tx.lock_deployment(workflow_id)
@@ -212,22 +210,30 @@ class DeploymentService:
             if count > self._max_triggers:
                 raise TooManyTriggers(count, self._max_triggers)
 
+    def _secret_store(self) -> SecretStore:
+        """Where inline secrets go; without one they are refused (the caller may pass ``secret_ref``)."""
+        if self._secrets is None:
+            raise SpecInvalid(
+                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
+            )
+        return self._secrets
+
     def _current_secret_values(
         self, workflow_id: str, owner: str, inline: dict[str, InlineSecret]
     ) -> dict[str, str | None]:
         """The current value of each inline secret's managed secret; refuses one the service did not make for it."""
         if not inline:
             return {}
-        assert self._secrets is not None
+        store = self._secret_store()
         values: dict[str, str | None] = {}
         problems = []
         for name, secret in inline.items():
-            info = self._secrets.describe(name)
+            info = store.describe(name)
             if info is not None and not created_for(info, owner, workflow_id, secret.trigger_id):
                 message = f"the secret {name!r} exists but was not created by this service for this trigger"
                 problems.append(Problem("parameters.auth.secret", message, secret.trigger_id))
                 continue
-            values[name] = None if info is None or info.deleted else self._secrets.read(name)
+            values[name] = None if info is None or info.deleted else store.read(name)
         if problems:
             raise SecretRefused(problems)
         return values
@@ -242,8 +248,7 @@ class DeploymentService:
     ) -> None:
         if not secrets:
             return
-        assert self._secrets is not None
-        store = self._secrets
+        store = self._secret_store()
         for name, secret in secrets.items():
             store.write(name, secret.value, owner_tags(owner, workflow_id, secret.trigger_id))
             before = previous[name]

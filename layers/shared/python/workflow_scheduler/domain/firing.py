@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from workflow_scheduler.domain.errors import DomainError, Problem, SpecInvalid
+from workflow_scheduler.domain.errors import Conflict, Problem, SpecInvalid, Unavailable
 from workflow_scheduler.domain.json_limits import json_depth_exceeds, too_deep_message
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
 from workflow_scheduler.domain.spec import TriggerType
@@ -95,11 +95,11 @@ class FiringOutcome:
         return self.status in (FiringStatus.QUEUED, FiringStatus.DUPLICATE)
 
 
-class WorkflowPaused(DomainError):
+class WorkflowPaused(Conflict):
     code = "workflow_paused"
 
 
-class DispatchUnavailable(DomainError):
+class DispatchUnavailable(Unavailable):
     """The dispatch queue could not take the firing; nothing was sent, the caller may retry."""
 
     code = "dispatch_unavailable"

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from workflow_scheduler.domain.errors import DomainError, StoreUnavailable
+from workflow_scheduler.domain.errors import Conflict, StoreUnavailable
 
 MAX_NAME_LENGTH = 200
 _FIRST_POLL_SECONDS = 0.05
@@ -49,7 +49,7 @@ class LockHolder:
     expires_at: datetime | None
 
 
-class LockNotAcquired(DomainError):
+class LockNotAcquired(Conflict):
     code = "lock_not_acquired"
 
     def __init__(self, name: str, holder: LockHolder | None = None) -> None:
@@ -67,7 +67,7 @@ class LockBackendUnavailable(StoreUnavailable):
     code = "lock_backend_unavailable"
 
 
-class StaleFencingToken(DomainError):
+class StaleFencingToken(Conflict):
     code = "stale_fencing_token"
 
     def __init__(self, token: int, latest_seen: int) -> None:

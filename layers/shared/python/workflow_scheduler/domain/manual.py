@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from workflow_scheduler.domain.errors import DeploymentNotFound, DomainError, Problem, SpecInvalid
+from workflow_scheduler.domain.errors import DeploymentNotFound, Forbidden, NotFound, Problem, SpecInvalid
 from workflow_scheduler.domain.firing import (
     FiringOutcome,
     FiringService,
@@ -17,18 +17,22 @@ from workflow_scheduler.domain.firing import (
     execution_id_for,
 )
 from workflow_scheduler.domain.models import DeploymentStatus
+from workflow_scheduler.domain.spec import TriggerType
 
 
-class ConfirmationRequired(DomainError):
+class ConfirmationRequired(Forbidden):
     code = "confirmation_required"
 
+    def extra_body(self) -> dict[str, Any]:
+        return {"status": self.code}  # the seed's answer: {"status": "confirmation_required", "message"}
 
-class NoManualTrigger(DomainError):
+
+class NoManualTrigger(NotFound):
     code = "no_manual_trigger"
 
 
 class ManualTargets(Protocol):
-    def targets(self, workflow_id: str, trigger_type: str | None = None) -> list[FiringTarget]: ...
+    def targets(self, workflow_id: str) -> list[FiringTarget]: ...
 
 
 class ManualRuns:
@@ -73,7 +77,7 @@ class ManualRuns:
             or everything[0].deployment_status == DeploymentStatus.UNDEPLOYED
         ):
             raise DeploymentNotFound(workflow_id)
-        manual = [t for t in everything if t.trigger.type.value == "manual"]
+        manual = [t for t in everything if t.trigger.type == TriggerType.MANUAL]
         if trigger_id is not None:
             chosen = [t for t in manual if t.trigger.trigger_id == trigger_id]
             if not chosen:

@@ -90,7 +90,8 @@ class WebhookRegistrar(IndexOnlyRegistrar):
         super().__init__(TriggerType.WEBHOOK)
 
     def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
-        assert isinstance(spec.params, WebhookParams)
+        if not isinstance(spec.params, WebhookParams):
+            raise TypeError(f"trigger {spec.trigger_id!r} is not a webhook trigger")
         return {"webhook_path": webhook_path_of(workflow_id, spec.params)}
 
     def check(self, tx: DeploymentTx, record: TriggerRecord) -> None:

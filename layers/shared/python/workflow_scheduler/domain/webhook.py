@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from workflow_scheduler.domain.errors import DomainError, PayloadTooLarge, Problem, SpecInvalid, Unauthorized
+from workflow_scheduler.domain.errors import NotFound, PayloadTooLarge, Problem, Refused, SpecInvalid, Unauthorized
 from workflow_scheduler.domain.firing import FiringOutcome, FiringService, FiringStatus, FiringTarget, WorkflowPaused
 from workflow_scheduler.domain.json_limits import JsonRefused, loads_strict
 
@@ -29,16 +29,19 @@ DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 300
 _REALM_UNSAFE = re.compile(r"[^A-Za-z0-9/._~-]")
 
 
-class WebhookNotFound(DomainError):
+class WebhookNotFound(NotFound):
     code = "not_found"
 
 
-class MethodNotAllowed(DomainError):
+class MethodNotAllowed(Refused):
     code = "method_not_allowed"
 
     def __init__(self, method: str, allowed: list[str]) -> None:
         self.allowed = allowed
         super().__init__(f"{method} is not accepted here; use {', '.join(allowed)}")
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class BasicAuthRequired(Unauthorized):
@@ -50,9 +53,8 @@ class BasicAuthRequired(Unauthorized):
         # the characters a webhook path may hold are kept, so the quoted string needs no escaping.
         self.realm = _REALM_UNSAFE.sub("", path.rstrip("/")) or "webhook"
 
-    @property
-    def challenge(self) -> str:
-        return f'Basic realm="{self.realm}", charset="UTF-8"'
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Basic realm="{self.realm}", charset="UTF-8"'}
 
 
 @dataclass(frozen=True)

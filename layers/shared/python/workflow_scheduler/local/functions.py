@@ -35,7 +35,8 @@ def load_handler_module(name: str, *, fresh: bool = False) -> ModuleType:
         known = ", ".join(function_names())
         raise FileNotFoundError(f"no function {name!r}; known functions: {known}")
     spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:

@@ -244,13 +244,11 @@ class SchedulerEmulator:
     def _fire_due(self, now: datetime) -> None:
         """Fire what is due at ``now``, earliest first (several minutes of one schedule if the thread fell behind)."""
         while True:
-            due = [t for t in self._tracked.values() if t.due is not None and t.due <= now]
+            due = [(t.due, t.schedule.name) for t in self._tracked.values() if t.due is not None and t.due <= now]
             if not due:
                 return
-            earliest = min(due, key=lambda t: (t.due, t.schedule.name))
-            assert earliest.due is not None
-            minute = earliest.due
-            current = self._reload(earliest.schedule.name)  # deleted, disabled or changed since the last look?
+            minute, name = min(due)
+            current = self._reload(name)  # deleted, disabled or changed since the last look?
             if current is None or current.due != minute:
                 continue
             if now - minute > current.schedule.max_event_age:

@@ -7,35 +7,17 @@ Pure: no I/O, no clock (callers pass ``now``). See docs/cron.md for what is acce
 from __future__ import annotations
 
 from workflow_scheduler.domain.cron.errors import CronError
-from workflow_scheduler.domain.cron.evaluate import iter_fire_times, next_fire_times
-from workflow_scheduler.domain.cron.eventbridge import EventBridgeCron, parse_eventbridge_cron
-from workflow_scheduler.domain.cron.preview import (
-    DEPLOY_PREVIEW_COUNT,
-    MAX_PREVIEW_COUNT,
-    Preview,
-    clock_change_warnings,
-    deploy_preview,
-    preview,
-)
+from workflow_scheduler.domain.cron.evaluate import iter_fire_times
+from workflow_scheduler.domain.cron.preview import MAX_PREVIEW_COUNT, deploy_preview, preview
 from workflow_scheduler.domain.cron.timezones import zone_for
-from workflow_scheduler.domain.cron.translate import Translation, translate
-from workflow_scheduler.domain.cron.unix import DayRule, UnixCron, parse_unix_cron
+from workflow_scheduler.domain.cron.translate import translate
 
+# What the rest of the package uses; the other names are imported from their own modules.
 __all__ = [
-    "DEPLOY_PREVIEW_COUNT",
     "MAX_PREVIEW_COUNT",
     "CronError",
-    "DayRule",
-    "EventBridgeCron",
-    "Preview",
-    "Translation",
-    "UnixCron",
-    "clock_change_warnings",
     "deploy_preview",
     "iter_fire_times",
-    "next_fire_times",
-    "parse_eventbridge_cron",
-    "parse_unix_cron",
     "preview",
     "translate",
     "zone_for",

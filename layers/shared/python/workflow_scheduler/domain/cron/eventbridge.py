@@ -65,8 +65,7 @@ class EventBridgeCron:
             return False
         if self.days_of_month is not None:
             return day.day in self.days_of_month
-        assert self.days_of_week is not None
-        return eventbridge_weekday(day) in self.days_of_week
+        return self.days_of_week is not None and eventbridge_weekday(day) in self.days_of_week
 
     @property
     def expression(self) -> str:

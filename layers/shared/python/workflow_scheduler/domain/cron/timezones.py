@@ -99,5 +99,6 @@ def _changes_between(zone: ZoneInfo, cursor: int, stop: int) -> tuple[ClockChang
 
 def _offset(zone: ZoneInfo, epoch_seconds: int) -> timedelta:
     offset = datetime.fromtimestamp(epoch_seconds, zone).utcoffset()
-    assert offset is not None  # a ZoneInfo always has one
+    if offset is None:  # never for an aware datetime in a ZoneInfo
+        raise ValueError(f"time zone {zone.key!r} gives no UTC offset")
     return offset
