@@ -1,1 +1,2 @@
-"""The CDK app of workflow_scheduler: one stack composing one construct per feature (``features/``)."""
+"""The CDK app of workflow_scheduler: one stack composing one construct per function (``functions/``, mirroring the
+repository's ``functions/``) and what several of them use (``shared/``)."""

@@ -138,7 +138,7 @@ DISPATCH_BACKOFF_MAX_SECONDS = 900  # SQS allows a visibility timeout of up to 1
 DISPATCH_BATCH_SIZE = 10  # records per invocation, delivered concurrently (functions/dispatch: 10 workers)
 DISPATCH_BATCHING_WINDOW = Duration.seconds(1)  # gathers a burst into fewer invocations; adds at most 1 s
 
-# Cron triggers on EventBridge Scheduler (infra_cdk/features/cron.py). The group holds only the schedules of cron
+# Cron triggers on EventBridge Scheduler (infra_cdk/functions/cron.py). The group holds only the schedules of cron
 # triggers: reconcile deletes every schedule in it that no trigger owns.
 SCHEDULE_GROUP_NAME = "workflow-scheduler"
 SCHEDULES_DLQ_RETENTION = Duration.days(14)  # SQS's maximum

@@ -1,4 +1,4 @@
-"""The one stack of the service: one construct per feature."""
+"""The one stack of the service: the shared constructs, one construct per function, and the wiring between them."""
 
 from __future__ import annotations
 
@@ -30,31 +30,41 @@ from infra_cdk.constants import (
     RECONCILE_ID,
     STACK_DESCRIPTION,
     STATE_TABLE_ID,
+    WEBHOOK_PROXY_PATH,
     WEBHOOKS_ID,
 )
-from infra_cdk.features.alarms import Alarms
-from infra_cdk.features.api import Api
-from infra_cdk.features.cron import CronSchedules
-from infra_cdk.features.database import Database
-from infra_cdk.features.dispatch import Dispatch
-from infra_cdk.features.dispatch_queue import DispatchQueue
-from infra_cdk.features.layers import Layers
-from infra_cdk.features.migrations import Migrations
-from infra_cdk.features.reconcile import Reconcile
-from infra_cdk.features.state_table import StateTable
-from infra_cdk.features.webhook_secrets import WebhookSecrets
-from infra_cdk.features.webhooks import Webhooks
+from infra_cdk.functions.api import Api
+from infra_cdk.functions.cron import CronSchedules
+from infra_cdk.functions.dispatch import Dispatch
+from infra_cdk.functions.migrate import Migrations
+from infra_cdk.functions.reconcile import Reconcile
+from infra_cdk.functions.webhook import AUTH_PER_TRIGGER, Webhooks
+from infra_cdk.shared.alarms import Alarms
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.dispatch_queue import DispatchQueue
+from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.managed_secrets import ManagedSecrets
+from infra_cdk.shared.state_table import StateTable
 
 
 class WorkflowSchedulerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description=STACK_DESCRIPTION, **kwargs)
         self.config = StackConfig.from_context(self)
+        self._add_shared()
+        self._add_trigger_functions()
+        self._add_delivery_and_upkeep()
+        self._add_outputs()
+
+    def _add_shared(self) -> None:
         self.layers = Layers(self, LAYERS_ID)
         self.database = Database(self, DATABASE_ID)
         self.state_table = StateTable(self, STATE_TABLE_ID)
         self.dispatch_queue = DispatchQueue(self, DISPATCH_QUEUE_ID)
-        self.webhook_secrets = WebhookSecrets(self, extra_arns=self.config.webhook_secret_arns)
+        self.managed_secrets = ManagedSecrets(self, extra_arns=self.config.webhook_secret_arns)
+
+    def _add_trigger_functions(self) -> None:
+        """The functions where firings come in, and the wiring between them (no construct takes another's)."""
         self.cron = CronSchedules(
             self, CRON_ID, layers=self.layers, database=self.database, dispatch_queue=self.dispatch_queue
         )
@@ -65,19 +75,24 @@ class WorkflowSchedulerStack(Stack):
             database=self.database,
             state_table=self.state_table,
             dispatch_queue=self.dispatch_queue,
-            webhook_secrets=self.webhook_secrets,
-            cron=self.cron,
+            managed_secrets=self.managed_secrets,
         )
+        self.cron.grant_manage(self.api.function)  # cron triggers' schedules, created, updated and deleted at deploy
         self.webhooks = Webhooks(
             self,
             WEBHOOKS_ID,
             layers=self.layers,
             database=self.database,
             dispatch_queue=self.dispatch_queue,
-            webhook_secrets=self.webhook_secrets,
-            api=self.api,
+            managed_secrets=self.managed_secrets,
             max_body_bytes=self.config.webhook_max_body_bytes,
         )
+        self.api.add_function_route(
+            WEBHOOK_PROXY_PATH, ["ANY"], self.webhooks.function, authentication=AUTH_PER_TRIGGER
+        )
+
+    def _add_delivery_and_upkeep(self) -> None:
+        """Delivery of queued firings, the daily reconcile, the alarms on both, and the deploy-time migrations."""
         self.dispatch = Dispatch(
             self,
             DISPATCH_ID,
@@ -88,12 +103,7 @@ class WorkflowSchedulerStack(Stack):
             config=self.config,
         )
         self.reconcile = Reconcile(
-            self,
-            RECONCILE_ID,
-            layers=self.layers,
-            database=self.database,
-            state_table=self.state_table,
-            cron=self.cron,
+            self, RECONCILE_ID, layers=self.layers, database=self.database, state_table=self.state_table, cron=self.cron
         )
         self.alarms = Alarms(
             self,
@@ -109,62 +119,58 @@ class WorkflowSchedulerStack(Stack):
             MIGRATIONS_ID,
             layers=self.layers,
             database=self.database,
-            webhook_secrets=self.webhook_secrets,
+            managed_secrets=self.managed_secrets,
             run_before=[self.api.function, self.webhooks.function],
         )
 
-        CfnOutput(self, OUTPUT_API_URL, value=self.api.url, description="Base URL of the REST API (stage included)")
-        CfnOutput(
-            self,
-            OUTPUT_JWT_SECRET_ARN,
-            value=self.api.jwt_secret.secret_arn,
-            description="Secrets Manager secret whose value is the HS256 key of the API's bearer tokens",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_MIGRATE_FUNCTION,
-            value=self.migrations.function.function_name,
-            description="Invoke to apply the schema migrations by hand (deployments run it already)",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_DISPATCH_QUEUE_URL,
-            value=self.dispatch_queue.queue.queue_url,
-            description="SQS queue of accepted firings (DISPATCH_QUEUE_URL of `workflow-scheduler dlq redrive`)",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_DISPATCH_DLQ_URL,
-            value=self.dispatch_queue.dead_letters.queue_url,
-            description="Dead-letter queue of parked firings (DISPATCH_DLQ_URL of `workflow-scheduler dlq redrive`)",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_ALARM_TOPIC_ARN,
-            value=self.alarms.topic.topic_arn,
-            description="SNS topic of the service's alarms (parked or failed firings, function errors): subscribe",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_SCHEDULE_GROUP_NAME,
-            value=self.cron.group.schedule_group_name,
-            description="EventBridge Scheduler group of the cron triggers' schedules (one per translated expression)",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_SCHEDULES_DLQ_URL,
-            value=self.cron.dead_letters.queue_url,
-            description="Dead-letter queue of cron firings that failed for good (inspect, then replay: docs/deploy.md)",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_CRON_FUNCTION,
-            value=self.cron.function.function_name,
-            description="The cron function: replay a failed firing by invoking it with the firing's input",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_RECONCILE_FUNCTION,
-            value=self.reconcile.function.function_name,
-            description='Invoke with {"dry_run": true} to see what reconcile would change, {"dry_run": false} to apply',
-        )
+    def _add_outputs(self) -> None:
+        outputs = [
+            (OUTPUT_API_URL, self.api.url, "Base URL of the REST API (stage included)"),
+            (
+                OUTPUT_JWT_SECRET_ARN,
+                self.api.jwt_secret.secret_arn,
+                "Secrets Manager secret whose value is the HS256 key of the API's bearer tokens",
+            ),
+            (
+                OUTPUT_MIGRATE_FUNCTION,
+                self.migrations.function.function_name,
+                "Invoke to apply the schema migrations by hand (deployments run it already)",
+            ),
+            (
+                OUTPUT_DISPATCH_QUEUE_URL,
+                self.dispatch_queue.queue.queue_url,
+                "SQS queue of accepted firings (DISPATCH_QUEUE_URL of `workflow-scheduler dlq redrive`)",
+            ),
+            (
+                OUTPUT_DISPATCH_DLQ_URL,
+                self.dispatch_queue.dead_letters.queue_url,
+                "Dead-letter queue of parked firings (DISPATCH_DLQ_URL of `workflow-scheduler dlq redrive`)",
+            ),
+            (
+                OUTPUT_ALARM_TOPIC_ARN,
+                self.alarms.topic.topic_arn,
+                "SNS topic of the service's alarms (parked or failed firings, function errors): subscribe",
+            ),
+            (
+                OUTPUT_SCHEDULE_GROUP_NAME,
+                self.cron.group.schedule_group_name,
+                "EventBridge Scheduler group of the cron triggers' schedules (one per translated expression)",
+            ),
+            (
+                OUTPUT_SCHEDULES_DLQ_URL,
+                self.cron.dead_letters.queue_url,
+                "Dead-letter queue of cron firings that failed for good (inspect, then replay: docs/deploy.md)",
+            ),
+            (
+                OUTPUT_CRON_FUNCTION,
+                self.cron.function.function_name,
+                "The cron function: replay a failed firing by invoking it with the firing's input",
+            ),
+            (
+                OUTPUT_RECONCILE_FUNCTION,
+                self.reconcile.function.function_name,
+                'Invoke with {"dry_run": true} to see what reconcile would change, {"dry_run": false} to apply',
+            ),
+        ]
+        for output_id, value, description in outputs:
+            CfnOutput(self, output_id, value=value, description=description)

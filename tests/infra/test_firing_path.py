@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from infra_cdk import constants
-from infra_cdk.features.dispatch import ENGINE_CALL_MARGIN
+from infra_cdk.functions.dispatch import ENGINE_CALL_MARGIN
 from tests.infra.conftest import (
     COMMON_ENV,
     DB_ENV,
@@ -177,7 +177,7 @@ def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized
 
 def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    managed = stack.resolve(stack.webhook_secrets.managed_arns)
+    managed = stack.resolve(stack.managed_secrets.managed_arns)
     assert constants.WEBHOOK_SECRET_PREFIX == MANAGED_PREFIX  # the domain's name of the secrets it manages
     # The IAM conditions and the domain use the same tags.
     assert constants.MANAGED_SECRET_TAG == MANAGED_BY_TAG

@@ -10,7 +10,7 @@ from aws_cdk import App
 
 from infra_cdk import constants
 from infra_cdk.config import ConfigError, StackConfig
-from infra_cdk.features.dispatch import environment_for_testing_mode
+from infra_cdk.functions.dispatch import environment_for_testing_mode
 from tests.infra.conftest import OPTIONS, Synthesized, actions, only, role_statements
 from workflow_scheduler.settings import DispatchSettings
 

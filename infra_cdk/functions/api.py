@@ -25,13 +25,12 @@ from infra_cdk.constants import (
     SERVICE_NAME,
     V1_PROXY_PATH,
 )
-from infra_cdk.features.cron import CronSchedules
-from infra_cdk.features.database import Database
-from infra_cdk.features.dispatch_queue import DispatchQueue
-from infra_cdk.features.function import ServiceFunction
-from infra_cdk.features.layers import Layers
-from infra_cdk.features.state_table import StateTable
-from infra_cdk.features.webhook_secrets import WebhookSecrets
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.dispatch_queue import DispatchQueue
+from infra_cdk.shared.function import ServiceFunction
+from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.managed_secrets import ManagedSecrets
+from infra_cdk.shared.state_table import StateTable
 
 JWT_IN_FUNCTION = "JWT bearer tokens are verified in the function (pinned algorithms, exp required); see docs/deploy.md"
 
@@ -80,8 +79,7 @@ class Api(Construct):
         database: Database,
         state_table: StateTable,
         dispatch_queue: DispatchQueue,
-        webhook_secrets: WebhookSecrets,
-        cron: CronSchedules,
+        managed_secrets: ManagedSecrets,
     ) -> None:
         super().__init__(scope, construct_id)
         # The HS256 signing key of the bearer tokens: the whole secret string is the key.
@@ -114,8 +112,7 @@ class Api(Construct):
         self.jwt_secret.grant_read(self.function)
         state_table.grant_read_write(self.function)
         dispatch_queue.grant_send(self.function)  # manual runs
-        webhook_secrets.grant_manage(self.function)  # inline webhook secrets move into Secrets Manager at deploy
-        cron.grant_manage(self.function)  # cron triggers' schedules, created, updated and deleted at deploy
+        managed_secrets.grant_manage(self.function)  # inline webhook secrets move into Secrets Manager at deploy
 
         access_logs = aws_logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
         self.rest_api = aws_apigateway.RestApi(

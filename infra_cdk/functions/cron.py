@@ -39,10 +39,10 @@ from infra_cdk.constants import (
     SCHEDULES_DLQ_RETENTION,
     SERVICE_NAME,
 )
-from infra_cdk.features.database import Database
-from infra_cdk.features.dispatch_queue import DispatchQueue
-from infra_cdk.features.function import ServiceFunction
-from infra_cdk.features.layers import Layers
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.dispatch_queue import DispatchQueue
+from infra_cdk.shared.function import ServiceFunction
+from infra_cdk.shared.layers import Layers
 
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # The calls EventBridgeSchedules makes on the schedules of the group (ListSchedules apart: see grant_manage).

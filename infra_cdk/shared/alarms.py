@@ -18,7 +18,7 @@ from aws_cdk import (
 from constructs import Construct
 
 from infra_cdk.constants import ALARM_PERIOD, SERVICE_NAME
-from infra_cdk.features.dispatch_queue import DispatchQueue
+from infra_cdk.shared.dispatch_queue import DispatchQueue
 
 
 class Alarms(Construct):

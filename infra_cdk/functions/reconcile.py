@@ -24,11 +24,11 @@ from infra_cdk.constants import (
     RECONCILE_TIMEOUT,
     SERVICE_NAME,
 )
-from infra_cdk.features.cron import CronSchedules, scheduler_principal
-from infra_cdk.features.database import Database
-from infra_cdk.features.function import ServiceFunction
-from infra_cdk.features.layers import Layers
-from infra_cdk.features.state_table import StateTable
+from infra_cdk.functions.cron import CronSchedules, scheduler_principal
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.function import ServiceFunction
+from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.state_table import StateTable
 
 
 class Reconcile(Construct):

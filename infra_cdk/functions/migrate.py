@@ -8,10 +8,10 @@ from aws_cdk import aws_lambda, triggers
 from constructs import Construct
 
 from infra_cdk.constants import MIGRATE_FUNCTION, MIGRATE_FUNCTION_ID, MIGRATE_MEMORY_MB, MIGRATE_TIMEOUT
-from infra_cdk.features.database import Database
-from infra_cdk.features.function import ServiceFunction
-from infra_cdk.features.layers import Layers
-from infra_cdk.features.webhook_secrets import WebhookSecrets
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.function import ServiceFunction
+from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.managed_secrets import ManagedSecrets
 
 
 class Migrations(Construct):
@@ -22,7 +22,7 @@ class Migrations(Construct):
         *,
         layers: Layers,
         database: Database,
-        webhook_secrets: WebhookSecrets,
+        managed_secrets: ManagedSecrets,
         run_before: Sequence[aws_lambda.Function] = (),
     ) -> None:
         """``run_before``: functions whose new code must not serve before the migrations and one-time tasks ran."""
@@ -38,7 +38,7 @@ class Migrations(Construct):
             database=database,
         ).function
         # The one-time adoption of webhook secrets made before owner tags (functions/migrate/handler.py).
-        webhook_secrets.grant_adopt(self.function)
+        managed_secrets.grant_adopt(self.function)
         # The trigger invokes the function's current version, so it runs again whenever the function or a
         # layer changes: the migrations are SQL files in the shared layer. A failure fails the deployment.
         triggers.Trigger(

@@ -20,8 +20,8 @@ from infra_cdk.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra_cdk.features.database import Database
-from infra_cdk.features.layers import ARCHITECTURE, RUNTIME, Layers
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.layers import ARCHITECTURE, RUNTIME, Layers
 
 
 class ServiceFunction(Construct):

@@ -38,11 +38,11 @@ from infra_cdk.constants import (
     ENV_TESTING_MODE,
     ENV_WORKFLOW_ENGINE_URL,
 )
-from infra_cdk.features.database import Database
-from infra_cdk.features.dispatch_queue import DispatchQueue
-from infra_cdk.features.function import ServiceFunction
-from infra_cdk.features.layers import Layers
-from infra_cdk.features.state_table import StateTable
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.dispatch_queue import DispatchQueue
+from infra_cdk.shared.function import ServiceFunction
+from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.state_table import StateTable
 
 # Besides the engine call, a record needs PostgreSQL (5 s connect timeout, two statements) and DynamoDB (the
 # idempotency record, before and after): the function timeout keeps this much room beyond the engine's timeouts.

@@ -61,7 +61,7 @@ ADOPTED_BY_SERVICE = {
 }
 
 
-class WebhookSecrets:
+class ManagedSecrets:
     """Grants on the managed name prefix (plus ``extra_arns``, the operator's). Not a construct: it creates nothing.
 
     aws-cdk-lib's ``Secret.grant_*`` act on one secret; these secrets are created at run time under a name

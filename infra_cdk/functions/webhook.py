@@ -1,4 +1,5 @@
-"""Webhook triggers: the public ``ANY /webhook/{path+}`` route and the function behind it (seed 4.3)."""
+"""Webhook triggers: the function behind the public ``ANY /webhook/{path+}`` route (seed 4.3); the stack routes it
+through the API with ``AUTH_PER_TRIGGER`` as its authentication."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ from infra_cdk.constants import (
     WEBHOOK_FUNCTION,
     WEBHOOK_FUNCTION_ID,
     WEBHOOK_MEMORY_MB,
-    WEBHOOK_PROXY_PATH,
     WEBHOOK_TIMEOUT,
 )
-from infra_cdk.features.api import Api
-from infra_cdk.features.database import Database
-from infra_cdk.features.dispatch_queue import DispatchQueue
-from infra_cdk.features.function import ServiceFunction
-from infra_cdk.features.layers import Layers
-from infra_cdk.features.webhook_secrets import WebhookSecrets
+from infra_cdk.shared.database import Database
+from infra_cdk.shared.dispatch_queue import DispatchQueue
+from infra_cdk.shared.function import ServiceFunction
+from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.managed_secrets import ManagedSecrets
 
 AUTH_PER_TRIGGER = (
     "public webhook ingress: each webhook trigger authenticates its callers itself in the function (api_key, "
@@ -35,8 +34,7 @@ class Webhooks(Construct):
         layers: Layers,
         database: Database,
         dispatch_queue: DispatchQueue,
-        webhook_secrets: WebhookSecrets,
-        api: Api,
+        managed_secrets: ManagedSecrets,
         max_body_bytes: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -53,7 +51,4 @@ class Webhooks(Construct):
             environment=environment,
         ).function
         dispatch_queue.grant_send(self.function)
-        webhook_secrets.grant_read(self.function)
-        self.methods = api.add_function_route(
-            WEBHOOK_PROXY_PATH, ["ANY"], self.function, authentication=AUTH_PER_TRIGGER
-        )
+        managed_secrets.grant_read(self.function)
