@@ -82,21 +82,7 @@ class Api(Construct):
         managed_secrets: ManagedSecrets,
     ) -> None:
         super().__init__(scope, construct_id)
-        # The HS256 signing key of the bearer tokens: the whole secret string is the key.
-        self.jwt_secret = aws_secretsmanager.Secret(
-            self,
-            "JwtSecret",
-            description="HS256 key that signs the API's bearer tokens (JWT)",
-            generate_secret_string=aws_secretsmanager.SecretStringGenerator(
-                password_length=JWT_SECRET_LENGTH, exclude_punctuation=True
-            ),
-        )
-        nag.acknowledge(
-            self.jwt_secret,
-            "rotating the JWT signing key invalidates every token issued with it, so it is rotated "
-            "deliberately (docs/deploy.md), not on a schedule",
-            "AwsSolutions-SMG4",
-        )
+        self.jwt_secret = self._jwt_secret()
 
         self.function = ServiceFunction(
             self,
@@ -114,48 +100,13 @@ class Api(Construct):
         dispatch_queue.grant_send(self.function)  # manual runs
         managed_secrets.grant_manage(self.function)  # inline webhook secrets move into Secrets Manager at deploy
 
-        access_logs = aws_logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
-        self.rest_api = aws_apigateway.RestApi(
-            self,
-            "RestApi",
-            rest_api_name=SERVICE_NAME,
-            description="workflow_scheduler: deployments, triggers and webhooks",
-            endpoint_types=[aws_apigateway.EndpointType.REGIONAL],
-            binary_media_types=API_BINARY_MEDIA_TYPES,
-            # Execution and access logging need the account's API Gateway CloudWatch role.
-            cloud_watch_role=True,
-            deploy_options=aws_apigateway.StageOptions(
-                stage_name=API_STAGE_NAME,
-                access_log_destination=aws_apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=aws_apigateway.AccessLogFormat.custom(json.dumps(_ACCESS_LOG_FIELDS)),
-                # Errors only, and never request or response bodies: they carry specs and webhook secrets.
-                logging_level=aws_apigateway.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,
-                metrics_enabled=True,
-                tracing_enabled=True,
-                throttling_rate_limit=API_THROTTLE_RATE,
-                throttling_burst_limit=API_THROTTLE_BURST,
-            ),
-        )
-        nag.acknowledge(
-            self.rest_api,
-            "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-maintained policy API Gateway's account-level "
-            "logging role needs; it grants only CloudWatch Logs writes",
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-        )
+        self.rest_api = self._rest_api()
         # Bodies and parameters are checked where a method declares a model or a required parameter; the
         # function validates everything else (pydantic) and answers 422 with details.
         self._validator = self.rest_api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        for response_type, status, code, message in _GATEWAY_RESPONSES:
-            self.rest_api.add_gateway_response(
-                f"{code.title().replace('_', '')}{status or ''}Response",
-                type=response_type,
-                status_code=status,
-                templates={"application/json": f'{{"error": "{code}", "message": {message}}}'},
-            )
+        self._add_gateway_responses()
         self._add_web_acl()
 
         # The stack outputs the URL under its own name (ApiUrl).
@@ -198,6 +149,67 @@ class Api(Construct):
             )
             nag.acknowledge(created[-1], authentication, "AwsSolutions-APIG4", "AwsSolutions-COG4")
         return created
+
+    def _jwt_secret(self) -> aws_secretsmanager.Secret:
+        # The HS256 signing key of the bearer tokens: the whole secret string is the key.
+        secret = aws_secretsmanager.Secret(
+            self,
+            "JwtSecret",
+            description="HS256 key that signs the API's bearer tokens (JWT)",
+            generate_secret_string=aws_secretsmanager.SecretStringGenerator(
+                password_length=JWT_SECRET_LENGTH, exclude_punctuation=True
+            ),
+        )
+        nag.acknowledge(
+            secret,
+            "rotating the JWT signing key invalidates every token issued with it, so it is rotated "
+            "deliberately (docs/deploy.md), not on a schedule",
+            "AwsSolutions-SMG4",
+        )
+        return secret
+
+    def _rest_api(self) -> aws_apigateway.RestApi:
+        access_logs = aws_logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
+        rest_api = aws_apigateway.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=SERVICE_NAME,
+            description="workflow_scheduler: deployments, triggers and webhooks",
+            endpoint_types=[aws_apigateway.EndpointType.REGIONAL],
+            binary_media_types=API_BINARY_MEDIA_TYPES,
+            # Execution and access logging need the account's API Gateway CloudWatch role.
+            cloud_watch_role=True,
+            deploy_options=aws_apigateway.StageOptions(
+                stage_name=API_STAGE_NAME,
+                access_log_destination=aws_apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=aws_apigateway.AccessLogFormat.custom(json.dumps(_ACCESS_LOG_FIELDS)),
+                # Errors only, and never request or response bodies: they carry specs and webhook secrets.
+                logging_level=aws_apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=API_THROTTLE_RATE,
+                throttling_burst_limit=API_THROTTLE_BURST,
+            ),
+        )
+        nag.acknowledge(
+            rest_api,
+            "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-maintained policy API Gateway's account-level "
+            "logging role needs; it grants only CloudWatch Logs writes",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+        )
+        return rest_api
+
+    def _add_gateway_responses(self) -> None:
+        """What API Gateway answers by itself keeps the service's error shape (``_GATEWAY_RESPONSES``)."""
+        for response_type, status, code, message in _GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"{code.title().replace('_', '')}{status or ''}Response",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": f'{{"error": "{code}", "message": {message}}}'},
+            )
 
     def _add_web_acl(self) -> None:
         def visibility(metric: str) -> aws_wafv2.CfnWebACL.VisibilityConfigProperty:

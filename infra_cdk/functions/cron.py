@@ -80,12 +80,23 @@ class CronSchedules(Construct):
         self.group = aws_scheduler.ScheduleGroup(
             self, "Group", schedule_group_name=SCHEDULE_GROUP_NAME, removal_policy=RemovalPolicy.DESTROY
         )
+        self.dead_letters = self._dead_letter_queue()
+        self.function = self._cron_function(layers, database, dispatch_queue)
+        self.role = self._scheduler_role()
+        self.schedules_arn = Stack.of(self).format_arn(
+            service="scheduler",
+            resource="schedule",
+            resource_name=f"{self.group.schedule_group_name}/*",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        self.manage_policy = self._manage_policy()
 
-        # Firings that failed for good: invocations EventBridge Scheduler could not deliver after its retry policy
-        # (its dead-letter events name the schedule in their message attributes), and cron invocations that failed
-        # Lambda's retries or grew too old (Lambda's invocation record: the input under requestPayload).
-        # docs/deploy.md: inspect and replay.
-        self.dead_letters = aws_sqs.Queue(
+    def _dead_letter_queue(self) -> aws_sqs.Queue:
+        """Firings that failed for good: invocations EventBridge Scheduler could not deliver after its retry policy
+        (its dead-letter events name the schedule in their message attributes), and cron invocations that failed
+        Lambda's retries or grew too old (Lambda's invocation record: the input under requestPayload).
+        docs/deploy.md: inspect and replay."""
+        dead_letters = aws_sqs.Queue(
             self,
             "DeadLetters",
             encryption=aws_sqs.QueueEncryption.SQS_MANAGED,
@@ -93,13 +104,15 @@ class CronSchedules(Construct):
             retention_period=SCHEDULES_DLQ_RETENTION,
         )
         nag.acknowledge(
-            self.dead_letters,
+            dead_letters,
             "this queue is itself a dead-letter queue: the DeadLetterConfig of every cron schedule and the on-failure "
             "destination of the cron function; cdk-nag recognizes only SQS redrive policies as dead-letter use",
             "AwsSolutions-SQS3",
         )
+        return dead_letters
 
-        self.function: aws_lambda.Function = ServiceFunction(
+    def _cron_function(self, layers: Layers, database: Database, dispatch_queue: DispatchQueue) -> aws_lambda.Function:
+        function = ServiceFunction(
             self,
             CRON_FUNCTION_ID,
             name=CRON_FUNCTION,
@@ -109,45 +122,46 @@ class CronSchedules(Construct):
             timeout=CRON_TIMEOUT,
             database=database,
         ).function
-        dispatch_queue.grant_send(self.function)
+        dispatch_queue.grant_send(function)
         # Lambda retries a failed asynchronous invocation itself (EventBridge Scheduler retries only a delivery that
         # Lambda refused). The retries are safe: the execution id comes from (trigger, scheduled time). What still
         # fails, or waited longer than the maximum age (throttling), lands in the dead-letter queue instead of
         # being dropped. The function's role gets sqs:SendMessage on it for that.
-        self.function.configure_async_invoke(
+        function.configure_async_invoke(
             retry_attempts=CRON_RETRY_ATTEMPTS,
             max_event_age=CRON_MAX_EVENT_AGE,
             on_failure=aws_lambda_destinations.SqsDestination(self.dead_letters),
         )
+        return function
 
-        # The role every schedule of the group names as its target's RoleArn: invoke the cron function and write to
-        # the dead-letter queue (EventBridge Scheduler sends dead letters with the schedule's role), nothing else.
-        self.role = aws_iam.Role(
+    def _scheduler_role(self) -> aws_iam.Role:
+        """The role every schedule of the group names as its target's RoleArn: invoke the cron function and write to
+        the dead-letter queue (EventBridge Scheduler sends dead letters with the schedule's role), nothing else."""
+        role = aws_iam.Role(
             self,
             "SchedulerRole",
             description=f"{SERVICE_NAME}: assumed by EventBridge Scheduler for the schedules of cron triggers",
             assumed_by=scheduler_principal(self, self.group.schedule_group_arn),
         )
-        self.function.grant_invoke(self.role)
-        self.dead_letters.grant_send_messages(self.role)
+        self.function.grant_invoke(role)
+        self.dead_letters.grant_send_messages(role)
         nag.acknowledge(
-            self.role,
+            role,
             "grant_invoke covers the cron function and its qualified ARNs (versions and aliases, ARN:*); the role "
             "can still invoke only this one function",
             nag.invoke_grant_finding(self.function),
         )
+        return role
 
-        # The api and reconcile functions' access to the schedules (grant_manage). Written by hand: ScheduleGroup's
-        # grant_read_schedules scopes ListSchedules to the group's schedules, which IAM never matches (ListSchedules
-        # has no resource type: aws-cdk issue 38201), and PassRole needs its service condition. One policy, attached
-        # to both roles, keeps the service's whole access to EventBridge Scheduler in one place.
-        self.schedules_arn = Stack.of(self).format_arn(
-            service="scheduler",
-            resource="schedule",
-            resource_name=f"{self.group.schedule_group_name}/*",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        self.manage_policy = aws_iam.Policy(
+    def _manage_policy(self) -> aws_iam.Policy:
+        """The api and reconcile functions' access to the schedules (grant_manage).
+
+        Written by hand: ScheduleGroup's grant_read_schedules scopes ListSchedules to the group's schedules, which IAM
+        never matches (ListSchedules has no resource type: aws-cdk issue 38201), and PassRole needs its service
+        condition. One policy, attached to both roles, keeps the service's whole access to EventBridge Scheduler in
+        one place.
+        """
+        policy = aws_iam.Policy(
             self,
             "ManageSchedules",
             statements=[
@@ -163,18 +177,19 @@ class CronSchedules(Construct):
             ],
         )
         nag.acknowledge(
-            self.manage_policy,
+            policy,
             "schedule names are derived from workflow and trigger ids at deploy time; create, update, delete and get "
             f"are limited to the schedules of the service's own group {SCHEDULE_GROUP_NAME}",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"
             f"{SCHEDULE_GROUP_NAME}/*]",
         )
         nag.acknowledge(
-            self.manage_policy,
+            policy,
             "scheduler:ListSchedules supports no resource-level permissions (IAM requires Resource *); the service "
             "always lists with GroupName set to its own group, and the statement allows no other action",
             "AwsSolutions-IAM5[Resource::*]",
         )
+        return policy
 
     def grant_manage(self, function: aws_lambda.Function) -> None:
         """What ``SchedulerSettings`` reads, and the access ``EventBridgeSchedules`` needs to the group's schedules."""

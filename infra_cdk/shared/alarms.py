@@ -34,6 +34,57 @@ class Alarms(Construct):
         email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._add_topic(email)
+        action = aws_cloudwatch_actions.SnsAction(self.topic)
+
+        # Any parked firing needs an operator: fix the cause, then redrive (docs/deploy.md).
+        self.parked_firings = self._alarm(
+            "ParkedFirings",
+            (
+                "Firings are parked in the dispatch dead-letter queue: they did not reach the workflow engine after "
+                "every attempt. Find the cause in the dispatch function's logs (event firing_parked), then redrive."
+            ),
+            dispatch_queue.dead_letters.metric_approximate_number_of_messages_visible(
+                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
+            ),
+        )
+        # Record failures are answered as partial batch failures, not errors: an error is a crash or a timeout
+        # of a whole batch (its records come back only after the queue's visibility timeout).
+        self.dispatch_errors = self._alarm(
+            "DispatchErrors",
+            (
+                "The dispatch function failed whole invocations (crash, timeout, or an unreachable database): "
+                "their firings are delayed and may be parked. See the function's logs."
+            ),
+            dispatch_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+        )
+        # A cron firing that never reached the dispatch queue: EventBridge Scheduler could not invoke the cron function,
+        # or the function failed every retry. Nothing retries it any more: replay it (docs/deploy.md).
+        self.failed_cron_firings = self._alarm(
+            "FailedCronFirings",
+            (
+                "Cron firings (or a daily reconcile run) are in the schedules' dead-letter queue: EventBridge "
+                "Scheduler could not invoke the function, or the cron function failed every retry. See the cron "
+                "function's logs, fix the cause, then replay the messages (docs/deploy.md)."
+            ),
+            schedules_dead_letters.metric_approximate_number_of_messages_visible(
+                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
+            ),
+        )
+        # The daily reconcile run failed (Lambda retries it twice): schedules may be missing or orphaned until it runs.
+        self.reconcile_errors = self._alarm(
+            "ReconcileErrors",
+            (
+                "The reconcile function failed (database, EventBridge Scheduler, the lock, or a timeout): the schedule "
+                "group may not match the trigger index. See the function's logs; run it again by hand (docs/deploy.md)."
+            ),
+            reconcile_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+        )
+        for alarm in (self.parked_firings, self.dispatch_errors, self.failed_cron_firings, self.reconcile_errors):
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+
+    def _add_topic(self, email: str | None) -> None:
         # A customer managed key: the AWS managed key of SNS (alias/aws/sns) does not let CloudWatch publish.
         self.key = aws_kms.Key(
             self,
@@ -48,74 +99,19 @@ class Alarms(Construct):
         self._let_cloudwatch_publish()
         if email:
             self.topic.add_subscription(aws_sns_subscriptions.EmailSubscription(email))
-        action = aws_cloudwatch_actions.SnsAction(self.topic)
 
-        # Any parked firing needs an operator: fix the cause, then redrive (docs/deploy.md).
-        self.parked_firings = aws_cloudwatch.Alarm(
+    def _alarm(self, construct_id: str, description: str, metric: aws_cloudwatch.IMetric) -> aws_cloudwatch.Alarm:
+        """An alarm that fires as soon as ``metric`` reaches 1 in one period, and is OK while there is no data."""
+        return aws_cloudwatch.Alarm(
             self,
-            "ParkedFirings",
-            alarm_description=(
-                "Firings are parked in the dispatch dead-letter queue: they did not reach the workflow engine after "
-                "every attempt. Find the cause in the dispatch function's logs (event firing_parked), then redrive."
-            ),
-            metric=dispatch_queue.dead_letters.metric_approximate_number_of_messages_visible(
-                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
-            ),
+            construct_id,
+            alarm_description=description,
+            metric=metric,
             threshold=1,
             comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        # Record failures are answered as partial batch failures, not errors: an error is a crash or a timeout
-        # of a whole batch (its records come back only after the queue's visibility timeout).
-        self.dispatch_errors = aws_cloudwatch.Alarm(
-            self,
-            "DispatchErrors",
-            alarm_description=(
-                "The dispatch function failed whole invocations (crash, timeout, or an unreachable database): "
-                "their firings are delayed and may be parked. See the function's logs."
-            ),
-            metric=dispatch_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
-            threshold=1,
-            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        # A cron firing that never reached the dispatch queue: EventBridge Scheduler could not invoke the cron function,
-        # or the function failed every retry. Nothing retries it any more: replay it (docs/deploy.md).
-        self.failed_cron_firings = aws_cloudwatch.Alarm(
-            self,
-            "FailedCronFirings",
-            alarm_description=(
-                "Cron firings (or a daily reconcile run) are in the schedules' dead-letter queue: EventBridge "
-                "Scheduler could not invoke the function, or the cron function failed every retry. See the cron "
-                "function's logs, fix the cause, then replay the messages (docs/deploy.md)."
-            ),
-            metric=schedules_dead_letters.metric_approximate_number_of_messages_visible(
-                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
-            ),
-            threshold=1,
-            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        # The daily reconcile run failed (Lambda retries it twice): schedules may be missing or orphaned until it runs.
-        self.reconcile_errors = aws_cloudwatch.Alarm(
-            self,
-            "ReconcileErrors",
-            alarm_description=(
-                "The reconcile function failed (database, EventBridge Scheduler, the lock, or a timeout): the schedule "
-                "group may not match the trigger index. See the function's logs; run it again by hand (docs/deploy.md)."
-            ),
-            metric=reconcile_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
-            threshold=1,
-            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        for alarm in (self.parked_firings, self.dispatch_errors, self.failed_cron_firings, self.reconcile_errors):
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
 
     def _let_cloudwatch_publish(self) -> None:
         """CloudWatch alarms of this account publish to the topic and use its key (AWS's documented statements).

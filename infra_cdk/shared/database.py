@@ -35,12 +35,36 @@ class FunctionNetwork:
     security_group: aws_ec2.ISecurityGroup
 
 
+# The database and its proxy: subnets without any route out.
+ISOLATED = aws_ec2.SubnetSelection(subnet_type=aws_ec2.SubnetType.PRIVATE_ISOLATED)
+
+
 class Database(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        self.vpc = self._vpc()
+        self.client_security_group = aws_ec2.SecurityGroup(
+            self, "ClientSecurityGroup", vpc=self.vpc, description="Lambda functions that use the database"
+        )
+        self.network = FunctionNetwork(
+            vpc=self.vpc,
+            subnets=aws_ec2.SubnetSelection(subnet_type=aws_ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_group=self.client_security_group,
+        )
+
+        self.instance = self._instance()
+        if self.instance.secret is None:
+            raise ValueError("the database has no generated secret")  # from_generated_secret always makes one
+        self.secret = self.instance.secret
+        # The rotation function calls the Secrets Manager API: it needs the egress subnets.
+        self.instance.add_rotation_single_user(automatically_after=DB_SECRET_ROTATION, vpc_subnets=self.network.subnets)
+
+        self.proxy = self._proxy()
+
+    def _vpc(self) -> aws_ec2.Vpc:
         # Functions run in the egress subnets: Secrets Manager, GitHub, IMAP and the engine are outside.
         # The database and its proxy sit in isolated subnets, with no route out at all.
-        self.vpc = aws_ec2.Vpc(
+        return aws_ec2.Vpc(
             self,
             "Vpc",
             max_azs=VPC_MAX_AZS,
@@ -64,17 +88,9 @@ class Database(Construct):
                 )
             },
         )
-        isolated = aws_ec2.SubnetSelection(subnet_type=aws_ec2.SubnetType.PRIVATE_ISOLATED)
-        self.client_security_group = aws_ec2.SecurityGroup(
-            self, "ClientSecurityGroup", vpc=self.vpc, description="Lambda functions that use the database"
-        )
-        self.network = FunctionNetwork(
-            vpc=self.vpc,
-            subnets=aws_ec2.SubnetSelection(subnet_type=aws_ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            security_group=self.client_security_group,
-        )
 
-        self.instance = aws_rds.DatabaseInstance(
+    def _instance(self) -> aws_rds.DatabaseInstance:
+        instance = aws_rds.DatabaseInstance(
             self,
             "Instance",
             # The major version only: RDS applies minor upgrades itself, and a pinned minor in the template
@@ -84,7 +100,7 @@ class Database(Construct):
                 aws_ec2.InstanceClass.BURSTABLE4_GRAVITON, aws_ec2.InstanceSize.SMALL
             ),
             vpc=self.vpc,
-            vpc_subnets=isolated,
+            vpc_subnets=ISOLATED,
             database_name=DB_NAME,
             credentials=aws_rds.Credentials.from_generated_secret(DB_ADMIN_USER),
             multi_az=True,
@@ -101,10 +117,10 @@ class Database(Construct):
         )
         # cfn-lint's W3691 lists every major-only version ("16") as deprecated; RDS takes it and picks the
         # current minor version.
-        cfn_instance = cast(aws_rds.CfnDBInstance, self.instance.node.default_child)
+        cfn_instance = cast(aws_rds.CfnDBInstance, instance.node.default_child)
         cfn_instance.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3691"]}})
         nag.acknowledge(
-            self.instance,
+            instance,
             "only the proxy's security group may reach the instance, in subnets without a route out; a "
             "non-default port would add no protection, and RDS Proxy's PostgreSQL endpoint is 5432 anyway",
             "AwsSolutions-RDS11",
@@ -119,28 +135,24 @@ class Database(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
         nag.acknowledge_singleton(self, "LogRetention", nag.MANAGED_EXECUTION_POLICY_REASON, nag.LAMBDA_BASIC_EXECUTION)
-        if self.instance.secret is None:
-            raise ValueError("the database has no generated secret")  # from_generated_secret always makes one
-        self.secret = self.instance.secret
-        # The rotation function calls the Secrets Manager API: it needs the egress subnets.
-        self.instance.add_rotation_single_user(automatically_after=DB_SECRET_ROTATION, vpc_subnets=self.network.subnets)
+        return instance
 
+    def _proxy(self) -> aws_rds.DatabaseProxy:
         # Functions reach PostgreSQL only through the proxy: it pools connections across invocations.
         proxy_security_group = aws_ec2.SecurityGroup(
             self, "ProxySecurityGroup", vpc=self.vpc, description="RDS Proxy in front of the database"
         )
-        self.proxy = self.instance.add_proxy(
+        proxy = self.instance.add_proxy(
             "Proxy",
             vpc=self.vpc,
-            vpc_subnets=isolated,
+            vpc_subnets=ISOLATED,
             secrets=[self.secret],
             security_groups=[proxy_security_group],
             require_tls=True,
             iam_auth=False,
         )
-        self.proxy.connections.allow_from(
-            self.client_security_group, aws_ec2.Port.tcp(DB_PORT), "functions to the proxy"
-        )
+        proxy.connections.allow_from(self.client_security_group, aws_ec2.Port.tcp(DB_PORT), "functions to the proxy")
+        return proxy
 
     def grant_connect(self, function: aws_lambda.Function) -> None:
         """Give ``function`` what ``DatabaseSettings`` reads: the secret (readable), the proxy, the name.
