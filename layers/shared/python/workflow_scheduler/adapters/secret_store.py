@@ -11,7 +11,7 @@ from workflow_scheduler.domain.inline_secrets import SecretInfo
 
 RECOVERY_WINDOW_DAYS = 7
 _GONE = {"ResourceNotFoundException", "InvalidRequestException"}  # missing, or scheduled for deletion
-# IAM lets the functions see only tagged secrets (infra_cdk/features/webhook_secrets.py): a refusal means "not ours".
+# IAM lets the functions see only tagged secrets (infra_cdk/shared/managed_secrets.py): a refusal means "not ours".
 _UNSEEN = {"ResourceNotFoundException", "AccessDeniedException"}
 
 

@@ -151,7 +151,7 @@ class Gateway:
         found = find(self._routes, request.method, request.path)
         if found is None:
             # API Gateway's own answer is 403 "Missing Authentication Token"; the stack's gateway responses
-            # (infra_cdk/features/api.py) turn it into this 404 in the project's error shape.
+            # (infra_cdk/functions/api.py) turn it into this 404 in the project's error shape.
             return error_response(HTTPStatus.NOT_FOUND, "not_found", "no route matches the request")
         route, params = found
         missing = [name for name in route.required_headers if request.header(name) is None]
