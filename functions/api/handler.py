@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -18,7 +18,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.tokens import TokenVerifier
 from workflow_scheduler.api_views import (
     CronPreviewView,
@@ -48,13 +47,14 @@ from workflow_scheduler.http import (
 )
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ApiSettings
-from workflow_scheduler.wiring import deployment_service, history, manual_runs
+from workflow_scheduler.wiring import api_services
 
 settings = ApiSettings.from_environment()
-database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
-deployments = deployment_service(database, settings, max_triggers=settings.max_triggers_per_workflow)
-manual = manual_runs(database, settings.dispatch_queue_url)
-firing_history = history(database, timedelta(seconds=settings.firing_stale_after_seconds))
+services = api_services(settings)
+database = services.database
+deployments = services.deployments
+manual = services.manual
+firing_history = services.history
 verifier = TokenVerifier(settings)
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_body)

@@ -8,16 +8,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.cron_firing import CronInvocation
 from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import CronSettings
 from workflow_scheduler.wiring import cron_firings
 
-settings = CronSettings.from_environment()
-database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
-firings = cron_firings(database, settings.dispatch_queue_url)
+firings = cron_firings(CronSettings.from_environment())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -17,50 +17,21 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow_scheduler.adapters.delivery_guard import IdempotentDeliveryGuard
 from workflow_scheduler.adapters.dispatch_retries import SqsRetryScheduler
-from workflow_scheduler.adapters.engine import EngineDeliverer, engine_session
-from workflow_scheduler.adapters.firing_store import PostgresFiringStore
-from workflow_scheduler.adapters.postgres import Database
-from workflow_scheduler.domain.delivery import Deliverer
-from workflow_scheduler.domain.dispatch import Dispatcher, DispatchReport, RetryPolicy
+from workflow_scheduler.adapters.engine import engine_session
+from workflow_scheduler.domain.dispatch import DispatchReport
 from workflow_scheduler.domain.firing import FiringStatus
 from workflow_scheduler.observability import logger, metrics, tracer
 from workflow_scheduler.settings import DispatchSettings
+from workflow_scheduler.wiring import dispatch_services
 
 # An SQS event source batch holds at most 10 records without a batching window: one worker per record.
 WORKERS = 10
 
-settings = DispatchSettings.from_environment()
-database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
 workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="dispatch")
 session = engine_session(pool_size=WORKERS)  # reused across invocations: warm connections to the engine
-
-
-def _deliverer() -> Deliverer:
-    if settings.testing_mode:
-        from workflow_scheduler.adapters.testing_mailer import MailNotifier  # only testing mode needs it
-
-        return MailNotifier(settings)
-    return EngineDeliverer(
-        settings.workflow_engine_url,
-        session,
-        connect_timeout=settings.engine_connect_timeout_seconds,
-        read_timeout=settings.engine_read_timeout_seconds,
-    )
-
-
-guard = IdempotentDeliveryGuard(settings.state_table_name, settings.dispatch_idempotency_hours * 3600)
-dispatcher = Dispatcher(
-    PostgresFiringStore(database),
-    _deliverer(),
-    guard,
-    RetryPolicy(
-        max_attempts=settings.dispatch_max_attempts,
-        base_seconds=settings.dispatch_backoff_base_seconds,
-        max_seconds=settings.dispatch_backoff_max_seconds,
-    ),
-)
+services = dispatch_services(DispatchSettings.from_environment(), session)
+dispatcher, guard = services.dispatcher, services.guard
 retries = SqsRetryScheduler()
 # A batch whose records all wait for a retry is an expected answer, not a function error.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -13,12 +13,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow_scheduler.adapters.migrations import apply_migrations, run_once
-from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.errors import StoreUnavailable
 from workflow_scheduler.domain.secret_adoption import TASK_NAME as ADOPTION_TASK
 from workflow_scheduler.observability import logger
 from workflow_scheduler.settings import MigrateSettings
-from workflow_scheduler.wiring import legacy_secret_adoption
+from workflow_scheduler.wiring import connection_pool, legacy_secret_adoption
 
 settings = MigrateSettings.from_environment()
 
@@ -45,7 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("migrations applied", extra={"applied": applied})
     # Before the new webhook function serves (the deployment orders it after this function): it refuses a
     # secret without its owner's tags. A failure fails the deployment and is retried by the next one.
-    database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
+    database = connection_pool(settings)
     try:
         adopted = run_once(settings.conninfo(), ADOPTION_TASK, lambda: legacy_secret_adoption(database).as_dict())
     finally:

@@ -7,14 +7,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import ReconcileSettings
 from workflow_scheduler.wiring import reconciler
 
-settings = ReconcileSettings.from_environment()
-database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
-reconcile = reconciler(database, settings)
+reconcile = reconciler(ReconcileSettings.from_environment())
 
 
 @logger.inject_lambda_context(clear_state=True)

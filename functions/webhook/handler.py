@@ -11,20 +11,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow_scheduler.adapters.postgres import Database
-from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
 from workflow_scheduler.domain.errors import DomainError
 from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.domain.webhook import WebhookRequest, WebhookService
+from workflow_scheduler.domain.webhook import WebhookRequest
 from workflow_scheduler.http import describe_error, proxy_response
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import WebhookSettings
-from workflow_scheduler.wiring import firing_service
+from workflow_scheduler.wiring import webhook_service
 
-settings = WebhookSettings.from_environment()
-database = Database(settings.conninfo, connect_timeout=settings.db_connect_timeout)
-store, firing = firing_service(database, settings.dispatch_queue_url)
-webhooks = WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes, check_secret=SecretOwnership())
+webhooks = webhook_service(WebhookSettings.from_environment())
 
 
 def to_request(event: APIGatewayProxyEvent) -> WebhookRequest:

@@ -8,43 +8,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from workflow_scheduler.cli_error import CliError
 
-class CliError(Exception):
-    """A mistake the user can fix: printed on stderr, exit status 2."""
+# Configuration comes through the settings models and AWS through the adapters (tests/unit/test_wiring.py).
 
 
 def _print(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def _use_local_environment(needs: str = "DATABASE_URL") -> None:
-    """Give in-process handlers the settings of the local system started from this checkout."""
-    from workflow_scheduler.local.state import running_environment
-
-    environment = running_environment()
-    if environment is None:
-        if needs not in os.environ:
-            raise CliError(f"no local system is running here: start it with `make dev`, or set {needs}")
-        return
-    for key, value in environment.items():
-        os.environ.setdefault(key, value)
-
-
 def cmd_dev(args: argparse.Namespace) -> None:
     from workflow_scheduler.local.dev import run
+    from workflow_scheduler.settings import LocalSystemSettings
 
-    run(host=args.host, port=args.port)
+    defaults = LocalSystemSettings.from_environment()
+    run(host=defaults.host if args.host is None else args.host, port=defaults.port if args.port is None else args.port)
 
 
 def cmd_invoke(args: argparse.Namespace) -> None:
+    from workflow_scheduler.local.environment import use_local_environment
     from workflow_scheduler.local.invoke import invoke
 
-    _use_local_environment()
+    use_local_environment()
     try:
         with open(args.event) as handle:
             event = json.load(handle)
@@ -61,35 +50,30 @@ def cmd_openapi(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     from workflow_scheduler.adapters.migrations import apply_migrations
+    from workflow_scheduler.local.environment import use_local_environment
     from workflow_scheduler.settings import MigrateSettings
 
     if args.database_url:
         conninfo = args.database_url
     else:
-        _use_local_environment()
+        use_local_environment()
         conninfo = MigrateSettings.from_environment().conninfo()
     _print({"applied": apply_migrations(conninfo)})
 
 
 def cmd_dlq_redrive(args: argparse.Namespace) -> None:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from workflow_scheduler.adapters.dispatch_retries import RedriveIncomplete, dead_letter_queue_url, redrive
+    from workflow_scheduler.adapters.dispatch_retries import RedriveFailed, RedriveIncomplete, redrive_dead_letters
+    from workflow_scheduler.local.environment import use_local_environment
+    from workflow_scheduler.settings import DeadLetterSettings
 
     if args.max is not None and args.max < 1:
         raise CliError("--max must be at least 1")
-    if "DISPATCH_QUEUE_URL" not in os.environ:  # set: a deployed queue, with the caller's AWS credentials
-        _use_local_environment(needs="DISPATCH_QUEUE_URL")
-    queue_url = os.environ["DISPATCH_QUEUE_URL"]
-    sqs = boto3.client("sqs")
+    use_local_environment("DISPATCH_QUEUE_URL", unless=["DISPATCH_QUEUE_URL"])
+    settings = DeadLetterSettings.from_environment()
     try:
-        dead_letters = os.environ.get("DISPATCH_DLQ_URL") or dead_letter_queue_url(sqs, queue_url)
-        moved = redrive(sqs, dead_letters, queue_url, limit=args.max)
-    except RedriveIncomplete as exc:
-        raise CliError(str(exc)) from exc
-    except (BotoCoreError, ClientError, ValueError) as exc:
-        raise CliError(f"cannot redrive the dead-letter queue: {exc}") from exc
+        moved = redrive_dead_letters(settings.dispatch_queue_url, settings.dispatch_dlq_url, limit=args.max)
+    except (RedriveIncomplete, RedriveFailed) as exc:
+        raise CliError(exc.message) from exc
     _print({"moved": moved})
 
 
@@ -124,16 +108,14 @@ def cmd_cron_preview(args: argparse.Namespace) -> None:
 def cmd_reconcile(args: argparse.Namespace) -> None:
     from pydantic import ValidationError
 
-    from workflow_scheduler.adapters.postgres import Database
     from workflow_scheduler.domain.errors import DomainError
+    from workflow_scheduler.local.environment import use_local_environment
     from workflow_scheduler.settings import ReconcileSettings
     from workflow_scheduler.wiring import reconciler
 
-    if "SCHEDULE_GROUP_NAME" not in os.environ:
-        _use_local_environment("SCHEDULE_GROUP_NAME")
+    use_local_environment("SCHEDULE_GROUP_NAME", unless=["SCHEDULE_GROUP_NAME"])
     try:
-        settings = ReconcileSettings.from_environment()
-        report = reconciler(Database(settings.conninfo), settings).run(dry_run=args.dry_run)
+        report = reconciler(ReconcileSettings.from_environment()).run(dry_run=args.dry_run)
     except (ValidationError, ValueError) as exc:
         raise CliError(f"reconcile is not configured: {exc}") from exc
     except DomainError as exc:
@@ -145,15 +127,14 @@ def cmd_secrets_adopt(args: argparse.Namespace) -> None:
     """The migrate function's one-time adoption, on demand: it ignores the record of a run (it is idempotent)."""
     from pydantic import ValidationError
 
-    from workflow_scheduler.adapters.postgres import Database
     from workflow_scheduler.domain.errors import DomainError
+    from workflow_scheduler.local.environment import use_local_environment
     from workflow_scheduler.settings import MigrateSettings
-    from workflow_scheduler.wiring import legacy_secret_adoption
+    from workflow_scheduler.wiring import connection_pool, legacy_secret_adoption
 
-    if "DATABASE_URL" not in os.environ and "DB_SECRET_ARN" not in os.environ:
-        _use_local_environment()
+    use_local_environment(unless=["DATABASE_URL", "DB_SECRET_ARN"])
     try:
-        database = Database(MigrateSettings.from_environment().conninfo)
+        database = connection_pool(MigrateSettings.from_environment())
     except ValidationError as exc:
         raise CliError(f"the database is not configured: {exc}") from exc
     try:
@@ -179,8 +160,8 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole system on this machine")
-    dev.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8003")))
+    dev.add_argument("--host", help="default: HOST, or 127.0.0.1")
+    dev.add_argument("--port", type=int, help="default: PORT, or 8003")
     dev.set_defaults(run=cmd_dev)
 
     invoke = sub.add_parser("invoke", help="run a function's handler in-process with the local settings")

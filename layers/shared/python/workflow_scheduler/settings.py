@@ -105,6 +105,19 @@ class FiringSettings(_Part):
     dispatch_queue_url: str
 
 
+class DeadLetterSettings(FiringSettings):
+    """``workflow-scheduler dlq redrive``: the dispatch queue and, if not its redrive policy's, its dead letters."""
+
+    dispatch_dlq_url: str | None = None
+
+
+class LocalSystemSettings(_Part):
+    """Where ``workflow-scheduler dev`` listens by default."""
+
+    host: str = "127.0.0.1"
+    port: int = 8003
+
+
 class SchedulerSettings(_Part):
     """EventBridge Scheduler for cron triggers; without it, cron triggers are refused at deploy."""
 

@@ -53,6 +53,24 @@ class RedriveIncomplete(Unavailable):
         self.moved = moved
 
 
+class RedriveFailed(Unavailable):
+    """SQS refused the redrive, or the queue has no dead-letter queue; nothing more moved."""
+
+    code = "redrive_failed"
+
+
+def redrive_dead_letters(queue_url: str, dead_letter_url: str | None = None, *, limit: int | None = None) -> int:
+    """``redrive`` with the caller's AWS credentials; the dead-letter queue is the queue's redrive policy's unless
+    given. ``RedriveIncomplete`` or ``RedriveFailed`` when SQS refuses."""
+    import boto3
+
+    client = boto3.client("sqs")
+    try:
+        return redrive(client, dead_letter_url or dead_letter_queue_url(client, queue_url), queue_url, limit=limit)
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise RedriveFailed(f"cannot redrive the dead-letter queue: {exc}") from exc
+
+
 def dead_letter_queue_url(client: Any, queue_url: str) -> str:
     """The dead-letter queue named in the queue's redrive policy."""
     attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]

@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from workflow_scheduler.adapters.migrations import apply_migrations
-from workflow_scheduler.cli import CliError
+from workflow_scheduler.cli_error import CliError
 from workflow_scheduler.local import state
 from workflow_scheduler.local.aws_resources import DISPATCH_MAX_RECEIVES, Aws, create_resources
 from workflow_scheduler.local.dispatch_poller import DispatchPoller
