@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -37,7 +38,7 @@ from workflow_scheduler.local.invoke import LocalContext
 pytestmark = pytest.mark.integration
 
 MAX_ATTEMPTS = 5
-READ_TIMEOUT = 0.25  # a hung engine costs a record this long
+READ_TIMEOUT = 0.5  # a hung engine costs a record this long
 HANG = Answer(503, delay_seconds=READ_TIMEOUT + 0.25)
 
 
@@ -210,6 +211,22 @@ def test_data_too_large_for_a_message_is_loaded_from_the_store(fresh: Rig) -> No
     assert fresh.rows()[execution_id]["status"] == "dispatched"
 
 
+def assert_one_execution_each(fresh: Rig, accepted: Counter[str], rows: dict[str, dict[str, Any]]) -> None:
+    """Every accepted firing is one execution at the engine.
+
+    A 2xx whose answer the dispatcher did not get in time (its read timeout or a dropped connection, which a loaded
+    machine produces now and then) is delivered again with the same ``Idempotency-Key``, which the engine honours
+    (ARCHITECTURE.md): still one execution. So a firing answered 2xx more than once must have every call under its
+    own execution id as the key, and the dispatcher must have seen the earlier call fail (more than one attempt).
+    """
+    for execution_id, count in accepted.items():
+        if count == 1:
+            continue
+        keys = {call.idempotency_key for call, _ in fresh.engine.calls_for(execution_id)}
+        assert keys == {execution_id}, f"{execution_id} reached the engine under keys {keys}"
+        assert rows[execution_id]["attempts"] >= count, f"{execution_id} was delivered again after a 2xx it saw"
+
+
 def test_fault_injection_every_firing_reaches_the_engine_once_or_is_parked(fresh: Rig) -> None:
     """500 firings while the engine fails 30% of calls (503 or hung) and one workflow's calls always; then the
     engine recovers and the parked firings are redriven."""
@@ -241,8 +258,7 @@ def test_fault_injection_every_firing_reaches_the_engine_once_or_is_parked(fresh
     batches += fresh.drain()
 
     accepted, parked, rows = fresh.engine.accepted(), fresh.dead_letters(), fresh.rows()
-    duplicates = sum(count - 1 for count in accepted.values())
-    assert duplicates == 0
+    assert_one_execution_each(fresh, accepted, rows)
     assert set(accepted) | parked == fired, "every firing reached the engine or is parked"
     assert not set(accepted) & parked
     assert len(fired) == len(accepted) + len(parked)
@@ -262,7 +278,8 @@ def test_fault_injection_every_firing_reaches_the_engine_once_or_is_parked(fresh
     fresh.drain()
 
     accepted, rows = fresh.engine.accepted(), fresh.rows()
-    assert set(accepted) == fired and set(accepted.values()) == {1}
+    assert set(accepted) == fired
+    assert_one_execution_each(fresh, accepted, rows)
     assert {row["status"] for row in rows.values()} == {"dispatched"}
     assert fresh.depth(fresh.dlq_url) == 0
     print(
