@@ -34,8 +34,7 @@ from workflow_scheduler.domain.cron import MAX_PREVIEW_COUNT, CronError, preview
 from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE
-from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord, TriggerType
 from workflow_scheduler.domain.spec_schema import WorkflowSpecBody
 from workflow_scheduler.http import (
     documented,

@@ -30,8 +30,7 @@ from workflow_scheduler.adapters.dispatch_queue import SqsDispatchQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.firing import FiringService, FiringTarget
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.local.dispatch_poller import BATCH_SIZE, DispatchPoller
 from workflow_scheduler.local.invoke import LocalContext
 

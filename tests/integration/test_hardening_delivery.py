@@ -33,7 +33,7 @@ from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.firing import TriggerEvent
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.local.dispatch_poller import DispatchPoller
 from workflow_scheduler.local.invoke import LocalContext
 

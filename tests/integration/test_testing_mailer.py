@@ -32,7 +32,7 @@ from workflow_scheduler.adapters.secrets import read_secret
 from workflow_scheduler.adapters.testing_mailer import EXECUTION_HEADER, MailNotifier
 from workflow_scheduler.domain.delivery import DeliveryResult
 from workflow_scheduler.domain.firing import TriggerEvent
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.settings import TestingMailSettings as MailSettings  # not "Test*": pytest would collect it
 
 RECIPIENT = "qa@example.com"

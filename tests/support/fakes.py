@@ -9,10 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 from workflow_scheduler.domain.errors import RegistrationFailed
-from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import UndoLog
 from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
-from workflow_scheduler.domain.spec import TriggerType
 
 
 class MemoryTx:

@@ -14,9 +14,8 @@ from workflow_scheduler.domain.errors import (
     WebhookPathTaken,
     WorkflowIdTaken,
 )
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerStatus
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerStatus, TriggerType
 from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.domain.triggers import TriggerManager
 
 

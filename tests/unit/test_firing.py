@@ -19,8 +19,7 @@ from workflow_scheduler.domain.firing import (
     execution_id_for,
 )
 from workflow_scheduler.domain.manual import ConfirmationRequired, ManualRuns, NoManualTrigger
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.webhook import MethodNotAllowed, WebhookNotFound, WebhookRequest, WebhookService
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

@@ -17,9 +17,8 @@ from workflow_scheduler.domain.inline_secrets import (
     owner_tags,
     tag_value,
 )
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.domain.triggers import TriggerManager
 
 

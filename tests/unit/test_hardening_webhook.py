@@ -12,8 +12,8 @@ import pytest
 from tests.support.fakes import MemoryFiringStore, MemoryQueue
 from workflow_scheduler.domain.errors import SpecInvalid, Unauthorized
 from workflow_scheduler.domain.firing import FiringService, FiringTarget
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType, parse_workflow_spec
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
+from workflow_scheduler.domain.spec import parse_workflow_spec
 from workflow_scheduler.domain.webhook import (
     BasicAuthRequired,
     MethodNotAllowed,

@@ -9,8 +9,8 @@ from tests.support.fakes import MemorySecretStore, MemoryStore, RecordingRegistr
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.inline_secrets import extract_inline_secrets, managed_secret_name
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.spec import TriggerType
 from workflow_scheduler.domain.triggers import TriggerManager
 
 

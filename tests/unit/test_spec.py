@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from workflow_scheduler.domain.errors import SpecInvalid
-from workflow_scheduler.domain.spec import TriggerType, WebhookParams, parse_workflow_spec
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.spec import WebhookParams, parse_workflow_spec
 
 
 def trigger(node_id: str, subtype: str, **parameters: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workflow_scheduler.domain.firing import FiringOutcome, FiringService, FiringTarget
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 
 
 class CronInvocation(BaseModel):

@@ -9,11 +9,11 @@ from functools import partial
 from typing import Any
 
 from workflow_scheduler.domain.cron import deploy_preview, translate
-from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import UndoLog
 from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
 from workflow_scheduler.domain.schedules import ScheduleSpec, ScheduleStore, schedule_names_of
-from workflow_scheduler.domain.spec import TriggerSpec, TriggerType
+from workflow_scheduler.domain.spec import TriggerSpec
 
 
 def schedule_specs(record: TriggerRecord, enabled: bool | None = None) -> list[ScheduleSpec]:

@@ -21,8 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workflow_scheduler.domain.errors import Conflict, Problem, SpecInvalid, Unavailable
 from workflow_scheduler.domain.json_limits import json_depth_exceeds, too_deep_message
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 
 # Fixed forever: execution ids derived from it must stay the same across releases.
 _EXECUTION_NAMESPACE = uuid.UUID("6f1d2a4e-3b7c-4d8e-9f10-a1b2c3d4e5f6")

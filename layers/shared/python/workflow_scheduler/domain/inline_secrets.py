@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import Problem, SpecInvalid
-from workflow_scheduler.domain.spec import TRIGGER_NODE, TriggerType
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.spec import TRIGGER_NODE
 
 MANAGED_PREFIX = "workflow-scheduler/webhooks/"
 MAX_INLINE_SECRET = 4096  # the documented limit of auth.secret (WebhookAuth.secret)

@@ -16,8 +16,7 @@ from workflow_scheduler.domain.firing import (
     WorkflowPaused,
     execution_id_for,
 )
-from workflow_scheduler.domain.models import DeploymentStatus
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerType
 
 
 class ConfirmationRequired(Forbidden):

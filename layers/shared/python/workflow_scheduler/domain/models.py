@@ -5,9 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workflow_scheduler.domain.spec import TriggerSpec, TriggerType
+if TYPE_CHECKING:
+    from workflow_scheduler.domain.spec import TriggerSpec
+
+
+class TriggerType(StrEnum):
+    CRON = "cron"
+    MANUAL = "manual"
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+    GITHUB = "github"
+
+    @property
+    def subtype(self) -> str:
+        """The node ``subtype`` that names this type in a workflow spec."""
+        return f"TRIGGER_{self.value.upper()}"
 
 
 class DeploymentStatus(StrEnum):

@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from workflow_scheduler.domain.firing import TriggerEvent
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 
 # Keys whose values are never shown, at any depth of the data or the config.
 _SECRET_KEY = re.compile(

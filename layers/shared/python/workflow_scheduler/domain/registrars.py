@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import WebhookPathTaken
-from workflow_scheduler.domain.models import TriggerRecord
+from workflow_scheduler.domain.models import TriggerRecord, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
-from workflow_scheduler.domain.spec import TriggerSpec, TriggerType, WebhookParams
+from workflow_scheduler.domain.spec import TriggerSpec, WebhookParams
 
 
 class TriggerRegistrar(Protocol):

@@ -10,27 +10,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from workflow_scheduler.domain.errors import Problem, SpecInvalid, safe_message
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.storable import field_path, field_segment
 
 TRIGGER_NODE = "TRIGGER_NODE"
-
-
-class TriggerType(StrEnum):
-    CRON = "cron"
-    MANUAL = "manual"
-    WEBHOOK = "webhook"
-    EMAIL = "email"
-    GITHUB = "github"
-
-    @property
-    def subtype(self) -> str:
-        return f"TRIGGER_{self.value.upper()}"
 
 
 SUBTYPES = {t.subtype: t for t in TriggerType}

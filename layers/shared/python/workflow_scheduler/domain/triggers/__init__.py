@@ -7,10 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 from workflow_scheduler.domain.errors import Problem, TriggerTypeUnavailable
-from workflow_scheduler.domain.models import TriggerPlan, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.models import TriggerPlan, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
 from workflow_scheduler.domain.registrars import TriggerRegistrar
-from workflow_scheduler.domain.spec import TriggerSpec, TriggerType, WorkflowSpec
+from workflow_scheduler.domain.spec import TriggerSpec, WorkflowSpec
 
 
 def trigger_status(spec_config: Mapping[str, Any], paused: bool) -> TriggerStatus:
