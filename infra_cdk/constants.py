@@ -96,7 +96,7 @@ DISPATCH_MEMORY_MB = 512
 CRON_MEMORY_MB = 512  # CPU scales with memory: a firing's delay includes the cold start
 CRON_TIMEOUT = Duration.seconds(30)  # one deployment lookup, one audit row, one SQS message (5 s connect timeout)
 RECONCILE_MEMORY_MB = 512
-# Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.reconcile,
+# Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.triggers.cron.reconcile,
 # LOCK_LEASE_SECONDS = 900): a run still going after its lease ends could overlap the next one.
 RECONCILE_TIMEOUT = Duration.minutes(15)
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS

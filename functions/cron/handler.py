@@ -8,8 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow_scheduler.domain.cron_firing import CronInvocation
 from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import CronSettings
 from workflow_scheduler.wiring import cron_firings

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow_scheduler.domain.errors import DomainError
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.domain.webhook import WebhookRequest
+from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
 from workflow_scheduler.http import describe_error, proxy_response
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import WebhookSettings

@@ -20,9 +20,9 @@ from tests.infra.conftest import (
     role_statements,
 )
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
-from workflow_scheduler.domain.cron.evaluate import next_fire_times
-from workflow_scheduler.domain.reconcile import LOCK_LEASE_SECONDS
-from workflow_scheduler.domain.schedules import ScheduleSpec
+from workflow_scheduler.domain.triggers.cron.evaluate import next_fire_times
+from workflow_scheduler.domain.triggers.cron.reconcile import LOCK_LEASE_SECONDS
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
 
 SCHEDULER = {"Service": "scheduler.amazonaws.com"}
 

@@ -19,11 +19,12 @@ from workflow_scheduler.adapters.concurrency import thread_pool_runner
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
-from workflow_scheduler.domain.cron_registrar import CronRegistrar
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed
-from workflow_scheduler.domain.registrars import ManualRegistrar, WebhookRegistrar
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.triggers.cron.registrar import CronRegistrar
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.manual.registrar import ManualRegistrar
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 from workflow_scheduler.local.invoke import LocalContext
 
 GROUP = "workflow-scheduler-bounded"

@@ -11,7 +11,7 @@ from typing import Any
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import UndoLog
-from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
 
 
 class MemoryTx:

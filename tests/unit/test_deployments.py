@@ -15,8 +15,8 @@ from workflow_scheduler.domain.errors import (
     WorkflowIdTaken,
 )
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerStatus, TriggerType
-from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 
 
 def manual(node_id: str, **parameters: Any) -> dict[str, Any]:

@@ -18,9 +18,14 @@ from workflow_scheduler.domain.firing import (
     WorkflowPaused,
     execution_id_for,
 )
-from workflow_scheduler.domain.manual import ConfirmationRequired, ManualRuns, NoManualTrigger
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
-from workflow_scheduler.domain.webhook import MethodNotAllowed, WebhookNotFound, WebhookRequest, WebhookService
+from workflow_scheduler.domain.triggers.manual.firing import ConfirmationRequired, ManualRuns, NoManualTrigger
+from workflow_scheduler.domain.triggers.webhook.firing import (
+    MethodNotAllowed,
+    WebhookNotFound,
+    WebhookRequest,
+    WebhookService,
+)
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 SECRETS = {"hook-key": "s3cret", "hook-sig": "It's a Secret to Everybody"}
@@ -248,6 +253,6 @@ def test_idempotency_key_makes_retries_one_execution() -> None:
     ],
 )
 def test_body_parsing(content_type: str, body: bytes, parsed: Any, encoding: str) -> None:
-    from workflow_scheduler.domain.webhook import parse_body
+    from workflow_scheduler.domain.triggers.webhook.firing import parse_body
 
     assert parse_body(body, content_type) == (parsed, encoding)

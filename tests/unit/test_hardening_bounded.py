@@ -14,16 +14,17 @@ from botocore.exceptions import ClientError
 from tests.support.fakes import MemoryStore
 from workflow_scheduler.adapters.concurrency import RateLimiter, thread_pool_runner
 from workflow_scheduler.adapters.scheduler import THROTTLE_RETRIES, EventBridgeSchedules, SchedulerTarget
-from workflow_scheduler.domain.cron.evaluate import next_fire_times
-from workflow_scheduler.domain.cron.preview import preview
-from workflow_scheduler.domain.cron.translate import translate
-from workflow_scheduler.domain.cron_registrar import CronRegistrar
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed, TooManyTriggers
 from workflow_scheduler.domain.ports import UndoLog
-from workflow_scheduler.domain.registrars import ManualRegistrar, WebhookRegistrar
-from workflow_scheduler.domain.schedules import ScheduleSpec
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.triggers.cron.evaluate import next_fire_times
+from workflow_scheduler.domain.triggers.cron.preview import preview
+from workflow_scheduler.domain.triggers.cron.registrar import CronRegistrar
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
+from workflow_scheduler.domain.triggers.cron.translate import translate
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.manual.registrar import ManualRegistrar
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 from workflow_scheduler.http import describe_error
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from workflow_scheduler.domain.firing import MAX_INLINE_MESSAGE_BYTES, FiringSta
 from workflow_scheduler.domain.history import Firing, Health, trigger_health
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.domain.webhook import WebhookRequest, WebhookService, parse_body, trigger_data
+from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest, WebhookService, parse_body, trigger_data
 
 
 def nested(levels: int) -> Any:

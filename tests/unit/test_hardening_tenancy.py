@@ -18,8 +18,8 @@ from workflow_scheduler.domain.inline_secrets import (
     tag_value,
 )
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
-from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 
 
 def hook(node_id: str, **auth: Any) -> dict[str, Any]:

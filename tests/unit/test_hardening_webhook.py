@@ -14,13 +14,8 @@ from workflow_scheduler.domain.errors import SpecInvalid, Unauthorized
 from workflow_scheduler.domain.firing import FiringService, FiringTarget
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.spec import parse_workflow_spec
-from workflow_scheduler.domain.webhook import (
-    BasicAuthRequired,
-    MethodNotAllowed,
-    WebhookRequest,
-    WebhookService,
-    authenticate,
-)
+from workflow_scheduler.domain.triggers.webhook.auth import BasicAuthRequired, authenticate
+from workflow_scheduler.domain.triggers.webhook.firing import MethodNotAllowed, WebhookRequest, WebhookService
 from workflow_scheduler.http import describe_error
 
 SECRETS = {"hook-key": "s3cret", "hook-sig": "It's a Secret to Everybody"}

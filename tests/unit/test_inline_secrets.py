@@ -10,8 +10,8 @@ from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.inline_secrets import extract_inline_secrets, managed_secret_name
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 
 
 def keyed(node_id: str, secret: str, **extra: Any) -> dict[str, Any]:

@@ -30,17 +30,17 @@ if TYPE_CHECKING:
     from workflow_scheduler.adapters.delivery_guard import IdempotentDeliveryGuard
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
     from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
-    from workflow_scheduler.domain.cron_firing import CronFirings
     from workflow_scheduler.domain.delivery import Deliverer
     from workflow_scheduler.domain.deployments import DeploymentService
     from workflow_scheduler.domain.dispatch import Dispatcher
     from workflow_scheduler.domain.firing import FiringService
     from workflow_scheduler.domain.history import History
-    from workflow_scheduler.domain.manual import ManualRuns
-    from workflow_scheduler.domain.reconcile import Reconciler
-    from workflow_scheduler.domain.registrars import TriggerRegistrar
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
-    from workflow_scheduler.domain.webhook import WebhookService
+    from workflow_scheduler.domain.triggers.cron.firing import CronFirings
+    from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.manual.firing import ManualRuns
+    from workflow_scheduler.domain.triggers.registrar import TriggerRegistrar
+    from workflow_scheduler.domain.triggers.webhook.firing import WebhookService
 
 
 def connection_pool(settings: DatabaseSettings) -> Database:
@@ -72,11 +72,12 @@ def schedules(scheduler: SchedulerSettings) -> EventBridgeSchedules:
 
 def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
     """The trigger types whose firing path exists; any other subtype is refused at deploy."""
-    from workflow_scheduler.domain.registrars import ManualRegistrar, WebhookRegistrar
+    from workflow_scheduler.domain.triggers.manual.registrar import ManualRegistrar
+    from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 
     available: list[TriggerRegistrar] = [ManualRegistrar(), WebhookRegistrar()]
     if scheduler is not None and scheduler.scheduler_configured:
-        from workflow_scheduler.domain.cron_registrar import CronRegistrar
+        from workflow_scheduler.domain.triggers.cron.registrar import CronRegistrar
 
         available.append(CronRegistrar(schedules(scheduler)))
     return available
@@ -89,7 +90,7 @@ def deployment_service(
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.secret_store import SecretsManagerStore
     from workflow_scheduler.domain.deployments import DEFAULT_MAX_TRIGGERS, DeploymentService
-    from workflow_scheduler.domain.triggers import TriggerManager
+    from workflow_scheduler.domain.triggers.manager import TriggerManager
     from workflow_scheduler.observability import logger
 
     def report(failed: list[str]) -> None:
@@ -132,7 +133,7 @@ class ApiServices:
 
 def api_services(settings: ApiSettings) -> ApiServices:
     """The api function's: deployments, manual runs and the firing history, on one connection pool."""
-    from workflow_scheduler.domain.manual import ManualRuns
+    from workflow_scheduler.domain.triggers.manual.firing import ManualRuns
 
     db = connection_pool(settings)
     store, firing = firing_service(db, settings.dispatch_queue_url)
@@ -147,7 +148,7 @@ def api_services(settings: ApiSettings) -> ApiServices:
 def webhook_service(settings: WebhookSettings) -> WebhookService:
     """The webhook function's: each request's trigger, its auth (secrets read with their owner checked), firing."""
     from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
-    from workflow_scheduler.domain.webhook import WebhookService
+    from workflow_scheduler.domain.triggers.webhook.firing import WebhookService
 
     store, firing = firing_service(connection_pool(settings), settings.dispatch_queue_url)
     return WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes, check_secret=SecretOwnership())
@@ -155,7 +156,7 @@ def webhook_service(settings: WebhookSettings) -> WebhookService:
 
 def cron_firings(settings: CronSettings) -> CronFirings:
     """The cron function's: a scheduled invocation to its firing."""
-    from workflow_scheduler.domain.cron_firing import CronFirings
+    from workflow_scheduler.domain.triggers.cron.firing import CronFirings
 
     store, firing = firing_service(connection_pool(settings), settings.dispatch_queue_url)
     return CronFirings(store, firing)
@@ -206,7 +207,7 @@ def reconciler(settings: ReconcileSettings) -> Reconciler:
     """The reconcile function's (and ``workflow-scheduler reconcile``'s): the schedule group against the index."""
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.locks_dynamodb import lock_manager
-    from workflow_scheduler.domain.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
 
     if not settings.scheduler_configured:
         raise ValueError("reconcile needs SCHEDULE_GROUP_NAME, CRON_FUNCTION_ARN and SCHEDULER_ROLE_ARN")

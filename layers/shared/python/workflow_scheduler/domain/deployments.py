@@ -40,8 +40,9 @@ from workflow_scheduler.domain.models import (
     plan_triggers,
 )
 from workflow_scheduler.domain.ports import CallRunner, DeploymentStore, DeploymentTx, UndoLog, run_in_turn
-from workflow_scheduler.domain.spec import TRIGGER_NODE, WEBHOOK_PREFIX, TriggerSpec, WebhookParams, parse_workflow_spec
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.spec import TRIGGER_NODE, TriggerSpec, parse_workflow_spec
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.webhook.params import WEBHOOK_PREFIX, WebhookParams
 
 T = TypeVar("T")
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"

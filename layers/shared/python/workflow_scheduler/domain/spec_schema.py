@@ -13,14 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from workflow_scheduler.domain.spec import (
-    TRIGGER_NODE,
-    CronParams,
-    EmailParams,
-    GithubParams,
-    ManualParams,
-    WebhookParams,
-)
+from workflow_scheduler.domain.spec import TRIGGER_NODE
+from workflow_scheduler.domain.triggers.cron.params import CronParams
+from workflow_scheduler.domain.triggers.email.params import EmailParams
+from workflow_scheduler.domain.triggers.github.params import GithubParams
+from workflow_scheduler.domain.triggers.manual.params import ManualParams
+from workflow_scheduler.domain.triggers.webhook.params import WebhookParams
 
 
 class _Node(BaseModel):

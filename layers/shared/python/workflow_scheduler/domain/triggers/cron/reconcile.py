@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from workflow_scheduler.domain.cron_registrar import schedule_specs
 from workflow_scheduler.domain.locks import DistributedLockManager
 from workflow_scheduler.domain.models import TriggerRecord
-from workflow_scheduler.domain.schedules import ScheduleStore
+from workflow_scheduler.domain.triggers.cron.registrar import schedule_specs
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleStore
 
 LOCK_NAME = "reconcile-schedules"
 LOCK_LEASE_SECONDS = 900

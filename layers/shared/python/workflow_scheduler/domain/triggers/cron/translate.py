@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflow_scheduler.domain.cron.errors import CronError
-from workflow_scheduler.domain.cron.eventbridge import MAX_EXPRESSION_LENGTH, EventBridgeCron
-from workflow_scheduler.domain.cron.timezones import zone_for
-from workflow_scheduler.domain.cron.unix import LONGEST_MONTH, DayRule, UnixCron, describe_months, parse_unix_cron
+from workflow_scheduler.domain.triggers.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.eventbridge import MAX_EXPRESSION_LENGTH, EventBridgeCron
+from workflow_scheduler.domain.triggers.cron.timezones import zone_for
+from workflow_scheduler.domain.triggers.cron.unix import (
+    LONGEST_MONTH,
+    DayRule,
+    UnixCron,
+    describe_months,
+    parse_unix_cron,
+)
 
 _EVERY_DAY_OF_MONTH = frozenset(range(1, 32))
 _EVERY_WEEKDAY = frozenset(range(1, 8))  # EventBridge numbering

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from workflow_scheduler.domain.cron import deploy_preview, translate
 from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import UndoLog
-from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
-from workflow_scheduler.domain.schedules import ScheduleSpec, ScheduleStore, schedule_names_of
 from workflow_scheduler.domain.spec import TriggerSpec
+from workflow_scheduler.domain.triggers.cron.preview import deploy_preview
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec, ScheduleStore, schedule_names_of
+from workflow_scheduler.domain.triggers.cron.translate import translate
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
 
 
 def schedule_specs(record: TriggerRecord, enabled: bool | None = None) -> list[ScheduleSpec]:

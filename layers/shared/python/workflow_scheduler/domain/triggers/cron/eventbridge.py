@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from workflow_scheduler.domain.cron.errors import CronError
-from workflow_scheduler.domain.cron.unix import MONTH_NAMES, WEEKDAY_NAMES
+from workflow_scheduler.domain.triggers.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.unix import MONTH_NAMES, WEEKDAY_NAMES
 
 # The Scheduler API takes at most 256 characters for ScheduleExpression.
 MAX_EXPRESSION_LENGTH = 256

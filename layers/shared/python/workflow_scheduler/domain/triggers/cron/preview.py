@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from workflow_scheduler.domain.cron.evaluate import matching_wall_times, next_fire_times
-from workflow_scheduler.domain.cron.eventbridge import LAST_YEAR, EventBridgeCron, parse_eventbridge_cron
-from workflow_scheduler.domain.cron.timezones import ClockChange, clock_changes, zone_for
-from workflow_scheduler.domain.cron.translate import Translation, translate
+from workflow_scheduler.domain.triggers.cron.evaluate import matching_wall_times, next_fire_times
+from workflow_scheduler.domain.triggers.cron.eventbridge import LAST_YEAR, EventBridgeCron, parse_eventbridge_cron
+from workflow_scheduler.domain.triggers.cron.timezones import ClockChange, clock_changes, zone_for
+from workflow_scheduler.domain.triggers.cron.translate import Translation, translate
 
 MAX_PREVIEW_COUNT = 1000
 DEPLOY_PREVIEW_COUNT = 5

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from workflow_scheduler.domain.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.errors import CronError
 
 # The Scheduler API takes at most 50 characters for ScheduleExpressionTimezone.
 MAX_TIMEZONE_LENGTH = 50

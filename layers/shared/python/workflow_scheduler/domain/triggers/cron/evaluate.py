@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from workflow_scheduler.domain.cron.eventbridge import LAST_YEAR, EventBridgeCron, parse_eventbridge_cron
-from workflow_scheduler.domain.cron.timezones import zone_for
+from workflow_scheduler.domain.triggers.cron.eventbridge import LAST_YEAR, EventBridgeCron, parse_eventbridge_cron
+from workflow_scheduler.domain.triggers.cron.timezones import zone_for
 
 
 def next_fire_times(schedules: Sequence[str], timezone: str, start: datetime, count: int) -> list[datetime]:

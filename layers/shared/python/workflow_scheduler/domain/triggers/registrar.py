@@ -1,4 +1,4 @@
-"""One registrar per trigger type, behind one interface.
+"""The interface of every trigger type's registrar (``<type>/registrar.py``), and the base of the simple ones.
 
 The trigger manager writes the trigger index rows itself; a registrar adds what its type needs: the
 type-specific lookup columns, checks against other deployments, side effects in other services (schedules,
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from workflow_scheduler.domain.errors import WebhookPathTaken
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
-from workflow_scheduler.domain.spec import TriggerSpec, WebhookParams
+from workflow_scheduler.domain.spec import TriggerSpec
 
 
 class TriggerRegistrar(Protocol):
@@ -69,41 +68,3 @@ class IndexOnlyRegistrar:
 
     def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
         return {}
-
-
-class ManualRegistrar(IndexOnlyRegistrar):
-    def __init__(self) -> None:
-        super().__init__(TriggerType.MANUAL)
-
-    def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
-        return {"require_confirmation": bool(record.config.get("require_confirmation"))}
-
-
-def webhook_path_of(workflow_id: str, params: WebhookParams) -> str:
-    return params.webhook_path or f"/webhook/{workflow_id}"
-
-
-class WebhookRegistrar(IndexOnlyRegistrar):
-    """Index row with the webhook path; the path is unique among deployed triggers (paused ones keep it)."""
-
-    def __init__(self) -> None:
-        super().__init__(TriggerType.WEBHOOK)
-
-    def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
-        if not isinstance(spec.params, WebhookParams):
-            raise TypeError(f"trigger {spec.trigger_id!r} is not a webhook trigger")
-        return {"webhook_path": webhook_path_of(workflow_id, spec.params)}
-
-    def check(self, tx: DeploymentTx, record: TriggerRecord) -> None:
-        path = record.lookup["webhook_path"]
-        owner = tx.webhook_path_owner(path)
-        if owner is not None and owner != (record.workflow_id, record.trigger_id):
-            raise WebhookPathTaken(path, record.trigger_id)
-
-    def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
-        auth = record.config.get("auth") or {}
-        return {
-            "webhook_url": base_url.rstrip("/") + record.lookup["webhook_path"],
-            "methods": record.config.get("methods", ["POST"]),
-            "auth_type": auth.get("type", "none"),
-        }
