@@ -71,16 +71,12 @@ def schedules(scheduler: SchedulerSettings) -> EventBridgeSchedules:
 
 
 def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
-    """The trigger types whose firing path exists; any other subtype is refused at deploy."""
-    from workflow_scheduler.domain.triggers.manual.registrar import ManualRegistrar
-    from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
+    """The trigger types whose firing path exists here; any other subtype is refused at deploy."""
+    from workflow_scheduler.domain.triggers import registrars as available
+    from workflow_scheduler.domain.triggers.registrar import RegistrarDeps
 
-    available: list[TriggerRegistrar] = [ManualRegistrar(), WebhookRegistrar()]
-    if scheduler is not None and scheduler.scheduler_configured:
-        from workflow_scheduler.domain.triggers.cron.registrar import CronRegistrar
-
-        available.append(CronRegistrar(schedules(scheduler)))
-    return available
+    store = schedules(scheduler) if scheduler is not None and scheduler.scheduler_configured else None
+    return available(RegistrarDeps(schedules=store))
 
 
 def deployment_service(

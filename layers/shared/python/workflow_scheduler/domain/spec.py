@@ -1,4 +1,5 @@
-"""The workflow spec a deploy carries, and the parameters of each trigger subtype.
+"""The workflow spec a deploy carries; each trigger node's parameters are checked by its type's model (the registry
+in ``domain/triggers``).
 
 ``parse_workflow_spec`` checks the whole spec and reports every problem at once, each naming the node id and
 the field, so a caller can fix a spec in one round trip. Non-trigger nodes pass through untouched.
@@ -16,30 +17,13 @@ from pydantic import ValidationError
 from workflow_scheduler.domain.errors import Problem, SpecInvalid, safe_message
 from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.storable import field_path, field_segment
-from workflow_scheduler.domain.triggers.cron.params import CronParams
-from workflow_scheduler.domain.triggers.email.params import EmailParams
-from workflow_scheduler.domain.triggers.github.params import GithubParams
-from workflow_scheduler.domain.triggers.manual.params import ManualParams
-from workflow_scheduler.domain.triggers.params import WRITE_ONLY, TriggerParams
-from workflow_scheduler.domain.triggers.webhook.params import WebhookAuth, WebhookParams
+from workflow_scheduler.domain.triggers import params_model, secret_field_names
+from workflow_scheduler.domain.triggers.params import TriggerParams
 
 TRIGGER_NODE = "TRIGGER_NODE"
 
 
 SUBTYPES = {t.subtype: t for t in TriggerType}
-PARAMS_MODEL: dict[TriggerType, type[TriggerParams]] = {
-    TriggerType.CRON: CronParams,
-    TriggerType.MANUAL: ManualParams,
-    TriggerType.WEBHOOK: WebhookParams,
-    TriggerType.EMAIL: EmailParams,
-    TriggerType.GITHUB: GithubParams,
-}
-
-
-_ALL_MODELS: tuple[type[TriggerParams], ...] = (*PARAMS_MODEL.values(), WebhookAuth)
-SECRET_FIELDS: frozenset[str] = frozenset(
-    name for model in _ALL_MODELS for name, info in model.model_fields.items() if info.json_schema_extra == WRITE_ONLY
-)
 
 
 @dataclass(frozen=True)
@@ -48,7 +32,7 @@ class TriggerSpec:
 
     trigger_id: str
     type: TriggerType
-    params: Annotated[TriggerParams, "one of the *Params models, matching type"]
+    params: Annotated[TriggerParams, "the model of its type: params_model(type)"]
 
     @property
     def config(self) -> dict[str, Any]:
@@ -77,7 +61,7 @@ def _problems_from(exc: ValidationError, node_id: str) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         # Model-level validators report at the model's own location; keep their message readable.
-        secret = any(part in SECRET_FIELDS for part in err["loc"])
+        secret = any(part in secret_field_names() for part in err["loc"])
         message = safe_message(str(err["msg"]).removeprefix("Value error, "), err.get("input"), secret)
         problems.append(
             Problem(field=field_path(tuple(err["loc"]), root="parameters"), message=message, node_id=node_id)
@@ -135,7 +119,7 @@ def parse_workflow_spec(spec: Any) -> WorkflowSpec:
             problems.append(Problem("parameters", "must be a JSON object", node_id))
             continue
         try:
-            model = PARAMS_MODEL[trigger_type].model_validate(params)
+            model = params_model(trigger_type).model_validate(params)
         except ValidationError as exc:
             problems.extend(_problems_from(exc, node_id))
             continue

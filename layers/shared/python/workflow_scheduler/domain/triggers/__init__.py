@@ -1,3 +1,68 @@
-"""Trigger types, one package each (``manual``, ``webhook``, ``cron``, ``email``, ``github``), every one with the
-same parts: ``params.py`` (its parameter model), ``registrar.py`` (deploy-time side effects with their
-compensation) and ``firing.py`` (an outside event becomes the one ``TriggerEvent``)."""
+"""The one registry of trigger types: for each ``TriggerType``, where its parts live.
+
+Every type is a package here with the same parts: ``params.py`` (its parameter model and validation),
+``registrar.py`` (deploy-time side effects with their compensation; ``registrar(deps)`` builds it) and
+``firing.py`` (an outside event becomes the one ``TriggerEvent``). Adding a type is its folder and one entry
+below. Parts are named as ``module:attribute`` under this package and imported on first use, so a function's cold
+start loads only the types it serves (the webhook function never imports the cron expression modules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.triggers.params import TriggerParams, secret_paths
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from workflow_scheduler.domain.triggers.registrar import RegistrarDeps, TriggerRegistrar
+
+
+@dataclass(frozen=True)
+class TriggerTypeParts:
+    params: str  # the parameter model
+    registrar: str | None = None  # registrar(deps) -> registrar or None; no entry: not deployable yet
+
+
+REGISTRY: dict[TriggerType, TriggerTypeParts] = {
+    TriggerType.CRON: TriggerTypeParts("cron.params:CronParams", "cron.registrar:registrar"),
+    TriggerType.MANUAL: TriggerTypeParts("manual.params:ManualParams", "manual.registrar:registrar"),
+    TriggerType.WEBHOOK: TriggerTypeParts("webhook.params:WebhookParams", "webhook.registrar:registrar"),
+    # Validated, but refused at deploy (trigger_type_unavailable) until their firing path exists.
+    TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams"),
+    TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams"),
+}
+
+
+def _load(part: str) -> Any:
+    module, _, attribute = part.partition(":")
+    return getattr(import_module(f"{__name__}.{module}"), attribute)
+
+
+def params_model(trigger_type: TriggerType) -> type[TriggerParams]:
+    model = _load(REGISTRY[trigger_type].params)
+    if not (isinstance(model, type) and issubclass(model, TriggerParams)):
+        raise TypeError(f"{REGISTRY[trigger_type].params} is not a TriggerParams model")
+    return model
+
+
+def registrars(deps: RegistrarDeps) -> list[TriggerRegistrar]:
+    """The registrar of every type that can be deployed with ``deps``; the others are refused at deploy."""
+    available = []
+    for parts in REGISTRY.values():
+        if parts.registrar is not None:
+            build: Callable[[RegistrarDeps], TriggerRegistrar | None] = _load(parts.registrar)
+            if (registrar := build(deps)) is not None:
+                available.append(registrar)
+    return available
+
+
+@cache
+def secret_field_names() -> frozenset[str]:
+    """The names of the secret fields of every type (never quoted back in an error, whatever the node's type)."""
+    return frozenset(path[-1] for trigger_type in REGISTRY for path in secret_paths(params_model(trigger_type)))

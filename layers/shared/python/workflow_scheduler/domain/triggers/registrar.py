@@ -7,11 +7,24 @@ secrets) with their compensations, and the type-specific fields of the API respo
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
-from workflow_scheduler.domain.spec import TriggerSpec
+
+if TYPE_CHECKING:
+    from workflow_scheduler.domain.spec import TriggerSpec
+    from workflow_scheduler.domain.triggers.cron.schedules import ScheduleStore
+
+
+@dataclass(frozen=True)
+class RegistrarDeps:
+    """What registrars may need from outside the database. Each type's ``registrar(deps)`` takes its part; a type
+    whose part is missing has no registrar here, so its triggers are refused at deploy (trigger_type_unavailable).
+    """
+
+    schedules: ScheduleStore | None = None  # cron: EventBridge Scheduler
 
 
 class TriggerRegistrar(Protocol):

@@ -14,7 +14,7 @@ from workflow_scheduler.domain.spec import TriggerSpec
 from workflow_scheduler.domain.triggers.cron.preview import deploy_preview
 from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec, ScheduleStore, schedule_names_of
 from workflow_scheduler.domain.triggers.cron.translate import translate
-from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar, RegistrarDeps
 
 
 def schedule_specs(record: TriggerRecord, enabled: bool | None = None) -> list[ScheduleSpec]:
@@ -95,3 +95,8 @@ class CronRegistrar(IndexOnlyRegistrar):
             "schedules": [s.expression for s in schedule_specs(record)],
             **view,
         }
+
+
+def registrar(deps: RegistrarDeps) -> CronRegistrar | None:
+    """Without EventBridge Scheduler (``SCHEDULE_GROUP_NAME`` and the rest unset) cron triggers cannot be deployed."""
+    return CronRegistrar(deps.schedules) if deps.schedules is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
-from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar, RegistrarDeps
 
 
 class ManualRegistrar(IndexOnlyRegistrar):
@@ -14,3 +14,7 @@ class ManualRegistrar(IndexOnlyRegistrar):
 
     def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
         return {"require_confirmation": bool(record.config.get("require_confirmation"))}
+
+
+def registrar(deps: RegistrarDeps) -> ManualRegistrar:
+    return ManualRegistrar()

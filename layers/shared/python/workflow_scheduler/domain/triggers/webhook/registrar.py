@@ -8,7 +8,7 @@ from workflow_scheduler.domain.errors import WebhookPathTaken
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx
 from workflow_scheduler.domain.spec import TriggerSpec
-from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar, RegistrarDeps
 from workflow_scheduler.domain.triggers.webhook.params import WebhookParams
 
 
@@ -40,3 +40,7 @@ class WebhookRegistrar(IndexOnlyRegistrar):
             "methods": record.config.get("methods", ["POST"]),
             "auth_type": auth.get("type", "none"),
         }
+
+
+def registrar(deps: RegistrarDeps) -> WebhookRegistrar:
+    return WebhookRegistrar()
