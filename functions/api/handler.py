@@ -38,6 +38,7 @@ from workflow_scheduler.domain.spec_schema import WorkflowSpecBody
 from workflow_scheduler.domain.triggers.cron.errors import CronError
 from workflow_scheduler.domain.triggers.cron.preview import MAX_PREVIEW_COUNT, preview
 from workflow_scheduler.domain.triggers.cron.translate import translate
+from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
 from workflow_scheduler.http import (
     documented,
     proxy_error,
@@ -287,8 +288,8 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
     size = len(json.dumps(request.inputs))
     if size > settings.manual_inputs_max_bytes:
         raise PayloadTooLarge(f"inputs are {size} bytes; at most {settings.manual_inputs_max_bytes} are accepted")
-    outcome = manual.run(
-        workflow_id, user, confirmation=request.confirmation, inputs=request.inputs, trigger_id=request.trigger_id
+    outcome = manual.fire(
+        ManualRequest(workflow_id, user, request.confirmation, request.inputs, trigger_id=request.trigger_id)
     )
     log_event(
         "trigger_fired",

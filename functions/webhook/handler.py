@@ -17,9 +17,9 @@ from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
 from workflow_scheduler.http import describe_error, proxy_response
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import WebhookSettings
-from workflow_scheduler.wiring import webhook_service
+from workflow_scheduler.wiring import webhook_firing
 
-webhooks = webhook_service(WebhookSettings.from_environment())
+firing = webhook_firing(WebhookSettings.from_environment())
 
 
 def to_request(event: APIGatewayProxyEvent) -> WebhookRequest:
@@ -43,7 +43,7 @@ def to_request(event: APIGatewayProxyEvent) -> WebhookRequest:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = to_request(APIGatewayProxyEvent(event))
     try:
-        outcome = webhooks.receive(request)
+        outcome = firing.fire(request)
     except DomainError as exc:
         status, body, headers = describe_error(exc, bearer=False)
         log_event("webhook_refused", trigger_type=TriggerType.WEBHOOK.value, path=request.path, status=exc.code)

@@ -19,12 +19,17 @@ from workflow_scheduler.domain.firing import (
     execution_id_for,
 )
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
-from workflow_scheduler.domain.triggers.manual.firing import ConfirmationRequired, ManualRuns, NoManualTrigger
+from workflow_scheduler.domain.triggers.manual.firing import (
+    ConfirmationRequired,
+    ManualFiring,
+    ManualRequest,
+    NoManualTrigger,
+)
 from workflow_scheduler.domain.triggers.webhook.firing import (
     MethodNotAllowed,
+    WebhookFiring,
     WebhookNotFound,
     WebhookRequest,
-    WebhookService,
 )
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -124,18 +129,18 @@ def test_oversized_data_travels_by_reference() -> None:
 # -- manual -------------------------------------------------------------------------------------------------
 
 
-def manual_runs(*targets: FiringTarget, queue: MemoryQueue | None = None) -> ManualRuns:
+def manual_runs(*targets: FiringTarget, queue: MemoryQueue | None = None) -> ManualFiring:
     store = MemoryFiringStore(list(targets))
-    return ManualRuns(store, service(queue, store), clock=lambda: NOW, new_key=lambda: "fresh")
+    return ManualFiring(store, service(queue, store), clock=lambda: NOW, new_key=lambda: "fresh")
 
 
 def test_manual_run_data_and_confirmation() -> None:
     queue = MemoryQueue()
     runs = manual_runs(target(config={"require_confirmation": True}), queue=queue)
     with pytest.raises(ConfirmationRequired):
-        runs.run("wf", "alice", confirmation=False, inputs={})
+        runs.fire(ManualRequest("wf", "alice", confirmation=False, inputs={}))
     assert queue.sent == []
-    outcome = runs.run("wf", "alice", confirmation=True, inputs={"n": 1})
+    outcome = runs.fire(ManualRequest("wf", "alice", confirmation=True, inputs={"n": 1}))
     [(event, _)] = queue.sent
     assert event.data == {
         "trigger_time": NOW.isoformat(),
@@ -147,13 +152,15 @@ def test_manual_run_data_and_confirmation() -> None:
 
 def test_manual_run_refusals() -> None:
     with pytest.raises(WorkflowPaused):
-        manual_runs(target(deployment=DeploymentStatus.PAUSED)).run("wf", "alice", confirmation=True, inputs={})
+        manual_runs(target(deployment=DeploymentStatus.PAUSED)).fire(
+            ManualRequest("wf", "alice", confirmation=True, inputs={})
+        )
     with pytest.raises(NoManualTrigger):
-        manual_runs(target(type_=TriggerType.WEBHOOK)).run("wf", "alice", confirmation=True, inputs={})
+        manual_runs(target(type_=TriggerType.WEBHOOK)).fire(ManualRequest("wf", "alice", confirmation=True, inputs={}))
     from workflow_scheduler.domain.errors import DeploymentNotFound
 
     with pytest.raises(DeploymentNotFound):
-        manual_runs(target()).run("wf", "mallory", confirmation=True, inputs={})
+        manual_runs(target()).fire(ManualRequest("wf", "mallory", confirmation=True, inputs={}))
 
 
 # -- webhook ------------------------------------------------------------------------------------------------
@@ -164,9 +171,9 @@ def hook(auth: dict[str, Any] | None = None, methods: list[str] | None = None, *
     return target("h", TriggerType.WEBHOOK, config, lookup={"webhook_path": "/webhook/wf"}, **kwargs)
 
 
-def webhooks(*targets: FiringTarget, queue: MemoryQueue | None = None, max_body: int = 1024) -> WebhookService:
+def webhooks(*targets: FiringTarget, queue: MemoryQueue | None = None, max_body: int = 1024) -> WebhookFiring:
     store = MemoryFiringStore(list(targets))
-    return WebhookService(store, service(queue, store), SECRETS.__getitem__, max_body, new_key=lambda: "fresh")
+    return WebhookFiring(store, service(queue, store), SECRETS.__getitem__, max_body, new_key=lambda: "fresh")
 
 
 def request(method: str = "POST", body: bytes = b'{"a": 1}', **headers: str) -> WebhookRequest:
@@ -177,7 +184,7 @@ def request(method: str = "POST", body: bytes = b'{"a": 1}', **headers: str) -> 
 def test_webhook_trigger_data() -> None:
     queue = MemoryQueue()
     auth = {"type": "api_key", "header": "X-Key", "secret_ref": "hook-key"}
-    outcome = webhooks(hook(auth), queue=queue).receive(request(x_key="s3cret", user_agent="curl", cookie="c=1"))
+    outcome = webhooks(hook(auth), queue=queue).fire(request(x_key="s3cret", user_agent="curl", cookie="c=1"))
     assert outcome.status is FiringStatus.QUEUED
     [(event, _)] = queue.sent
     assert event.data == {
@@ -196,13 +203,13 @@ def test_hmac_signature_uses_the_raw_body() -> None:
     body = b"Hello, World!"
     published = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     service_ = webhooks(hook(auth))
-    assert service_.receive(request(body=body, x_hub_signature_256=published)).status is FiringStatus.QUEUED
+    assert service_.fire(request(body=body, x_hub_signature_256=published)).status is FiringStatus.QUEUED
     computed = "sha256=" + hmac.new(b"It's a Secret to Everybody", body, hashlib.sha256).hexdigest()
     assert computed == published
     with pytest.raises(Unauthorized, match="does not match"):
-        service_.receive(request(body=body + b" ", x_hub_signature_256=published))
+        service_.fire(request(body=body + b" ", x_hub_signature_256=published))
     with pytest.raises(Unauthorized, match="missing"):
-        service_.receive(request(body=body))
+        service_.fire(request(body=body))
 
 
 def test_basic_auth() -> None:
@@ -212,31 +219,31 @@ def test_basic_auth() -> None:
     def basic(user: str, password: str) -> str:
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
-    assert service_.receive(request(authorization=basic("bot", "s3cret"))).accepted
+    assert service_.fire(request(authorization=basic("bot", "s3cret"))).accepted
     for header in (basic("bot", "nope"), basic("root", "s3cret"), "Basic !!!", "Bearer x"):
         with pytest.raises(Unauthorized):
-            service_.receive(request(authorization=header))
+            service_.fire(request(authorization=header))
 
 
 def test_webhook_refusals() -> None:
     service_ = webhooks(hook(methods=["POST", "PUT"]), max_body=10)
     with pytest.raises(MethodNotAllowed) as caught:
-        service_.receive(request("GET", body=b""))
+        service_.fire(request("GET", body=b""))
     assert caught.value.allowed == ["POST", "PUT"]
     with pytest.raises(PayloadTooLarge):
-        service_.receive(request(body=b"x" * 11))
+        service_.fire(request(body=b"x" * 11))
     with pytest.raises(WebhookNotFound):
-        service_.receive(WebhookRequest("POST", "/webhook/other", {}, {}, b""))
+        service_.fire(WebhookRequest("POST", "/webhook/other", {}, {}, b""))
     with pytest.raises(WorkflowPaused):
-        webhooks(hook(deployment=DeploymentStatus.PAUSED)).receive(request())
+        webhooks(hook(deployment=DeploymentStatus.PAUSED)).fire(request())
 
 
 def test_idempotency_key_makes_retries_one_execution() -> None:
     queue = MemoryQueue()
     service_ = webhooks(hook(), queue=queue)
-    first = service_.receive(request(idempotency_key="abc"))
-    second = service_.receive(request(idempotency_key="abc"))
-    third = service_.receive(request(idempotency_key="xyz"))
+    first = service_.fire(request(idempotency_key="abc"))
+    second = service_.fire(request(idempotency_key="abc"))
+    third = service_.fire(request(idempotency_key="xyz"))
     assert first.execution_id == second.execution_id != third.execution_id
     assert second.status is FiringStatus.DUPLICATE and len(queue.sent) == 2
 

@@ -17,7 +17,8 @@ from workflow_scheduler.domain.firing import MAX_INLINE_MESSAGE_BYTES, FiringSta
 from workflow_scheduler.domain.history import Firing, Health, trigger_health
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest, WebhookService, parse_body, trigger_data
+from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
+from workflow_scheduler.domain.triggers.webhook.firing import WebhookFiring, WebhookRequest, parse_body, trigger_data
 
 
 def nested(levels: int) -> Any:
@@ -47,12 +48,12 @@ def test_a_json_body_nested_deeper_than_the_limit_is_refused_with_422(levels: in
 def test_a_deep_body_is_refused_before_anything_is_recorded_or_queued() -> None:
     hook = target("hook", TriggerType.WEBHOOK, lookup={"webhook_path": "/webhook/wf"})
     store, queue = MemoryFiringStore([hook]), MemoryQueue()
-    webhooks = WebhookService(store, service(queue, store), lambda name: "", max_body_bytes=1024 * 1024)
+    webhooks = WebhookFiring(store, service(queue, store), lambda name: "", max_body_bytes=1024 * 1024)
     request = WebhookRequest(
         "POST", "/webhook/wf", {"content-type": "application/json"}, body=json.dumps(nested(200)).encode()
     )
     with pytest.raises(SpecInvalid):
-        webhooks.receive(request)
+        webhooks.fire(request)
     assert store.rows == [] and queue.sent == []
 
 
@@ -92,7 +93,7 @@ def test_a_manual_run_with_undeliverable_inputs_is_refused_and_nothing_fires(inp
     queue = MemoryQueue()
     runs = manual_runs(target(), queue=queue)
     with pytest.raises(SpecInvalid) as refused:
-        runs.run("wf", "alice", confirmation=False, inputs=inputs)
+        runs.fire(ManualRequest("wf", "alice", confirmation=False, inputs=inputs))
     [problem] = refused.value.problems
     assert problem.field == "inputs" and says in problem.message
     assert queue.sent == []
@@ -101,7 +102,7 @@ def test_a_manual_run_with_undeliverable_inputs_is_refused_and_nothing_fires(inp
 def test_inputs_at_the_depth_limit_fire() -> None:
     queue = MemoryQueue()
     inputs = nested(MAX_JSON_DEPTH)
-    manual_runs(target(), queue=queue).run("wf", "alice", confirmation=False, inputs=inputs)
+    manual_runs(target(), queue=queue).fire(ManualRequest("wf", "alice", confirmation=False, inputs=inputs))
     [(event, _)] = queue.sent
     assert event.data["inputs"] == inputs
 

@@ -15,7 +15,7 @@ from workflow_scheduler.domain.firing import FiringService, FiringTarget
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.spec import parse_workflow_spec
 from workflow_scheduler.domain.triggers.webhook.auth import BasicAuthRequired, authenticate
-from workflow_scheduler.domain.triggers.webhook.firing import MethodNotAllowed, WebhookRequest, WebhookService
+from workflow_scheduler.domain.triggers.webhook.firing import MethodNotAllowed, WebhookFiring, WebhookRequest
 from workflow_scheduler.http import describe_error
 
 SECRETS = {"hook-key": "s3cret", "hook-sig": "It's a Secret to Everybody"}
@@ -154,17 +154,17 @@ def target(auth: dict[str, Any], methods: list[str] | None = None) -> FiringTarg
     return FiringTarget(DeploymentStatus.DEPLOYED, "alice", record)
 
 
-def service(auth: dict[str, Any], methods: list[str] | None = None, now: float = NOW) -> WebhookService:
+def service(auth: dict[str, Any], methods: list[str] | None = None, now: float = NOW) -> WebhookFiring:
     store = MemoryFiringStore([target(auth, methods)])
     firing = FiringService(store, MemoryQueue())
-    return WebhookService(store, firing, SECRETS.__getitem__, 1024, clock=lambda: now)
+    return WebhookFiring(store, firing, SECRETS.__getitem__, 1024, clock=lambda: now)
 
 
 @pytest.mark.parametrize("authorization", [None, basic("bot", "nope"), basic("eve", "s3cret"), "Basic !!!", "Bearer x"])
 def test_a_refused_basic_auth_call_carries_the_basic_challenge(authorization: str | None) -> None:
     headers = {"authorization": authorization} if authorization else {}
     with pytest.raises(BasicAuthRequired) as refused:
-        service(BASIC).receive(request(headers=headers))
+        service(BASIC).fire(request(headers=headers))
     status, body, response_headers = describe_error(refused.value, bearer=False)
     assert status == 401 and body["error"] == "unauthorized"
     assert response_headers["WWW-Authenticate"] == 'Basic realm="/webhook/wf", charset="UTF-8"'
@@ -173,7 +173,7 @@ def test_a_refused_basic_auth_call_carries_the_basic_challenge(authorization: st
 
 def test_other_auth_types_get_no_basic_challenge() -> None:
     with pytest.raises(Unauthorized) as refused:
-        service({"type": "api_key", "header": "X-Key", "secret_ref": "hook-key"}).receive(request(x_key="no"))
+        service({"type": "api_key", "header": "X-Key", "secret_ref": "hook-key"}).fire(request(x_key="no"))
     assert "WWW-Authenticate" not in describe_error(refused.value, bearer=False)[2]
 
 
@@ -184,13 +184,13 @@ def test_other_auth_types_get_no_basic_challenge() -> None:
 )
 def test_a_wrong_method_with_wrong_credentials_is_401_not_405(auth: dict[str, Any]) -> None:
     with pytest.raises(Unauthorized) as refused:
-        service(auth).receive(request("GET", body=b"", authorization=basic("bot", "wrong"), x_key="wrong"))
+        service(auth).fire(request("GET", body=b"", authorization=basic("bot", "wrong"), x_key="wrong"))
     assert "Allow" not in describe_error(refused.value, bearer=False)[2]
 
 
 def test_a_wrong_method_with_the_right_credentials_is_405_with_allow() -> None:
     with pytest.raises(MethodNotAllowed) as refused:
-        service(BASIC, methods=["POST", "PUT"]).receive(request("GET", authorization=basic("bot", "s3cret")))
+        service(BASIC, methods=["POST", "PUT"]).fire(request("GET", authorization=basic("bot", "s3cret")))
     status, _, headers = describe_error(refused.value, bearer=False)
     assert status == 405 and headers["Allow"] == "POST, PUT"
 
@@ -198,6 +198,6 @@ def test_a_wrong_method_with_the_right_credentials_is_405_with_allow() -> None:
 def test_the_service_uses_its_clock_for_signed_timestamps() -> None:
     stamp = str(int(NOW))
     call = request(x_timestamp=stamp, x_signature=signature(stamp))
-    assert service(SIGNED).receive(call).accepted
+    assert service(SIGNED).fire(call).accepted
     with pytest.raises(Unauthorized):
-        service(SIGNED, now=NOW + 301).receive(call)
+        service(SIGNED, now=NOW + 301).fire(call)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.triggers import REGISTRY, params_model, registrars
 from workflow_scheduler.domain.triggers.params import TriggerParams
@@ -42,3 +44,22 @@ def test_parsing_a_spec_loads_only_the_modules_of_its_trigger_types() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "triggers.webhook.params" in loaded
     assert "triggers.cron" not in loaded and "triggers.email" not in loaded and "triggers.github" not in loaded
+
+
+def test_every_deployable_type_fires_through_the_one_interface() -> None:
+    from tests.support.fakes import MemoryFiringStore, MemoryQueue
+    from workflow_scheduler.domain.firing import FiringDeps, FiringOutcome, FiringService
+    from workflow_scheduler.domain.triggers import firing
+    from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
+    from workflow_scheduler.domain.triggers.webhook.firing import WebhookNotFound, WebhookRequest
+
+    store = MemoryFiringStore()
+    deps = FiringDeps(store, FiringService(store, MemoryQueue()), read_secret=str, max_body_bytes=1024)
+    scheduled = CronInvocation(workflow_id="wf", trigger_id="c", version=1, scheduled_time="2026-06-01T09:00:00Z")
+    outcome = firing(TriggerType.CRON, deps).fire(scheduled)
+    assert isinstance(outcome, FiringOutcome) and outcome.reason == "the trigger is not deployed"
+    with pytest.raises(WebhookNotFound):
+        firing(TriggerType.WEBHOOK, deps).fire(WebhookRequest("POST", "/webhook/none", {}))
+    for not_yet in (TriggerType.EMAIL, TriggerType.GITHUB):
+        with pytest.raises(ValueError, match="no firing path yet"):
+            firing(not_yet, deps)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.settings import (
     ApiSettings,
     CronSettings,
@@ -33,14 +34,14 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.delivery import Deliverer
     from workflow_scheduler.domain.deployments import DeploymentService
     from workflow_scheduler.domain.dispatch import Dispatcher
-    from workflow_scheduler.domain.firing import FiringService
+    from workflow_scheduler.domain.firing import FiringService, SecretOwnerCheck, SecretReader, TriggerFiring
     from workflow_scheduler.domain.history import History
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
-    from workflow_scheduler.domain.triggers.cron.firing import CronFirings
+    from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
-    from workflow_scheduler.domain.triggers.manual.firing import ManualRuns
+    from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
     from workflow_scheduler.domain.triggers.registrar import TriggerRegistrar
-    from workflow_scheduler.domain.triggers.webhook.firing import WebhookService
+    from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
 
 
 def connection_pool(settings: DatabaseSettings) -> Database:
@@ -111,6 +112,24 @@ def firing_service(db: Database, dispatch_queue_url: str) -> tuple[PostgresFirin
     return store, FiringService(store, SqsDispatchQueue(dispatch_queue_url))
 
 
+def trigger_firing(
+    trigger_type: TriggerType,
+    db: Database,
+    dispatch_queue_url: str,
+    *,
+    read_secret: SecretReader | None = None,
+    check_secret: SecretOwnerCheck | None = None,
+    max_body_bytes: int | None = None,
+) -> TriggerFiring[Any]:
+    """A type's firing (the registry's) on the firing store and the dispatch queue, with what else it needs."""
+    from workflow_scheduler.domain.firing import FiringDeps
+    from workflow_scheduler.domain.triggers import firing
+
+    store, service = firing_service(db, dispatch_queue_url)
+    deps = FiringDeps(store, service, read_secret, check_secret, max_body_bytes)
+    return firing(trigger_type, deps)
+
+
 def history(db: Database, stale_after: timedelta) -> History:
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
@@ -123,39 +142,38 @@ def history(db: Database, stale_after: timedelta) -> History:
 class ApiServices:
     database: Database
     deployments: DeploymentService
-    manual: ManualRuns
+    manual: TriggerFiring[ManualRequest]
     history: History
 
 
 def api_services(settings: ApiSettings) -> ApiServices:
     """The api function's: deployments, manual runs and the firing history, on one connection pool."""
-    from workflow_scheduler.domain.triggers.manual.firing import ManualRuns
-
     db = connection_pool(settings)
-    store, firing = firing_service(db, settings.dispatch_queue_url)
     return ApiServices(
         database=db,
         deployments=deployment_service(db, settings, max_triggers=settings.max_triggers_per_workflow),
-        manual=ManualRuns(store, firing),
+        manual=trigger_firing(TriggerType.MANUAL, db, settings.dispatch_queue_url),
         history=history(db, timedelta(seconds=settings.firing_stale_after_seconds)),
     )
 
 
-def webhook_service(settings: WebhookSettings) -> WebhookService:
+def webhook_firing(settings: WebhookSettings) -> TriggerFiring[WebhookRequest]:
     """The webhook function's: each request's trigger, its auth (secrets read with their owner checked), firing."""
     from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
-    from workflow_scheduler.domain.triggers.webhook.firing import WebhookService
 
-    store, firing = firing_service(connection_pool(settings), settings.dispatch_queue_url)
-    return WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes, check_secret=SecretOwnership())
+    return trigger_firing(
+        TriggerType.WEBHOOK,
+        connection_pool(settings),
+        settings.dispatch_queue_url,
+        read_secret=read_secret,
+        check_secret=SecretOwnership(),
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
 
 
-def cron_firings(settings: CronSettings) -> CronFirings:
+def cron_firing(settings: CronSettings) -> TriggerFiring[CronInvocation]:
     """The cron function's: a scheduled invocation to its firing."""
-    from workflow_scheduler.domain.triggers.cron.firing import CronFirings
-
-    store, firing = firing_service(connection_pool(settings), settings.dispatch_queue_url)
-    return CronFirings(store, firing)
+    return trigger_firing(TriggerType.CRON, connection_pool(settings), settings.dispatch_queue_url)
 
 
 @dataclass(frozen=True)

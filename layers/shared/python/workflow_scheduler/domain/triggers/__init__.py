@@ -1,10 +1,10 @@
 """The one registry of trigger types: for each ``TriggerType``, where its parts live.
 
 Every type is a package here with the same parts: ``params.py`` (its parameter model and validation),
-``registrar.py`` (deploy-time side effects with their compensation; ``registrar(deps)`` builds it) and
-``firing.py`` (an outside event becomes the one ``TriggerEvent``). Adding a type is its folder and one entry
-below. Parts are named as ``module:attribute`` under this package and imported on first use, so a function's cold
-start loads only the types it serves (the webhook function never imports the cron expression modules).
+``registrar.py`` (deploy-time side effects with their compensation) and ``firing.py`` (an outside event becomes
+the one ``TriggerEvent``: a ``TriggerFiring``); the last two each have ``build(deps)``. Adding a type is its folder and
+one entry below. Parts are named as ``module:attribute`` under this package and imported on first use, so a
+function's cold start loads only the types it serves (the webhook function never imports the cron modules).
 """
 
 from __future__ import annotations
@@ -20,19 +20,23 @@ from workflow_scheduler.domain.triggers.params import TriggerParams, secret_path
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from workflow_scheduler.domain.firing import FiringDeps, TriggerFiring
     from workflow_scheduler.domain.triggers.registrar import RegistrarDeps, TriggerRegistrar
 
 
 @dataclass(frozen=True)
 class TriggerTypeParts:
     params: str  # the parameter model
-    registrar: str | None = None  # registrar(deps) -> registrar or None; no entry: not deployable yet
+    registrar: str | None = None  # build(deps) -> its registrar, or None without what it needs; no entry: not yet
+    firing: str | None = None  # build(deps) -> its TriggerFiring
 
 
 REGISTRY: dict[TriggerType, TriggerTypeParts] = {
-    TriggerType.CRON: TriggerTypeParts("cron.params:CronParams", "cron.registrar:registrar"),
-    TriggerType.MANUAL: TriggerTypeParts("manual.params:ManualParams", "manual.registrar:registrar"),
-    TriggerType.WEBHOOK: TriggerTypeParts("webhook.params:WebhookParams", "webhook.registrar:registrar"),
+    TriggerType.CRON: TriggerTypeParts("cron.params:CronParams", "cron.registrar:build", "cron.firing:build"),
+    TriggerType.MANUAL: TriggerTypeParts("manual.params:ManualParams", "manual.registrar:build", "manual.firing:build"),
+    TriggerType.WEBHOOK: TriggerTypeParts(
+        "webhook.params:WebhookParams", "webhook.registrar:build", "webhook.firing:build"
+    ),
     # Validated, but refused at deploy (trigger_type_unavailable) until their firing path exists.
     TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams"),
     TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams"),
@@ -60,6 +64,15 @@ def registrars(deps: RegistrarDeps) -> list[TriggerRegistrar]:
             if (registrar := build(deps)) is not None:
                 available.append(registrar)
     return available
+
+
+def firing(trigger_type: TriggerType, deps: FiringDeps) -> TriggerFiring[Any]:
+    """The type's firing; its request type is the type's own (``CronInvocation``, ``WebhookRequest``, ...)."""
+    part = REGISTRY[trigger_type].firing
+    if part is None:
+        raise ValueError(f"{trigger_type.subtype} triggers have no firing path yet")
+    build: Callable[[FiringDeps], TriggerFiring[Any]] = _load(part)
+    return build(deps)
 
 
 @cache

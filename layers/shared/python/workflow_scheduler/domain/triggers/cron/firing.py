@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workflow_scheduler.domain.firing import FiringOutcome, FiringService, FiringTarget
+from workflow_scheduler.domain.firing import ByTrigger, FiringDeps, FiringOutcome, FiringService, TargetStore
 from workflow_scheduler.domain.models import TriggerType
 
 
@@ -37,10 +37,6 @@ class CronInvocation(BaseModel):
         return value.astimezone(UTC)
 
 
-class CronTargets(Protocol):
-    def target(self, workflow_id: str, trigger_id: str) -> FiringTarget | None: ...
-
-
 def jitter_seconds(workflow_id: str, trigger_id: str, spread_seconds: int) -> int:
     """A fixed delay in [0, spread] from a hash of the trigger's identity (the seed's hash dispersal)."""
     if spread_seconds <= 0:
@@ -49,10 +45,10 @@ def jitter_seconds(workflow_id: str, trigger_id: str, spread_seconds: int) -> in
     return int.from_bytes(digest[:8], "big") % (spread_seconds + 1)
 
 
-class CronFirings:
+class CronFiring:
     def __init__(
         self,
-        targets: CronTargets,
+        targets: TargetStore,
         firing: FiringService,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -60,17 +56,18 @@ class CronFirings:
         self._firing = firing
         self._clock = clock
 
-    def fire(self, invocation: CronInvocation) -> tuple[FiringOutcome, float]:
-        """Fire (or refuse) one scheduled minute; returns the outcome and the schedule delay in seconds."""
+    def fire(self, invocation: CronInvocation) -> FiringOutcome:
+        """Fire (or refuse) one scheduled minute; the outcome carries the schedule's delay."""
         scheduled = invocation.scheduled_time.isoformat().replace("+00:00", "Z")
         delay = (self._clock() - invocation.scheduled_time).total_seconds()
-        target = self._targets.target(invocation.workflow_id, invocation.trigger_id)
+        found = self._targets.targets(ByTrigger(invocation.workflow_id, invocation.trigger_id))
+        target = found[0] if found else None
         base = {"scheduled_time": scheduled, "schedule_arn": invocation.schedule_arn}
         if target is None or target.trigger.type != TriggerType.CRON:
             outcome = self._firing.refuse_missing(
                 invocation.workflow_id, invocation.trigger_id, TriggerType.CRON, scheduled, base
             )
-            return outcome, delay
+            return replace(outcome, delay_seconds=delay)
         config = target.trigger.config
         data = {
             **base,
@@ -86,4 +83,8 @@ class CronFirings:
             fired_version=invocation.version,
             delay_seconds=jitter_seconds(invocation.workflow_id, invocation.trigger_id, spread),
         )
-        return outcome, delay
+        return replace(outcome, delay_seconds=delay)
+
+
+def build(deps: FiringDeps) -> CronFiring:
+    return CronFiring(deps.targets, deps.service)

@@ -97,6 +97,6 @@ class CronRegistrar(IndexOnlyRegistrar):
         }
 
 
-def registrar(deps: RegistrarDeps) -> CronRegistrar | None:
+def build(deps: RegistrarDeps) -> CronRegistrar | None:
     """Without EventBridge Scheduler (``SCHEDULE_GROUP_NAME`` and the rest unset) cron triggers cannot be deployed."""
     return CronRegistrar(deps.schedules) if deps.schedules is not None else None

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from workflow_scheduler.domain.errors import DeploymentNotFound, Forbidden, NotFound, Problem, SpecInvalid
 from workflow_scheduler.domain.firing import (
+    ByWorkflow,
+    FiringDeps,
     FiringOutcome,
     FiringService,
     FiringStatus,
     FiringTarget,
+    TargetStore,
     WorkflowPaused,
     execution_id_for,
 )
@@ -30,14 +34,21 @@ class NoManualTrigger(NotFound):
     code = "no_manual_trigger"
 
 
-class ManualTargets(Protocol):
-    def targets(self, workflow_id: str) -> list[FiringTarget]: ...
+@dataclass(frozen=True)
+class ManualRequest:
+    """A manual run asked for through the API by ``user``."""
+
+    workflow_id: str
+    user: str
+    confirmation: bool = False
+    inputs: dict[str, Any] = field(default_factory=dict)
+    trigger_id: str | None = None  # which manual trigger, when the workflow has several
 
 
-class ManualRuns:
+class ManualFiring:
     def __init__(
         self,
-        targets: ManualTargets,
+        targets: TargetStore,
         firing: FiringService,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_key: Callable[[], str] = lambda: str(uuid.uuid4()),
@@ -47,11 +58,10 @@ class ManualRuns:
         self._clock = clock
         self._new_key = new_key
 
-    def run(
-        self, workflow_id: str, user: str, *, confirmation: bool, inputs: dict[str, Any], trigger_id: str | None = None
-    ) -> FiringOutcome:
-        target = self._pick(workflow_id, user, trigger_id)
-        if target.trigger.config.get("require_confirmation") and not confirmation:
+    def fire(self, request: ManualRequest) -> FiringOutcome:
+        workflow_id, user = request.workflow_id, request.user
+        target = self._pick(workflow_id, user, request.trigger_id)
+        if target.trigger.config.get("require_confirmation") and not request.confirmation:
             raise ConfirmationRequired('this workflow asks for confirmation: send {"confirmation": true} to run it')
         record = target.trigger
         key = self._new_key()  # every manual run is a new execution
@@ -60,7 +70,7 @@ class ManualRuns:
             "trigger_time": self._clock().isoformat(),
             "execution_id": execution_id,
             "user_id": user,
-            "inputs": inputs,
+            "inputs": request.inputs,
         }
         outcome = self._firing.fire(target, key, data)
         if outcome.status == FiringStatus.REFUSED:
@@ -68,7 +78,7 @@ class ManualRuns:
         return outcome
 
     def _pick(self, workflow_id: str, user: str, trigger_id: str | None) -> FiringTarget:
-        everything = self._targets.targets(workflow_id)
+        everything = self._targets.targets(ByWorkflow(workflow_id))
         # Another user's workflow is reported exactly like a missing one.
         if (
             not everything
@@ -91,3 +101,7 @@ class ManualRuns:
                 what="the request",
             )
         return manual[0]
+
+
+def build(deps: FiringDeps) -> ManualFiring:
+    return ManualFiring(deps.targets, deps.service)

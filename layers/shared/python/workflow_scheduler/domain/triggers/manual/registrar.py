@@ -16,5 +16,5 @@ class ManualRegistrar(IndexOnlyRegistrar):
         return {"require_confirmation": bool(record.config.get("require_confirmation"))}
 
 
-def registrar(deps: RegistrarDeps) -> ManualRegistrar:
+def build(deps: RegistrarDeps) -> ManualRegistrar:
     return ManualRegistrar()

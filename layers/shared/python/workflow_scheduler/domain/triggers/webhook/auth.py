@@ -8,17 +8,17 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workflow_scheduler.domain.errors import Unauthorized
+from workflow_scheduler.domain.firing import SecretReader
 
 if TYPE_CHECKING:
     from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
 
 DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 300
 _REALM_UNSAFE = re.compile(r"[^A-Za-z0-9/._~-]")
-SecretReader = Callable[[str], str]
 
 
 class BasicAuthRequired(Unauthorized):

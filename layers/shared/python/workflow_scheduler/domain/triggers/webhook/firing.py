@@ -9,13 +9,23 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 from workflow_scheduler.domain.errors import NotFound, PayloadTooLarge, Problem, Refused, SpecInvalid
-from workflow_scheduler.domain.firing import FiringOutcome, FiringService, FiringStatus, FiringTarget, WorkflowPaused
+from workflow_scheduler.domain.firing import (
+    ByWebhookPath,
+    FiringDeps,
+    FiringOutcome,
+    FiringService,
+    FiringStatus,
+    SecretOwnerCheck,
+    SecretReader,
+    TargetStore,
+    WorkflowPaused,
+)
 from workflow_scheduler.domain.json_limits import JsonRefused, loads_strict
-from workflow_scheduler.domain.triggers.webhook.auth import SecretReader, authenticate
+from workflow_scheduler.domain.triggers.webhook.auth import authenticate
 
 # Never passed on to the workflow: credentials and signatures (the trigger's own auth header is added per call).
 CREDENTIAL_HEADERS = frozenset(
@@ -51,14 +61,6 @@ class WebhookRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
-
-
-class WebhookTargets(Protocol):
-    def webhook_target(self, path: str) -> FiringTarget | None: ...
-
-
-# Raises unless the trigger may use the secret: it must be its owner's (defence in depth behind the deploy check).
-SecretOwnerCheck = Callable[[str, FiringTarget], None]
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -119,10 +121,10 @@ def trigger_data(request: WebhookRequest, auth: Mapping[str, Any]) -> dict[str, 
     }
 
 
-class WebhookService:
+class WebhookFiring:
     def __init__(
         self,
-        targets: WebhookTargets,
+        targets: TargetStore,
         firing: FiringService,
         read_secret: SecretReader,
         max_body_bytes: int,
@@ -136,14 +138,16 @@ class WebhookService:
         self._read_secret = read_secret
         self._max_body_bytes = max_body_bytes
         self._new_key = new_key
+        # Raises unless the trigger may use the secret: its owner's (defence in depth behind the deploy check).
         self._check_secret = check_secret
 
-    def receive(self, request: WebhookRequest) -> FiringOutcome:
+    def fire(self, request: WebhookRequest) -> FiringOutcome:
         if len(request.body) > self._max_body_bytes:
             raise PayloadTooLarge(f"the body is {len(request.body)} bytes; at most {self._max_body_bytes} are accepted")
-        target = self._targets.webhook_target(request.path.rstrip("/") or request.path)
-        if target is None:
+        found = self._targets.targets(ByWebhookPath(request.path.rstrip("/") or request.path))
+        if not found:
             raise WebhookNotFound(f"no webhook is deployed at {request.path}")
+        target = found[0]
         config = target.trigger.config
         auth = config.get("auth") or {"type": "none"}
         if self._check_secret is not None and auth.get("secret_ref"):
@@ -160,3 +164,11 @@ class WebhookService:
         if outcome.status == FiringStatus.REFUSED:
             raise WorkflowPaused(f"the workflow behind {request.path} is not accepting calls: {outcome.reason}")
         return outcome
+
+
+def build(deps: FiringDeps) -> WebhookFiring:
+    if deps.read_secret is None or deps.max_body_bytes is None:
+        raise ValueError("the webhook firing needs read_secret and max_body_bytes")
+    return WebhookFiring(
+        deps.targets, deps.service, deps.read_secret, deps.max_body_bytes, check_secret=deps.check_secret
+    )

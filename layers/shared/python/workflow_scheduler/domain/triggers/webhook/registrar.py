@@ -42,5 +42,5 @@ class WebhookRegistrar(IndexOnlyRegistrar):
         }
 
 
-def registrar(deps: RegistrarDeps) -> WebhookRegistrar:
+def build(deps: RegistrarDeps) -> WebhookRegistrar:
     return WebhookRegistrar()
