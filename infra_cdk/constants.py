@@ -170,9 +170,11 @@ WEBHOOK_PROXY_PATH = "/webhook/{path+}"
 API_BINARY_MEDIA_TYPES = ["*/*"]
 JWT_SECRET_LENGTH = 64
 
-# Webhook secrets the service manages, and the tags of every secret the service creates or may use (the same as
+# Where the service keeps the trigger secrets it manages (new ones; and the webhook secrets earlier releases made,
+# still in use), and the tags of every secret the service creates or may use (the same as
 # workflow_scheduler.domain.inline_secrets, checked by tests/infra).
-WEBHOOK_SECRET_PREFIX = "workflow-scheduler/webhooks/"  # noqa: S105
+MANAGED_SECRET_PREFIX = "workflow-scheduler/triggers/"  # noqa: S105
+LEGACY_SECRET_PREFIX = "workflow-scheduler/webhooks/"  # noqa: S105
 MANAGED_SECRET_TAG = ("managed-by", "workflow_scheduler")
 SECRET_OWNER_TAG = "workflow-scheduler:owner"  # noqa: S105
 SECRET_WORKFLOW_TAG = "workflow-scheduler:workflow-id"  # noqa: S105

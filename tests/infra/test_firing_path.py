@@ -21,6 +21,7 @@ from tests.infra.conftest import (
     service_functions,
 )
 from workflow_scheduler.domain.inline_secrets import (
+    LEGACY_PREFIX,
     MANAGED_BY_TAG,
     MANAGED_PREFIX,
     OWNER_TAG,
@@ -175,10 +176,12 @@ def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized
     assert not [s for s in statements if any(a.startswith("ses:") for a in actions(s))]  # not in testing mode
 
 
-def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(synthesized: Synthesized) -> None:
+def test_webhook_secrets_are_reachable_only_under_the_managed_prefixes_and_tagged(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     managed = stack.resolve(stack.managed_secrets.managed_arns)
-    assert constants.WEBHOOK_SECRET_PREFIX == MANAGED_PREFIX  # the domain's name of the secrets it manages
+    (created,) = stack.resolve(stack.managed_secrets.created_arns)
+    # The domain's names of the secrets it manages: where it makes them, and where earlier releases did.
+    assert (constants.MANAGED_SECRET_PREFIX, constants.LEGACY_SECRET_PREFIX) == (MANAGED_PREFIX, LEGACY_PREFIX)
     # The IAM conditions and the domain use the same tags.
     assert constants.MANAGED_SECRET_TAG == MANAGED_BY_TAG
     assert (constants.SECRET_OWNER_TAG, constants.SECRET_WORKFLOW_TAG, constants.SECRET_TRIGGER_TAG) == (
@@ -186,12 +189,14 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(
         WORKFLOW_TAG,
         TRIGGER_TAG,
     )
-    assert json.dumps(managed).endswith(f':secret:{MANAGED_PREFIX}*"]]}}')
+    for arn, prefix in zip(managed, (MANAGED_PREFIX, LEGACY_PREFIX), strict=True):
+        assert json.dumps(arn).endswith(f':secret:{prefix}*"]]}}')
+    assert created == managed[0]  # new secrets under the neutral prefix only
     service_tag = {"secretsmanager:ResourceTag/managed-by": "workflow_scheduler"}
     has_owner = {"secretsmanager:ResourceTag/workflow-scheduler:owner": "false"}
 
     def on_managed(function: Any) -> list[dict[str, Any]]:
-        return [s for s in role_statements(synthesized, function) if s["Resource"] == managed]
+        return [s for s in role_statements(synthesized, function) if s["Resource"] in (managed, created)]
 
     # The webhook function reads and describes them (the owner check at firing), only those tagged as the
     # service's and with an owner.
@@ -218,6 +223,7 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(
     manage = next(s for a, s in by_actions.items() if "secretsmanager:DeleteSecret" in a)
     assert manage["Condition"] == {"StringEquals": service_tag}
     create = by_actions[frozenset({"secretsmanager:CreateSecret", "secretsmanager:TagResource"})]
+    assert create["Resource"] == created and manage["Resource"] == managed
     assert create["Condition"] == {
         "StringEquals": {"aws:RequestTag/managed-by": "workflow_scheduler"},
         "Null": {"aws:RequestTag/workflow-scheduler:owner": "false"},

@@ -19,12 +19,13 @@ import pytest
 from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, webhook
 from tests.support.events import load_event
+from tests.support.legacy_secrets import as_legacy
 from workflow_scheduler import cli
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.secret_store import SecretsManagerStore
 from workflow_scheduler.domain.errors import RegistrationFailed
-from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX, OWNER_TAG, TRIGGER_TAG, WORKFLOW_TAG
+from workflow_scheduler.domain.inline_secrets import LEGACY_PREFIX, MANAGED_PREFIX, OWNER_TAG, TRIGGER_TAG, WORKFLOW_TAG
 from workflow_scheduler.domain.secret_adoption import SecretReference
 from workflow_scheduler.local.functions import load_handler_module
 from workflow_scheduler.local.invoke import LocalContext
@@ -52,7 +53,7 @@ def system(stack: Stack) -> System:
 def fresh(system: System, clean_database: str) -> System:
     sm = boto3.client("secretsmanager")
     for listed in sm.list_secrets()["SecretList"]:
-        if listed["Name"].startswith((MANAGED_PREFIX, "team/")):
+        if listed["Name"].startswith((MANAGED_PREFIX, LEGACY_PREFIX, "team/")):
             sm.delete_secret(SecretId=listed["ARN"], ForceDeleteWithoutRecovery=True)
     return system
 
@@ -116,11 +117,11 @@ def test_upgrade_adopts_legacy_secrets_and_their_webhooks_answer_again(
 ) -> None:
     # alice's webhook, deployed before owner tags: its secret carries only managed-by.
     fresh.deploy("wf-alice", signed("hook", "alice/orders", secret=SIGNING))
-    alices = "workflow-scheduler/webhooks/wf-alice/hook"
+    alices = as_legacy(fresh.database_url, "wf-alice", "hook")
     make_legacy(alices)
     # bob's secret carries an owner tag already (someone else's): the adoption never changes an owner tag.
     fresh.deploy("wf-bob", signed("hook", "bob/orders", secret="bob-key"), user="bob")
-    bobs = "workflow-scheduler/webhooks/wf-bob/hook"
+    bobs = as_legacy(fresh.database_url, "wf-bob", "hook")
     boto3.client("secretsmanager").tag_resource(SecretId=bobs, Tags=[{"Key": OWNER_TAG, "Value": "mallory"}])
     # carol's trigger names a legacy secret made for another workflow (as deploys before the check allowed).
     fresh.deploy("wf-carol", signed("hook", "carol/orders", secret="carol-key"), user="carol")
@@ -136,7 +137,7 @@ def test_upgrade_adopts_legacy_secrets_and_their_webhooks_answer_again(
         )
     # erin's secret lost even managed-by: not the service's to tag.
     fresh.deploy("wf-erin", signed("hook", "erin/orders", secret="erin-key"), user="erin")
-    erins = "workflow-scheduler/webhooks/wf-erin/hook"
+    erins = as_legacy(fresh.database_url, "wf-erin", "hook")
     boto3.client("secretsmanager").untag_resource(SecretId=erins, TagKeys=["managed-by", *OWNER_TAGS])
 
     before = load_handler_module("webhook", fresh=True)
@@ -185,7 +186,7 @@ def test_a_secrets_manager_failure_part_way_is_not_recorded_and_the_next_run_fin
 ) -> None:
     for workflow_id in ("wf-one", "wf-two"):
         fresh.deploy(workflow_id, signed("hook", f"{workflow_id}/in", secret=SIGNING))
-        make_legacy(f"workflow-scheduler/webhooks/{workflow_id}/hook")
+        make_legacy(as_legacy(fresh.database_url, workflow_id, "hook"))
     upgrade_database(fresh.database_url)
 
     real_tag, calls = SecretsManagerStore.tag, []
@@ -224,7 +225,10 @@ def test_the_index_is_read_in_keyset_pages_only_for_managed_references(fresh: Sy
             user=f"user-{n}",
         )
     db = Database(fresh.database_url)
-    rows = list(PostgresDeploymentStore(db).webhook_secret_refs(MANAGED_PREFIX, page_size=2))
+    for n in range(3):
+        for trigger_id in ("a", "b"):
+            as_legacy(fresh.database_url, f"wf-{n}", trigger_id)
+    rows = list(PostgresDeploymentStore(db).webhook_secret_refs(LEGACY_PREFIX, page_size=2))
     assert rows == [
         SecretReference(f"wf-{n}", t, f"user-{n}", f"workflow-scheduler/webhooks/wf-{n}/{t}")
         for n in range(3)

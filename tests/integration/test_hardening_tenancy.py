@@ -68,7 +68,7 @@ def secret_names() -> set[str]:
 def test_bob_cannot_use_or_delete_alices_managed_secret(fresh: System) -> None:
     alice_spec = deploy_body(signed("hook", "alice/orders", secret=SIGNING))
     assert fresh.api.call("deploy", "wf-alice", alice_spec).status == 200
-    managed = "workflow-scheduler/webhooks/wf-alice/hook"
+    managed = "workflow-scheduler/triggers/wf-alice/hook"
     tags = {t["Key"]: t["Value"] for t in boto3.client("secretsmanager").describe_secret(SecretId=managed)["Tags"]}
     assert tags["workflow-scheduler:owner"] == "alice" and tags["workflow-scheduler:workflow-id"] == "wf-alice"
     assert tags["workflow-scheduler:trigger-id"] == "hook"
@@ -116,7 +116,7 @@ def test_a_trigger_never_authenticates_with_a_secret_that_is_not_its_owners(fres
         conn.execute(
             "UPDATE trigger_index SET trigger_config = jsonb_set(trigger_config, '{auth,secret_ref}', %s)"
             " WHERE workflow_id = 'wf-bob'",
-            (json.dumps("workflow-scheduler/webhooks/wf-alice/hook"),),
+            (json.dumps("workflow-scheduler/triggers/wf-alice/hook"),),
         )
     status, answer = fresh.call_webhook("/webhook/bob/b", b"{}", {"X-Signature": "x"})
     assert status == 503 and answer["error"] == "secret_unavailable" and "alice" not in json.dumps(answer)

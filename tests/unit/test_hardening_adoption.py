@@ -7,6 +7,7 @@ import pytest
 from tests.support.fakes import MemorySecretStore
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.inline_secrets import (
+    LEGACY_PREFIX,
     MANAGED_BY_TAG,
     OWNER_TAG,
     managed_secret_name,
@@ -16,6 +17,11 @@ from workflow_scheduler.domain.inline_secrets import (
 from workflow_scheduler.domain.secret_adoption import SecretReference, adopt_legacy_secrets
 
 LEGACY = {MANAGED_BY_TAG[0]: MANAGED_BY_TAG[1]}
+
+
+def legacy_name(workflow_id: str, trigger_id: str) -> str:
+    """The name the releases before owner tags gave a trigger's managed secret."""
+    return managed_secret_name(workflow_id, trigger_id, LEGACY_PREFIX)
 
 
 class TaggingStore(MemorySecretStore):
@@ -36,12 +42,12 @@ class TaggingStore(MemorySecretStore):
 
 
 def ref(workflow_id: str, trigger_id: str, owner: str = "alice", name: str | None = None) -> SecretReference:
-    return SecretReference(workflow_id, trigger_id, owner, name or managed_secret_name(workflow_id, trigger_id))
+    return SecretReference(workflow_id, trigger_id, owner, name or legacy_name(workflow_id, trigger_id))
 
 
 def test_a_legacy_secret_gets_its_trigger_owners_tags_and_becomes_usable() -> None:
     store = TaggingStore()
-    name = managed_secret_name("wf-a", "hook")
+    name = legacy_name("wf-a", "hook")
     store.add(name, LEGACY)
     assert not usable_by(store.describe(name), "alice", "wf-a", "hook")  # what the webhook function refuses today
 
@@ -55,15 +61,15 @@ def test_a_legacy_secret_gets_its_trigger_owners_tags_and_becomes_usable() -> No
 def test_tag_values_use_the_services_encoding() -> None:
     """An Auth0 subject is not a valid tag value: it is tagged by digest, exactly as at deploy."""
     store = TaggingStore()
-    store.add(managed_secret_name("wf-a", "hook"), LEGACY)
+    store.add(legacy_name("wf-a", "hook"), LEGACY)
     adopt_legacy_secrets([ref("wf-a", "hook", owner="auth0|5f1c")], store)
-    tags = store.tags[managed_secret_name("wf-a", "hook")]
+    tags = store.tags[legacy_name("wf-a", "hook")]
     assert tags[OWNER_TAG].startswith("sha256:") and tags == owner_tags("auth0|5f1c", "wf-a", "hook")
 
 
 def test_a_trigger_id_with_unsafe_characters_matches_its_hashed_managed_name() -> None:
     store = TaggingStore()
-    name = managed_secret_name("wf-a", "my hook/1")
+    name = legacy_name("wf-a", "my hook/1")
     assert name.startswith("workflow-scheduler/webhooks/wf-a/h-")
     store.add(name, LEGACY)
     assert adopt_legacy_secrets([ref("wf-a", "my hook/1")], store).tagged == 1
@@ -77,7 +83,7 @@ def test_a_trigger_id_with_unsafe_characters_matches_its_hashed_managed_name() -
 )
 def test_a_secret_with_any_owner_tag_is_never_retagged(owner_tag_value: str) -> None:
     store = TaggingStore()
-    name = managed_secret_name("wf-a", "hook")
+    name = legacy_name("wf-a", "hook")
     store.add(name, {**LEGACY, OWNER_TAG: owner_tag_value})
     report = adopt_legacy_secrets([ref("wf-a", "hook")], store)
     assert report.tagged == 0 and report.skipped == {"has_owner_tag": 1}
@@ -87,7 +93,7 @@ def test_a_secret_with_any_owner_tag_is_never_retagged(owner_tag_value: str) -> 
 
 def test_a_secret_named_for_another_trigger_is_never_touched_nor_described() -> None:
     store = TaggingStore()
-    alices = managed_secret_name("wf-alice", "hook")
+    alices = legacy_name("wf-alice", "hook")
     store.add(alices, LEGACY)
     rows = [
         ref("wf-bob", "steal", owner="bob", name=alices),  # bob's trigger naming alice's managed secret
@@ -106,10 +112,10 @@ def test_a_secret_named_for_another_trigger_is_never_touched_nor_described() -> 
 
 def test_missing_deleted_and_unmanaged_secrets_are_skipped_with_their_reason() -> None:
     store = TaggingStore()
-    store.add(managed_secret_name("wf-a", "untagged"), {})
-    store.add(managed_secret_name("wf-a", "foreign"), {"managed-by": "someone_else"})
-    store.add(managed_secret_name("wf-a", "gone"), LEGACY)
-    store.deleted.add(managed_secret_name("wf-a", "gone"))
+    store.add(legacy_name("wf-a", "untagged"), {})
+    store.add(legacy_name("wf-a", "foreign"), {"managed-by": "someone_else"})
+    store.add(legacy_name("wf-a", "gone"), LEGACY)
+    store.deleted.add(legacy_name("wf-a", "gone"))
     rows = [ref("wf-a", t) for t in ("untagged", "foreign", "gone", "missing")]
     report = adopt_legacy_secrets(rows, store)
     assert report.as_dict()["skipped"] == {
@@ -122,10 +128,10 @@ def test_missing_deleted_and_unmanaged_secrets_are_skipped_with_their_reason() -
 
 def test_a_dry_run_counts_what_it_would_tag_and_tags_nothing() -> None:
     store = TaggingStore()
-    store.add(managed_secret_name("wf-a", "hook"), LEGACY)
+    store.add(legacy_name("wf-a", "hook"), LEGACY)
     report = adopt_legacy_secrets([ref("wf-a", "hook"), ref("wf-a", "missing")], store, dry_run=True)
     assert report.as_dict() == {"scanned": 2, "tagged": 1, "skipped": {"not_found": 1}, "dry_run": True}
-    assert store.tag_calls == 0 and store.tags[managed_secret_name("wf-a", "hook")] == LEGACY
+    assert store.tag_calls == 0 and store.tags[legacy_name("wf-a", "hook")] == LEGACY
 
 
 def test_a_failure_part_way_stops_and_a_second_run_finishes_the_rest() -> None:

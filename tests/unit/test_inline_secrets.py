@@ -42,7 +42,7 @@ def test_extraction_leaves_the_original_alone() -> None:
     assert {n: (s.trigger_id, s.value) for n, s in lifted.items()} == {name: ("h", "s3cret")}
     assert redacted["nodes"][0]["parameters"]["auth"] == {"type": "api_key", "header": "X-Key", "secret_ref": name}
     assert original["nodes"][0]["parameters"]["auth"]["secret"] == "s3cret"
-    assert managed_secret_name("wf", "odd id/ü").startswith("workflow-scheduler/webhooks/wf/h-")
+    assert managed_secret_name("wf", "odd id/ü").startswith("workflow-scheduler/triggers/wf/h-")
 
 
 def test_inline_secret_is_stored_outside_the_database(parts: Any) -> None:

@@ -232,8 +232,8 @@ def legacy_secret_adoption(db: Database, *, dry_run: bool = False) -> AdoptionRe
     """Owner tags for the managed secrets created before secrets carried them (domain/secret_adoption.py)."""
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.secret_store import SecretsManagerStore
-    from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX
+    from workflow_scheduler.domain.inline_secrets import LEGACY_PREFIX
     from workflow_scheduler.domain.secret_adoption import adopt_legacy_secrets
 
-    refs = PostgresDeploymentStore(db).webhook_secret_refs(MANAGED_PREFIX)
+    refs = PostgresDeploymentStore(db).webhook_secret_refs(LEGACY_PREFIX)
     return adopt_legacy_secrets(refs, SecretsManagerStore(), dry_run=dry_run)

@@ -27,7 +27,7 @@ def read_secret(secret_id: str) -> str:
 
 
 class SecretOwnership:
-    """Refuses a webhook secret whose tags do not make it the trigger owner's own.
+    """Refuses a trigger's secret whose tags do not make it the trigger owner's own.
 
     The tags are cached like the values (one DescribeSecret per secret per ``CACHE_SECONDS`` per warm instance):
     a check on every call would double the Secrets Manager calls and latency for no gain between deploys.

@@ -27,9 +27,10 @@ from workflow_scheduler.domain.inline_secrets import (
     SecretStore,
     created_for,
     extract_inline_secrets,
-    managed_secret_name,
+    managed_secret_names,
     owner_tags,
     refusal,
+    secret_reference,
     secret_refs,
 )
 from workflow_scheduler.domain.models import (
@@ -99,7 +100,7 @@ class DeploymentService:
         _check_default_paths(workflow_id, spec.triggers)
         self._triggers.check_available(spec)
         if inline:
-            self._secret_store()  # refused before any work when there is none
+            self._secret_store(inline)  # refused before any work when there is none
 
         def change(tx: DeploymentTx, undo: UndoLog) -> DeploymentResult:
             current = tx.lock_deployment(workflow_id)
@@ -193,13 +194,16 @@ class DeploymentService:
         """Refuse a new or changed trigger whose secret_ref is not the caller's (unchanged ones were checked)."""
         problems = []
         for trigger in triggers:
-            ref = trigger.params.auth.secret_ref if isinstance(trigger.params, WebhookParams) else None
-            if ref is None or (ref in inline and inline[ref].trigger_id == trigger.trigger_id):
+            found = secret_reference(trigger.type, trigger.config)
+            if found is None:
+                continue
+            where, ref = found
+            if ref in inline and inline[ref].trigger_id == trigger.trigger_id:
                 continue  # its own inline secret, written below
             info = self._secrets.describe(ref) if self._secrets is not None else None
             why = refusal(info, owner, workflow_id, trigger.trigger_id)
             if why is not None:
-                problems.append(Problem("parameters.auth.secret_ref", why, trigger.trigger_id))
+                problems.append(Problem(f"parameters.{where}", why, trigger.trigger_id))
         if problems:
             raise SecretRefused(problems)
 
@@ -211,12 +215,12 @@ class DeploymentService:
             if count > self._max_triggers:
                 raise TooManyTriggers(count, self._max_triggers)
 
-    def _secret_store(self) -> SecretStore:
+    def _secret_store(self, inline: dict[str, InlineSecret]) -> SecretStore:
         """Where inline secrets go; without one they are refused (the caller may pass ``secret_ref``)."""
         if self._secrets is None:
-            raise SpecInvalid(
-                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
-            )
+            first = next(iter(inline.values()))
+            message = f"inline secrets need Secrets Manager; pass '{first.reference}' instead"
+            raise SpecInvalid([Problem(first.parameter, message)])
         return self._secrets
 
     def _current_secret_values(
@@ -225,14 +229,14 @@ class DeploymentService:
         """The current value of each inline secret's managed secret; refuses one the service did not make for it."""
         if not inline:
             return {}
-        store = self._secret_store()
+        store = self._secret_store(inline)
         values: dict[str, str | None] = {}
         problems = []
         for name, secret in inline.items():
             info = store.describe(name)
             if info is not None and not created_for(info, owner, workflow_id, secret.trigger_id):
                 message = f"the secret {name!r} exists but was not created by this service for this trigger"
-                problems.append(Problem("parameters.auth.secret", message, secret.trigger_id))
+                problems.append(Problem(f"parameters.{secret.parameter}", message, secret.trigger_id))
                 continue
             values[name] = None if info is None or info.deleted else store.read(name)
         if problems:
@@ -249,7 +253,7 @@ class DeploymentService:
     ) -> None:
         if not secrets:
             return
-        store = self._secret_store()
+        store = self._secret_store(secrets)
         for name, secret in secrets.items():
             store.write(name, secret.value, owner_tags(owner, workflow_id, secret.trigger_id))
             before = previous[name]
@@ -263,7 +267,7 @@ class DeploymentService:
             return
         store = self._secrets
         for trigger_id, name in sorted(refs):
-            if name != managed_secret_name(workflow_id, trigger_id):
+            if name not in managed_secret_names(workflow_id, trigger_id):
                 continue
             info = store.describe(name)
             if info is None or info.deleted or not created_for(info, owner, workflow_id, trigger_id):
@@ -311,7 +315,7 @@ def _check_default_paths(workflow_id: str, triggers: tuple[TriggerSpec, ...]) ->
 
 
 def _refs(records: list[TriggerRecord]) -> set[tuple[str, str]]:
-    return secret_refs([(r.trigger_id, r.config) for r in records])
+    return secret_refs([(r.trigger_id, r.type, r.config) for r in records])
 
 
 def _in_node_order(records: list[TriggerRecord], spec: dict[str, Any]) -> list[TriggerRecord]:

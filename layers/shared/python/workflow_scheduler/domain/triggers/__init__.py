@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.domain.triggers.params import TriggerParams, secret_paths
+from workflow_scheduler.domain.triggers.params import TriggerParams, secret_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,4 +78,4 @@ def firing(trigger_type: TriggerType, deps: FiringDeps) -> TriggerFiring[Any]:
 @cache
 def secret_field_names() -> frozenset[str]:
     """The names of the secret fields of every type (never quoted back in an error, whatever the node's type)."""
-    return frozenset(path[-1] for trigger_type in REGISTRY for path in secret_paths(params_model(trigger_type)))
+    return frozenset(f.path[-1] for trigger_type in REGISTRY for f in secret_fields(params_model(trigger_type)))

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workflow_scheduler.domain.triggers.params import WRITE_ONLY, TriggerParams
+from workflow_scheduler.domain.triggers.params import SECRET, TriggerParams
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 WEBHOOK_PREFIX = "/webhook/"
@@ -19,7 +19,7 @@ _SECRET_REF = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
 class WebhookAuth(TriggerParams):
     type: Literal["none", "api_key", "hmac_sha256", "basic"] = "none"
     header: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9-]+$")
-    secret: str | None = Field(default=None, min_length=1, max_length=4096, json_schema_extra=WRITE_ONLY)
+    secret: str | None = Field(default=None, min_length=1, max_length=4096, json_schema_extra=SECRET)
     secret_ref: str | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
     # Replay protection for hmac_sha256: the header carrying the Unix time the caller signed with the body.
