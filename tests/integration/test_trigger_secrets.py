@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.test_hardening_tenancy import SIGNING, System, signed
+from tests.integration.test_tenancy import SIGNING, System, signed
 from tests.support.api import deploy_body
 from tests.support.legacy_secrets import as_legacy
 from workflow_scheduler.domain.inline_secrets import managed_secret_name
