@@ -1,24 +1,19 @@
-"""Nothing accepted is lost (issue 7, part 2), with fakes: what comes in is deliverable, unreadable messages are
-recorded, and trigger health says what happened to a trigger's firings."""
+"""Nothing accepted is lost (issue 7, part 2), with fakes: what the firing service accepts is deliverable, and the
+dispatcher records unreadable messages (webhook bodies and manual inputs: test_webhook.py, test_manual.py)."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.support.fakes import MemoryFiringStore, MemoryQueue
-from tests.unit.test_dispatch import NOW, FakeStore, ScriptedDeliverer, delivered, dispatcher, firing
-from tests.unit.test_firing import manual_runs, service, target
-from workflow_scheduler.domain.errors import SpecInvalid
+from tests.support.fakes import MemoryQueue
+from tests.unit.test_dispatch import FakeStore, ScriptedDeliverer, delivered, dispatcher, firing
+from tests.unit.test_firing import service, target
 from workflow_scheduler.domain.firing import MAX_INLINE_MESSAGE_BYTES, FiringStatus, TriggerEvent
-from workflow_scheduler.domain.history import Firing, Health, trigger_health
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
-from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
-from workflow_scheduler.domain.triggers.webhook.firing import WebhookFiring, WebhookRequest, parse_body, trigger_data
+from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest, trigger_data
 
 
 def nested(levels: int) -> Any:
@@ -29,82 +24,7 @@ def nested(levels: int) -> Any:
     return value
 
 
-# -- webhook bodies ------------------------------------------------------------------------------------------
-
-
-def test_a_json_body_at_the_depth_limit_is_passed_on_parsed() -> None:
-    body = nested(MAX_JSON_DEPTH)
-    assert parse_body(json.dumps(body).encode(), "application/json") == (body, "json")
-
-
-@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH + 1, 200, 300, 50_000])
-def test_a_json_body_nested_deeper_than_the_limit_is_refused_with_422(levels: int) -> None:
-    with pytest.raises(SpecInvalid) as refused:
-        parse_body(b"[" * levels + b"]" * levels, "application/vnd.api+json")
-    [problem] = refused.value.problems
-    assert problem.field == "body" and f"deeper than {MAX_JSON_DEPTH} levels" in problem.message
-
-
-def test_a_deep_body_is_refused_before_anything_is_recorded_or_queued() -> None:
-    hook = target("hook", TriggerType.WEBHOOK, lookup={"webhook_path": "/webhook/wf"})
-    store, queue = MemoryFiringStore([hook]), MemoryQueue()
-    webhooks = WebhookFiring(store, service(queue, store), lambda name: "", max_body_bytes=1024 * 1024)
-    request = WebhookRequest(
-        "POST", "/webhook/wf", {"content-type": "application/json"}, body=json.dumps(nested(200)).encode()
-    )
-    with pytest.raises(SpecInvalid):
-        webhooks.fire(request)
-    assert store.rows == [] and queue.sent == []
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"price": NaN}',
-        b'{"price": Infinity, "floor": -Infinity}',
-        b'{"price": 1e999}',
-        b"[1, 2, -1E400]",
-        b'{"name": "\\ud800 alone"}',
-        b'{"name": "tail \\udfff"}',
-    ],
-)
-def test_non_standard_json_is_passed_on_as_its_exact_text(body: bytes) -> None:
-    assert parse_body(body, "application/json") == (body.decode(), "text")
-
-
-def test_standard_json_with_surrogate_pairs_and_nul_is_passed_on_parsed() -> None:
-    body = b'{"emoji": "\\ud83d\\ude00", "nul": "a\\u0000b", "big": 1e308}'
-    assert parse_body(body, "application/json") == ({"emoji": "\U0001f600", "nul": "a\x00b", "big": 1e308}, "json")
-
-
 # -- every way in: the firing service refuses data it could not deliver -------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("inputs", "says"),
-    [
-        (nested(MAX_JSON_DEPTH + 1), f"deeper than {MAX_JSON_DEPTH} levels"),
-        ({"x": float("nan")}, "NaN and Infinity"),
-        ({"x": [float("inf")]}, "NaN and Infinity"),
-        ({"x": "\udc00"}, "lone surrogate"),
-    ],
-)
-def test_a_manual_run_with_undeliverable_inputs_is_refused_and_nothing_fires(inputs: Any, says: str) -> None:
-    queue = MemoryQueue()
-    runs = manual_runs(target(), queue=queue)
-    with pytest.raises(SpecInvalid) as refused:
-        runs.fire(ManualRequest("wf", "alice", confirmation=False, inputs=inputs))
-    [problem] = refused.value.problems
-    assert problem.field == "inputs" and says in problem.message
-    assert queue.sent == []
-
-
-def test_inputs_at_the_depth_limit_fire() -> None:
-    queue = MemoryQueue()
-    inputs = nested(MAX_JSON_DEPTH)
-    manual_runs(target(), queue=queue).fire(ManualRequest("wf", "alice", confirmation=False, inputs=inputs))
-    [(event, _)] = queue.sent
-    assert event.data["inputs"] == inputs
 
 
 def test_data_at_the_depth_limit_round_trips_through_the_queue_message() -> None:
@@ -183,52 +103,3 @@ def test_a_deep_message_queued_before_the_limit_is_delivered() -> None:
     dispatch, store = dispatcher(deliverer := ScriptedDeliverer(delivered()))
     assert dispatch.dispatch(body, attempt=1).status is FiringStatus.DISPATCHED
     assert deliverer.delivered == [old] and store.updates[0].status is FiringStatus.DISPATCHED
-
-
-# -- trigger health ------------------------------------------------------------------------------------------
-
-STALE_AFTER = timedelta(hours=1)
-
-
-def fired(status: str, minutes_ago: float = 5, n: int = 0, error: str | None = None, attempts: int = 1) -> Firing:
-    at = NOW - timedelta(minutes=minutes_ago)
-    return Firing(str(n), f"exec_{n}", "t", "manual", 1, status, error, attempts, None, at, at, None)
-
-
-def health(recent: list[Firing], stuck: Firing | None = None) -> tuple[Health, str]:
-    verdict = trigger_health(recent, stuck, NOW, STALE_AFTER)
-    return verdict.status, verdict.reason
-
-
-def test_a_trigger_that_never_fired_or_whose_firings_got_through_is_healthy() -> None:
-    assert health([]) == (Health.HEALTHY, "it has not fired yet")
-    assert health([fired("dispatched", n=2), fired("dispatched", n=1)])[0] is Health.HEALTHY
-    assert health([fired("queued", 0, n=2), fired("dispatched", n=1)]) == (
-        Health.HEALTHY,
-        "its last firing is queued for the engine",
-    )
-
-
-@pytest.mark.parametrize("status", ["failed", "parked"])
-def test_a_trigger_whose_last_outcome_did_not_get_through_is_failing(status: str) -> None:
-    recent = [fired("queued", 0, n=3), fired(status, n=2, error="the engine answered 404: gone"), fired("dispatched")]
-    verdict, reason = health(recent)
-    assert verdict is Health.FAILING
-    assert "exec_2" in reason and status in reason and "the engine answered 404: gone" in reason
-
-
-def test_a_firing_accepted_and_never_resolved_makes_the_trigger_stale() -> None:
-    stuck = fired("queued", minutes_ago=180, n=1)
-    verdict, reason = health([fired("dispatched", n=2), stuck], stuck)
-    assert verdict is Health.STALE
-    assert "exec_1" in reason and "3 h ago" in reason and "still queued" in reason and "dead-letter queue" in reason
-
-
-def test_a_trigger_being_retried_or_with_recent_failures_is_degraded() -> None:
-    verdict, reason = health([fired("retrying", n=2, error="the engine answered 503: busy", attempts=3)])
-    assert verdict is Health.DEGRADED and "exec_2" in reason and "3 attempt(s)" in reason and "503" in reason
-
-    verdict, reason = health([fired("dispatched", n=3), fired("parked", 30, n=2), fired("dispatched", 60, n=1)])
-    assert verdict is Health.DEGRADED and reason.startswith("1 of its last 3 firings did not get through")
-    # A failure older than a day no longer counts.
-    assert health([fired("dispatched", n=3), fired("parked", 25 * 60, n=2)])[0] is Health.HEALTHY
