@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from email.message import EmailMessage
 
@@ -178,3 +179,11 @@ def test_the_filter_reads_the_full_message_and_the_header_facts_alike() -> None:
 @pytest.mark.parametrize("processing", list(AttachmentProcessing))
 def test_every_mode_keeps_the_headers(processing: AttachmentProcessing) -> None:
     assert data_of(build(), processing)["subject"] == "Überweisung build failed"
+
+
+def test_raw_8bit_headers_become_text_json_can_carry() -> None:
+    raw = b"From: Ren\xc3\xa9 <r@example.fr>\r\nSubject: Caf\xc3\xa9 \xff\r\n\r\nbody\r\n"
+    parsed = parse_message(raw)
+    assert parsed.sender == "René <r@example.fr>"
+    assert parsed.subject == "Café \ufffd"
+    json.dumps(trigger_data(parsed, AttachmentProcessing.EXCLUDE, RecordingStore(), "p")).encode()
