@@ -257,8 +257,7 @@ class Dovecot:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this server's self-signed certificate (and checks the host name)."""
-        context = ssl.create_default_context(cadata=self.cert_pem.decode())
-        return context
+        return ssl.create_default_context(cadata=self.cert_pem.decode())
 
     # -- mail
 

@@ -54,12 +54,12 @@ class FakeAccount:
         return self.folders["INBOX"]
 
     def open(self, *_: object) -> FakeSession:
-        self._maybe_fail("open")
+        self.maybe_fail("open")
         self.sessions += 1
         self.open_sessions += 1
         return FakeSession(self)
 
-    def _maybe_fail(self, operation: str) -> None:
+    def maybe_fail(self, operation: str) -> None:
         error = self.fail.pop(operation, None)
         if error is not None:
             raise error
@@ -78,7 +78,7 @@ class FakeSession:
 
     def select(self, folder: str, readonly: bool = True) -> FolderState:
         self._account.calls.append(f"select {folder} {'ro' if readonly else 'rw'}")
-        self._account._maybe_fail("select")
+        self._account.maybe_fail("select")
         if folder not in self._account.folders:
             raise MailboxFolderNotFound(f"folder {folder!r} cannot be opened")
         self._folder, self._readonly = self._account.folders[folder], readonly
@@ -86,12 +86,12 @@ class FakeSession:
 
     def search(self, after_uid: int, criteria: Sequence[str] = ()) -> list[int]:
         self._account.calls.append(f"search >{after_uid}")
-        self._account._maybe_fail("search")
+        self._account.maybe_fail("search")
         return sorted(uid for uid in self._selected().messages if uid > after_uid)
 
     def summaries(self, uids: Sequence[int]) -> list[MessageSummary]:
         self._account.calls.append(f"summaries {list(uids)}")
-        self._account._maybe_fail("summaries")
+        self._account.maybe_fail("summaries")
         out = []
         for uid in sorted(uids):
             raw = self._selected().messages.get(uid)
@@ -103,13 +103,13 @@ class FakeSession:
 
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         self._account.calls.append(f"fetch {list(uids)}")
-        self._account._maybe_fail("fetch")
+        self._account.maybe_fail("fetch")
         folder = self._selected()
         return {uid: folder.messages[uid] for uid in uids if uid in folder.messages}
 
     def mark_seen(self, uids: Sequence[int]) -> None:
         self._account.calls.append(f"seen {list(uids)}")
-        self._account._maybe_fail("mark_seen")
+        self._account.maybe_fail("mark_seen")
         if self._readonly:
             raise MailboxFailed("folder selected read-only")
         for uid in uids:
