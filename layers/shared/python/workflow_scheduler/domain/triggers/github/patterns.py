@@ -153,8 +153,9 @@ def compile_pattern(text: str) -> Pattern:
 
 def compile_patterns(texts: Sequence[str]) -> PatternList:
     """The compiled list; ``PatternError`` for the first invalid pattern or a ``!`` with nothing before it."""
-    for problem in list_problems(texts):
-        raise PatternError(problem.pattern, problem.reason)
+    problems = list_problems(texts)
+    if problems:
+        raise PatternError(problems[0].pattern, problems[0].reason)
     return PatternList(tuple(compile_pattern(t) for t in texts))
 
 
