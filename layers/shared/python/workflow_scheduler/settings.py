@@ -219,3 +219,20 @@ class DispatchSettings(DatabaseSettings, EngineSettings, TestingMailSettings):
 
 class MigrateSettings(DatabaseSettings):
     pass
+
+
+class GithubAppSettings(_Part):
+    """The GitHub App: its id, its private key (a Secrets Manager secret in AWS, a PEM locally) and the API's URL
+    (GitHub Enterprise and tests point it elsewhere)."""
+
+    github_app_id: str | None = None
+    github_app_private_key_secret_arn: str | None = None
+    github_app_private_key: str | None = None  # locally only: in AWS the key stays in Secrets Manager
+    github_api_url: str = "https://api.github.com"
+    github_api_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # The longest a call waits out GitHub's rate limits before giving up (the router retries later).
+    github_api_max_wait_seconds: float = Field(default=20.0, ge=0, le=600)
+
+    @property
+    def github_app_configured(self) -> bool:
+        return bool(self.github_app_id and (self.github_app_private_key or self.github_app_private_key_secret_arn))
