@@ -55,7 +55,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TestingMail:
-    """Testing mode (seed 11): the dispatch function e-mails each firing instead of calling the engine."""
+    """Testing mode (docs/decisions.md): the dispatch function e-mails each firing instead of calling the engine."""
 
     recipient: str
     client_type: str

@@ -162,7 +162,7 @@ API_THROTTLE_RATE = 100  # stage defaults, per method: requests per second and b
 API_THROTTLE_BURST = 200
 HEALTH_PATH = "/health"
 V1_PROXY_PATH = "/v1/{proxy+}"
-# The webhook function reads event.path; the greedy parameter's name is the contract's (ARCHITECTURE.md), the
+# The webhook function reads event.path; the greedy parameter's name is the contract's (docs/architecture.md), the
 # local gateway's (local/routes.py) and the sample events' (events/webhook).
 WEBHOOK_PROXY_PATH = "/webhook/{path+}"
 # Every request body reaches the functions base64-encoded, byte for byte: binary webhook payloads and HMAC

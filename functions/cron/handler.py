@@ -1,4 +1,4 @@
-"""The cron function: EventBridge Scheduler invokes it at each scheduled minute of a cron trigger (seed 4.1)."""
+"""The cron function: EventBridge Scheduler invokes it at each scheduled minute of a cron trigger (docs/cron.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The webhook function: ``ANY /webhook/{path+}``, public; each trigger checks its own auth (seed 4.3)."""
+"""The webhook function: ``ANY /webhook/{path+}``, public; each trigger checks its own auth (docs/webhooks.md)."""
 
 from __future__ import annotations
 

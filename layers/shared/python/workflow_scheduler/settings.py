@@ -186,7 +186,7 @@ class EngineSettings(_Part):
 
 
 class TestingMailSettings(_Part):
-    """Testing mode (seed 11): notify by e-mail instead of calling the engine.
+    """Testing mode (docs/decisions.md): notify by e-mail instead of calling the engine.
 
     "email" names the e-mail trigger in code; the variables keep the names deployed stacks already set.
     """

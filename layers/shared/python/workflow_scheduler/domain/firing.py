@@ -66,7 +66,7 @@ class TriggerEvent(BaseModel):
         return self.model_dump_json().replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
 
     def engine_body(self) -> dict[str, Any]:
-        """The body of the engine's execute call (ARCHITECTURE.md)."""
+        """The body of the engine's execute call (docs/architecture.md)."""
         return {
             "execution_id": self.execution_id,
             "workflow_id": self.workflow_id,

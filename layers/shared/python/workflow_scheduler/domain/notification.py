@@ -1,4 +1,4 @@
-"""Testing mode (seed 11): the notification e-mail sent instead of running the workflow.
+"""Testing mode (docs/decisions.md): the notification e-mail sent instead of running the workflow.
 
 Everything shown comes from outside (webhook bodies, e-mail subjects, GitHub payloads), so every value is
 HTML-escaped and keys that look like credentials are left out.

@@ -1,4 +1,4 @@
-"""Cron firings: EventBridge Scheduler invokes the cron function with the schedule's input (seed 4.1, 5.2).
+"""Cron firings: EventBridge Scheduler invokes the cron function with the schedule's input (docs/cron.md).
 
 EventBridge delivers at least once and Lambda retries asynchronous invocations, and a split expression has two
 schedules that can both name the same minute: the execution id comes from (trigger, scheduled time), so every

@@ -1,4 +1,4 @@
-"""The trigger data's ``enrichment``: what GitHub's API adds to a matched event (seed 4.5), fetched after matching.
+"""The trigger data's ``enrichment``: what GitHub's API adds to a matched event (docs/github.md), fetched later.
 
 For a pull request: the pull request as it is now, its files and its diff (the file list stands in when GitHub
 will not render a large diff). For a push: the first commits in detail, the rest by sha. A call that fails

@@ -1,4 +1,4 @@
-"""Manual runs: the owner fires a workflow's manual trigger through the API (seed 4.2, 5.3)."""
+"""Manual runs: the owner fires a workflow's manual trigger through the API (docs/architecture.md)."""
 
 from __future__ import annotations
 

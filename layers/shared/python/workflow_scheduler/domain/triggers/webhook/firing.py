@@ -1,4 +1,4 @@
-"""Webhook triggers: an HTTP call to a deployed path fires its workflow (seed 4.3, 5.4)."""
+"""Webhook triggers: an HTTP call to a deployed path fires its workflow (docs/webhooks.md)."""
 
 from __future__ import annotations
 
