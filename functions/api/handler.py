@@ -30,10 +30,15 @@ from workflow_scheduler.api_views import (
     TriggersView,
     UndeployedView,
 )
-from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE
-from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord, TriggerType
+from workflow_scheduler.domain.models import (
+    WORKFLOW_ID_PATTERN,
+    Deployment,
+    DeploymentResult,
+    TriggerRecord,
+    TriggerType,
+)
 from workflow_scheduler.domain.spec_schema import WorkflowSpecBody
 from workflow_scheduler.domain.triggers.cron.errors import CronError
 from workflow_scheduler.domain.triggers.cron.preview import MAX_PREVIEW_COUNT, preview

@@ -6,7 +6,6 @@ Every change runs in one database transaction; side effects outside the database
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,6 +33,7 @@ from workflow_scheduler.domain.inline_secrets import (
     secret_refs,
 )
 from workflow_scheduler.domain.models import (
+    WORKFLOW_ID,
     Deployment,
     DeploymentResult,
     DeploymentStatus,
@@ -43,11 +43,8 @@ from workflow_scheduler.domain.models import (
 from workflow_scheduler.domain.ports import CallRunner, DeploymentStore, DeploymentTx, UndoLog, run_in_turn
 from workflow_scheduler.domain.spec import TRIGGER_NODE, TriggerSpec, parse_workflow_spec
 from workflow_scheduler.domain.triggers.manager import TriggerManager
-from workflow_scheduler.domain.triggers.webhook.params import WEBHOOK_PREFIX, WebhookParams
 
 T = TypeVar("T")
-WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 DEFAULT_MAX_TRIGGERS = 100
 
 
@@ -97,8 +94,7 @@ class DeploymentService:
         self._check_trigger_count(raw_spec)
         redacted, inline = extract_inline_secrets(raw_spec, workflow_id)
         spec = parse_workflow_spec(redacted)
-        _check_default_paths(workflow_id, spec.triggers)
-        self._triggers.check_available(spec)
+        self._triggers.check(workflow_id, spec)
         if inline:
             self._secret_store(inline)  # refused before any work when there is none
 
@@ -286,7 +282,7 @@ class DeploymentService:
 
 
 def _check_workflow_id(workflow_id: str) -> None:
-    if not _WORKFLOW_ID.match(workflow_id):
+    if not WORKFLOW_ID.match(workflow_id):
         raise SpecInvalid(
             [
                 Problem(
@@ -295,23 +291,6 @@ def _check_workflow_id(workflow_id: str) -> None:
                 )
             ]
         )
-
-
-def _check_default_paths(workflow_id: str, triggers: tuple[TriggerSpec, ...]) -> None:
-    """``/webhook/<id>`` is workflow <id>'s default path: no other workflow may take it, not even before <id> is
-    first deployed (a path squatted in advance would keep its future owner from deploying)."""
-    problems = []
-    for trigger in triggers:
-        path = trigger.params.webhook_path if isinstance(trigger.params, WebhookParams) else None
-        name = path.removeprefix(WEBHOOK_PREFIX) if path else None
-        if name and "/" not in name and _WORKFLOW_ID.match(name) and name != workflow_id:
-            message = (
-                f"{path} is the default path of workflow {name!r}; only that workflow may use it. "
-                "Give a custom path at least two segments (e.g. /webhook/orders/new)"
-            )
-            problems.append(Problem("parameters.webhook_path", message, trigger.trigger_id))
-    if problems:
-        raise SpecInvalid(problems)
 
 
 def _refs(records: list[TriggerRecord]) -> set[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -9,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workflow_scheduler.domain.spec import TriggerSpec
+
+WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 
 
 class TriggerType(StrEnum):

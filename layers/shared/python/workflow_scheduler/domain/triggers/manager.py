@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from workflow_scheduler.domain.errors import Problem, TriggerTypeUnavailable
+from workflow_scheduler.domain.errors import Problem, SpecInvalid, TriggerTypeUnavailable
 from workflow_scheduler.domain.models import TriggerPlan, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
 from workflow_scheduler.domain.spec import TriggerSpec, WorkflowSpec
@@ -25,8 +25,17 @@ class TriggerManager:
     def __init__(self, registrars: Iterable[TriggerRegistrar]) -> None:
         self._registrars: dict[TriggerType, TriggerRegistrar] = {r.trigger_type: r for r in registrars}
 
-    def check_available(self, spec: WorkflowSpec) -> None:
-        problems = [
+    def check(self, workflow_id: str, spec: WorkflowSpec) -> None:
+        """Refuse, before anything is written, a trigger its registrar finds wrong or whose type is unavailable."""
+        invalid = [
+            problem
+            for t in spec.triggers
+            if t.type in self._registrars
+            for problem in self._registrars[t.type].spec_problems(workflow_id, t)
+        ]
+        if invalid:
+            raise SpecInvalid(invalid)
+        unavailable = [
             Problem(
                 "subtype",
                 f"{t.type.subtype} triggers cannot be deployed yet: their firing path is not available",
@@ -35,8 +44,8 @@ class TriggerManager:
             for t in spec.triggers
             if t.type not in self._registrars
         ]
-        if problems:
-            raise TriggerTypeUnavailable(problems)
+        if unavailable:
+            raise TriggerTypeUnavailable(unavailable)
 
     def _registrar(self, trigger_type: TriggerType) -> TriggerRegistrar:
         return self._registrars[trigger_type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from workflow_scheduler.domain.errors import Problem
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
 from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
 
@@ -29,6 +30,9 @@ class RegistrarDeps:
 
 class TriggerRegistrar(Protocol):
     trigger_type: TriggerType
+
+    def spec_problems(self, workflow_id: str, spec: TriggerSpec) -> list[Problem]:
+        """What is wrong with the trigger in this workflow, seen before anything is written (none: valid)."""
 
     def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
         """Values of the type-specific index columns (webhook_path, github_repository, ...)."""
@@ -59,6 +63,9 @@ class IndexOnlyRegistrar:
 
     def __init__(self, trigger_type: TriggerType) -> None:
         self.trigger_type = trigger_type
+
+    def spec_problems(self, workflow_id: str, spec: TriggerSpec) -> list[Problem]:
+        return []
 
     def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
         return {}
