@@ -380,3 +380,9 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from _plan_nodes(child)
+
+
+def test_a_message_that_names_no_delivery_is_dropped_not_retried(fresh: System, with_app: ModuleType) -> None:
+    records = [sqs_record("not json"), sqs_record(json.dumps({"delivery_id": "never-recorded"}))]
+    assert fresh.route(with_app, records) == {"batchItemFailures": []}
+    assert fresh.dispatched() == []
