@@ -19,6 +19,10 @@ from infra_cdk.constants import (
     CTX_DISPATCH_MAX_CONCURRENCY,
     CTX_EMAIL_CLIENT_TYPE,
     CTX_EMAIL_FROM,
+    CTX_GITHUB_API_URL,
+    CTX_GITHUB_APP_ID,
+    CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+    CTX_GITHUB_WEBHOOK_SECRET_ARN,
     CTX_SES_IDENTITIES,
     CTX_SMTP_HOST,
     CTX_SMTP_PASSWORD_SECRET_ARN,
@@ -31,6 +35,7 @@ from infra_cdk.constants import (
     CTX_WEBHOOK_SECRET_ARNS,
     CTX_WORKFLOW_ENGINE_URL,
     DEFAULT_DISPATCH_MAX_CONCURRENCY,
+    DEFAULT_GITHUB_API_URL,
     DEFAULT_MAIL_FROM,
     DEFAULT_SMTP_PORT,
     DEFAULT_SMTP_SECURITY,
@@ -45,6 +50,7 @@ _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@*?-]+$")
 # A complete secret ARN ends with the 6 random characters Secrets Manager appends to the name.
 _COMPLETE_SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-\w{6}$")
+_GITHUB_APP_ID = re.compile(r"^\d{1,20}$")
 _CLIENT_TYPES = ("smtp", "ses")
 _SMTP_SECURITY = ("starttls", "ssl", "none")
 
@@ -69,6 +75,17 @@ class TestingMail:
 
 
 @dataclass(frozen=True)
+class GithubAppConfig:
+    """The GitHub App whose deliveries the service takes. Its two secrets are the stack's own unless their ARNs
+    are given (an App already set up elsewhere); without ``app_id`` what needs GitHub's API is refused."""
+
+    app_id: str | None = None
+    api_url: str = DEFAULT_GITHUB_API_URL
+    webhook_secret_arn: str | None = None
+    private_key_secret_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     workflow_engine_url: str
     webhook_secret_arns: tuple[str, ...]  # secret_refs outside the managed prefix that webhooks may read
@@ -76,6 +93,7 @@ class StackConfig:
     dispatch_max_concurrency: int
     alarm_email: str | None
     testing: TestingMail | None  # None: the engine is called
+    github: GithubAppConfig
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackConfig:
@@ -98,7 +116,27 @@ class StackConfig:
             or DEFAULT_DISPATCH_MAX_CONCURRENCY,
             alarm_email=alarm_email,
             testing=_testing_mail(ctx) if ctx.boolean(CTX_TESTING_MODE) else None,
+            github=_github_app(ctx),
         )
+
+
+def _github_app(ctx: _Context) -> GithubAppConfig:
+    app_id = ctx.text(CTX_GITHUB_APP_ID)
+    if app_id is not None and not _GITHUB_APP_ID.match(app_id):
+        raise ConfigError(f"{CTX_GITHUB_APP_ID} must be the App's numeric id, not {app_id!r}")
+    api_url = ctx.text(CTX_GITHUB_API_URL) or DEFAULT_GITHUB_API_URL
+    if not _URL.match(api_url):
+        raise ConfigError(f"{CTX_GITHUB_API_URL} must be an http(s) URL, not {api_url!r}")
+    arns = {key: ctx.text(key) for key in (CTX_GITHUB_WEBHOOK_SECRET_ARN, CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN)}
+    for key, arn in arns.items():
+        if arn is not None and not _COMPLETE_SECRET_ARN.match(arn):
+            raise ConfigError(f"{key} must be a secret's complete ARN (ending in its 6-character suffix)")
+    return GithubAppConfig(
+        app_id=app_id,
+        api_url=api_url.rstrip("/"),
+        webhook_secret_arn=arns[CTX_GITHUB_WEBHOOK_SECRET_ARN],
+        private_key_secret_arn=arns[CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN],
+    )
 
 
 def _testing_mail(ctx: _Context) -> TestingMail:

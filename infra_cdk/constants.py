@@ -34,12 +34,19 @@ DISPATCH_ID = "Dispatch"
 ALARMS_ID = "Alarms"
 CRON_ID = "Cron"
 RECONCILE_ID = "Reconcile"
+GITHUB_APP_ID = "GithubApp"
+GITHUB_ID = "Github"
+GITHUB_ROUTER_ID = "GithubRouter"
+GITHUB_REDELIVERY_ID = "GithubRedelivery"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
 WEBHOOK_FUNCTION_ID = "WebhookFunction"
 DISPATCH_FUNCTION_ID = "DispatchFunction"
 CRON_FUNCTION_ID = "CronFunction"
 RECONCILE_FUNCTION_ID = "ReconcileFunction"
+GITHUB_FUNCTION_ID = "GithubFunction"
+GITHUB_ROUTER_FUNCTION_ID = "GithubRouterFunction"
+GITHUB_REDELIVERY_FUNCTION_ID = "GithubRedeliveryFunction"
 
 # Function folders under functions/.
 API_FUNCTION = "api"
@@ -48,6 +55,9 @@ WEBHOOK_FUNCTION = "webhook"
 DISPATCH_FUNCTION = "dispatch"
 CRON_FUNCTION = "cron"
 RECONCILE_FUNCTION = "reconcile"
+GITHUB_FUNCTION = "github"
+GITHUB_ROUTER_FUNCTION = "github_router"
+GITHUB_REDELIVERY_FUNCTION = "github_redelivery"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -82,6 +92,13 @@ ENV_CRON_FUNCTION_ARN = "CRON_FUNCTION_ARN"
 ENV_SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
 ENV_SCHEDULES_DLQ_ARN = "SCHEDULES_DLQ_ARN"
 ENV_LOCK_BACKEND = "LOCK_BACKEND"
+# The GitHub functions (GithubWebhookSettings, GithubRouterSettings, GithubRedeliverySettings, GithubAppSettings).
+ENV_GITHUB_WEBHOOK_SECRET_ARN = "GITHUB_WEBHOOK_SECRET_ARN"  # noqa: S105
+ENV_GITHUB_EVENTS_QUEUE_URL = "GITHUB_EVENTS_QUEUE_URL"
+ENV_GITHUB_APP_ID = "GITHUB_APP_ID"
+ENV_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GITHUB_APP_PRIVATE_KEY_SECRET_ARN"  # noqa: S105
+ENV_GITHUB_API_URL = "GITHUB_API_URL"
+ENV_GITHUB_ROUTER_MAX_RECEIVES = "GITHUB_ROUTER_MAX_RECEIVES"
 LOG_LEVEL = "INFO"
 LOCK_BACKEND = "dynamodb"  # locks in the state table (adapters/locks_dynamodb.py); no Redis in the stack
 
@@ -99,6 +116,29 @@ RECONCILE_MEMORY_MB = 512
 # Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.triggers.cron.reconcile,
 # LOCK_LEASE_SECONDS = 900): a run still going after its lease ends could overlap the next one.
 RECONCILE_TIMEOUT = Duration.minutes(15)
+# GitHub App deliveries (infra_cdk/functions/github*.py). GitHub waits 10 s for an answer and counts a slower one
+# as failed: the github function only verifies, records and queues.
+GITHUB_MEMORY_MB = 512
+GITHUB_TIMEOUT = Duration.seconds(10)
+# The router: one delivery takes a candidate query, the filters and a few GitHub API calls (each waits out a rate
+# limit for at most GITHUB_API_MAX_WAIT_SECONDS, 20 s); a batch of them fits with room to spare.
+GITHUB_ROUTER_MEMORY_MB = 512
+GITHUB_ROUTER_TIMEOUT = Duration.seconds(150)
+GITHUB_ROUTER_BATCH_SIZE = 5
+GITHUB_ROUTER_BATCHING_WINDOW = Duration.seconds(1)
+GITHUB_ROUTER_MAX_CONCURRENCY = 5  # the App's API rate limit and the database are shared by every instance
+# A delivery the router must postpone (GitHub's rate limit, an outage) comes back after the visibility timeout, six
+# times the function's (AWS's advice): 15 minutes, so 5 receives span about an hour, GitHub's rate-limit window.
+# The router reads GITHUB_ROUTER_MAX_RECEIVES to know its last attempt, on which it refuses instead of postponing.
+GITHUB_EVENTS_VISIBILITY_TIMEOUT = Duration.seconds(6 * GITHUB_ROUTER_TIMEOUT.to_seconds())
+GITHUB_EVENTS_MAX_RECEIVES = 5
+GITHUB_EVENTS_DLQ_RETENTION = Duration.days(14)  # SQS's maximum
+GITHUB_REDELIVERY_MEMORY_MB = 256
+GITHUB_REDELIVERY_TIMEOUT = Duration.minutes(5)  # up to 10 pages of deliveries and 50 redeliveries
+GITHUB_REDELIVERY_RATE = Duration.minutes(10)  # within the 6-hour lookback, every failure is seen many times
+GITHUB_WEBHOOK_PATH = "/webhooks/github"
+GITHUB_WEBHOOK_SECRET_LENGTH = 40
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
 
 # PostgreSQL behind RDS Proxy.
@@ -199,6 +239,10 @@ CTX_SMTP_PORT = "smtpPort"
 CTX_SMTP_SECURITY = "smtpSecurity"
 CTX_SMTP_USERNAME = "smtpUsername"
 CTX_SMTP_PASSWORD_SECRET_ARN = "smtpPasswordSecretArn"  # noqa: S105
+CTX_GITHUB_APP_ID = "githubAppId"
+CTX_GITHUB_API_URL = "githubApiUrl"
+CTX_GITHUB_WEBHOOK_SECRET_ARN = "githubWebhookSecretArn"  # noqa: S105
+CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "githubAppPrivateKeySecretArn"  # noqa: S105
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once
@@ -221,3 +265,7 @@ OUTPUT_SCHEDULE_GROUP_NAME = "ScheduleGroupName"
 OUTPUT_SCHEDULES_DLQ_URL = "SchedulesDeadLetterQueueUrl"
 OUTPUT_CRON_FUNCTION = "CronFunctionName"
 OUTPUT_RECONCILE_FUNCTION = "ReconcileFunctionName"
+OUTPUT_GITHUB_WEBHOOK_URL = "GithubWebhookUrl"
+OUTPUT_GITHUB_WEBHOOK_SECRET_ARN = "GithubWebhookSecretArn"  # noqa: S105
+OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GithubAppPrivateKeySecretArn"  # noqa: S105
+OUTPUT_GITHUB_EVENTS_DLQ_URL = "GithubEventsDeadLetterQueueUrl"

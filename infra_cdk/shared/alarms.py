@@ -84,6 +84,14 @@ class Alarms(Construct):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
 
+    def add(self, construct_id: str, description: str, metric: aws_cloudwatch.IMetric) -> aws_cloudwatch.Alarm:
+        """Another alarm on the topic, as the ones above: it fires when ``metric`` reaches 1 in one period."""
+        alarm = self._alarm(construct_id, description, metric)
+        action = aws_cloudwatch_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        return alarm
+
     def _add_topic(self, email: str | None) -> None:
         # A customer managed key: the AWS managed key of SNS (alias/aws/sns) does not let CloudWatch publish.
         self.key = aws_kms.Key(

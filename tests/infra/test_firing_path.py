@@ -16,6 +16,7 @@ from tests.infra.conftest import (
     Synthesized,
     actions,
     code_of,
+    event_source_of,
     only,
     role_statements,
     service_functions,
@@ -33,6 +34,9 @@ from workflow_scheduler.settings import (
     ApiSettings,
     CronSettings,
     DispatchSettings,
+    GithubRedeliverySettings,
+    GithubRouterSettings,
+    GithubWebhookSettings,
     MigrateSettings,
     ReconcileSettings,
     SchedulerSettings,
@@ -104,6 +108,9 @@ def test_dispatch_function(synthesized: Synthesized) -> None:
         (constants.MIGRATE_FUNCTION_ID, MigrateSettings),
         (constants.CRON_FUNCTION_ID, CronSettings),
         (constants.RECONCILE_FUNCTION_ID, ReconcileSettings),
+        (constants.GITHUB_FUNCTION_ID, GithubWebhookSettings),
+        (constants.GITHUB_ROUTER_FUNCTION_ID, GithubRouterSettings),
+        (constants.GITHUB_REDELIVERY_FUNCTION_ID, GithubRedeliverySettings),
     ],
 )
 def test_each_function_gets_the_settings_it_reads(
@@ -126,8 +133,7 @@ def test_each_function_gets_the_settings_it_reads(
 
 def test_dispatch_event_source_reports_partial_batch_failures(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    _, mapping = only(synthesized.resources("AWS::Lambda::EventSourceMapping"))
-    props = mapping["Properties"]
+    props = event_source_of(synthesized, stack.dispatch.function)
     assert props["EventSourceArn"] == {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.queue), "Arn"]}
     assert props["FunctionName"] == {"Ref": synthesized.logical_id(stack.dispatch.function)}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -270,6 +276,7 @@ def _stack_routes(synthesized: Synthesized) -> set[tuple[str, str, str]]:
     folders = {
         synthesized.logical_id(stack.api.function): constants.API_FUNCTION,
         synthesized.logical_id(stack.webhooks.function): constants.WEBHOOK_FUNCTION,
+        synthesized.logical_id(stack.github.function): constants.GITHUB_FUNCTION,
     }
     routes = set()
     for method in synthesized.resources("AWS::ApiGateway::Method").values():
@@ -294,7 +301,8 @@ def test_the_local_gateway_serves_the_stack_routes(synthesized: Synthesized) -> 
         ("GET", "/health", constants.API_FUNCTION),
         ("POST", "/webhook/wf-1", constants.WEBHOOK_FUNCTION),
         ("PUT", "/webhook/team/orders/created", constants.WEBHOOK_FUNCTION),
-        ("POST", "/webhooks/github", None),  # not wired yet
+        ("POST", "/webhooks/github", constants.GITHUB_FUNCTION),
+        ("GET", "/webhooks/github", None),
         ("POST", "/webhook", None),
     ],
 )

@@ -17,7 +17,7 @@ def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any
 
 def test_every_service_function_runs_python_312_with_both_layers(synthesized: Synthesized) -> None:
     functions = service_functions(synthesized)
-    assert len(functions) == 6  # api, webhook, dispatch, migrate, cron, reconcile
+    assert len(functions) == 9  # api, webhook, dispatch, migrate, cron, reconcile, github, its router and sweep
     layers = {
         synthesized.logical_id(synthesized.stack.layers.shared),
         synthesized.logical_id(synthesized.stack.layers.dependencies),
@@ -80,7 +80,7 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
 
 def test_log_groups_expire(synthesized: Synthesized) -> None:
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 8  # six functions, API access logs, VPC flow logs
+    assert len(groups) == 11  # nine functions, API access logs, VPC flow logs
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
     (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
     assert retention["Properties"]["RetentionInDays"] == 90
@@ -107,7 +107,8 @@ def test_dispatch_queue_has_a_dead_letter_queue(synthesized: Synthesized) -> Non
         "maxReceiveCount": constants.DISPATCH_MAX_RECEIVES,
     }
     assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
-    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 3  # enforce_ssl: deny plain HTTP (+ schedules' DLQ)
+    # enforce_ssl: deny plain HTTP (+ schedules' DLQ, the github events queue and its DLQ)
+    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 5
 
 
 def test_database_instance(synthesized: Synthesized) -> None:
@@ -172,11 +173,12 @@ def test_jwt_secret_is_a_generated_64_character_key(synthesized: Synthesized) ->
 
 def test_routes(synthesized: Synthesized) -> None:
     paths = {r["Properties"]["PathPart"] for r in synthesized.resources("AWS::ApiGateway::Resource").values()}
-    assert paths == {"health", "v1", "{proxy+}", "webhook", "{path+}"}
+    assert paths == {"health", "v1", "{proxy+}", "webhook", "{path+}", "webhooks", "github"}
     stack = synthesized.stack
     function_of = {
         synthesized.logical_id(stack.api.function): "api",
         synthesized.logical_id(stack.webhooks.function): "webhook",
+        synthesized.logical_id(stack.github.function): "github",
     }
     routes = set()
     for method in synthesized.resources("AWS::ApiGateway::Method").values():
@@ -190,7 +192,13 @@ def test_routes(synthesized: Synthesized) -> None:
     health = synthesized.logical_id(root.resource_for_path("health"))
     proxy = synthesized.logical_id(root.resource_for_path("v1/{proxy+}"))
     webhook = synthesized.logical_id(root.resource_for_path("webhook/{path+}"))
-    assert routes == {("GET", health, "api"), ("ANY", proxy, "api"), ("ANY", webhook, "webhook")}
+    github = synthesized.logical_id(root.resource_for_path("webhooks/github"))
+    assert routes == {
+        ("GET", health, "api"),
+        ("ANY", proxy, "api"),
+        ("ANY", webhook, "webhook"),
+        ("POST", github, "github"),
+    }
 
 
 def test_stage_logs_traces_and_throttles(synthesized: Synthesized) -> None:
@@ -250,6 +258,10 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_SCHEDULES_DLQ_URL,
         constants.OUTPUT_CRON_FUNCTION,
         constants.OUTPUT_RECONCILE_FUNCTION,
+        constants.OUTPUT_GITHUB_WEBHOOK_URL,
+        constants.OUTPUT_GITHUB_WEBHOOK_SECRET_ARN,
+        constants.OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+        constants.OUTPUT_GITHUB_EVENTS_DLQ_URL,
     }
     assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])
     queues = synthesized.stack.dispatch_queue

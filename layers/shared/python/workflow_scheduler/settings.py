@@ -236,3 +236,32 @@ class GithubAppSettings(_Part):
     @property
     def github_app_configured(self) -> bool:
         return bool(self.github_app_id and (self.github_app_private_key or self.github_app_private_key_secret_arn))
+
+
+class GithubWebhookSettings(DatabaseSettings):
+    """The github function (``POST /webhooks/github``): the App's webhook secret (a Secrets Manager secret in AWS,
+    the value itself locally) and the queue it hands deliveries to. Without them every delivery is answered 503
+    (the function still starts: the local system serves the route before it configures GitHub)."""
+
+    github_webhook_secret_arn: str | None = None
+    github_webhook_secret: str | None = None  # locally only: in AWS the secret stays in Secrets Manager
+    github_events_queue_url: str | None = None
+    # GitHub sends up to 25 MB; 4 MiB is what one Lambda invocation carries (domain/triggers/github/ingress.py).
+    github_webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=25 * 1024 * 1024)
+
+
+class GithubRouterSettings(DatabaseSettings, FiringSettings, GithubAppSettings):
+    """The github router (the events queue's consumer): firings go to the dispatch queue."""
+
+    # The events queue's maxReceiveCount: on the last receive, what GitHub cannot answer is refused, not postponed.
+    github_router_max_receives: int = Field(default=5, ge=1, le=1000)
+
+
+class GithubRedeliverySettings(DatabaseSettings, GithubAppSettings):
+    """The redelivery sweep: how far back it looks, how much it asks per run, how long deliveries are kept."""
+
+    github_redelivery_lookback_hours: int = Field(default=6, ge=1, le=72)  # GitHub keeps deliveries 3 days
+    github_redelivery_max_per_run: int = Field(default=50, ge=1, le=1000)
+    github_redelivery_max_attempts: int = Field(default=3, ge=2, le=10)
+    # At least GitHub's 3-day redelivery window: a redelivered id must still be found to be acknowledged.
+    github_delivery_retention_days: int = Field(default=30, ge=4, le=3650)

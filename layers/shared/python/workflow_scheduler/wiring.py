@@ -19,6 +19,10 @@ from workflow_scheduler.settings import (
     CronSettings,
     DatabaseSettings,
     DispatchSettings,
+    GithubAppSettings,
+    GithubRedeliverySettings,
+    GithubRouterSettings,
+    GithubWebhookSettings,
     ReconcileSettings,
     SchedulerSettings,
     WebhookSettings,
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 
     from workflow_scheduler.adapters.delivery_guard import IdempotentDeliveryGuard
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
+    from workflow_scheduler.adapters.github_app import GithubAppClient
     from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
     from workflow_scheduler.domain.delivery import Deliverer
     from workflow_scheduler.domain.deployments import DeploymentService
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
     from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.github.ingress import GithubIngress
+    from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep
+    from workflow_scheduler.domain.triggers.github.router import GithubRouter
     from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
     from workflow_scheduler.domain.triggers.registrar import TriggerRegistrar
     from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
@@ -237,3 +245,78 @@ def legacy_secret_adoption(db: Database, *, dry_run: bool = False) -> AdoptionRe
 
     refs = PostgresDeploymentStore(db).webhook_secret_refs(LEGACY_PREFIX)
     return adopt_legacy_secrets(refs, SecretsManagerStore(), dry_run=dry_run)
+
+
+def github_api(settings: GithubAppSettings) -> GithubAppClient | None:
+    """The GitHub App's REST client, or None without the App's id and key (what needs the API is then refused).
+
+    In AWS the key is read from Secrets Manager once per instance: a new key (GitHub lets an App have several)
+    reaches the functions as their instances are replaced.
+    """
+    if not settings.github_app_configured:
+        return None
+    from workflow_scheduler.adapters.github_app import GithubAppClient
+    from workflow_scheduler.adapters.secrets import read_secret
+
+    key = settings.github_app_private_key or read_secret(
+        required(settings.github_app_private_key_secret_arn, "GITHUB_APP_PRIVATE_KEY_SECRET_ARN")
+    )
+    return GithubAppClient(
+        required(settings.github_app_id, "GITHUB_APP_ID"),
+        key,
+        api_url=settings.github_api_url,
+        timeout=(3.05, settings.github_api_timeout_seconds),
+        max_wait_seconds=settings.github_api_max_wait_seconds,
+    )
+
+
+def github_ingress(settings: GithubWebhookSettings) -> GithubIngress:
+    """The github function's: verify, record and queue each delivery (503 while the secret or queue is not set)."""
+    from workflow_scheduler.adapters.github_queue import MissingDeliveryQueue, SqsDeliveryQueue
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.adapters.secrets import read_secret
+    from workflow_scheduler.domain.triggers.github.ingress import (
+        GithubIngress,
+        GithubNotConfigured,
+        webhook_secrets_from,
+    )
+
+    def secrets() -> list[str]:
+        if settings.github_webhook_secret:
+            return webhook_secrets_from(settings.github_webhook_secret)
+        if settings.github_webhook_secret_arn:
+            return webhook_secrets_from(read_secret(settings.github_webhook_secret_arn))  # cached 5 minutes
+        raise GithubNotConfigured("GITHUB_WEBHOOK_SECRET_ARN is not set: GitHub deliveries cannot be verified")
+
+    url = settings.github_events_queue_url
+    return GithubIngress(
+        PostgresGithubStore(connection_pool(settings)),
+        SqsDeliveryQueue(url) if url else MissingDeliveryQueue(),
+        secrets,
+        settings.github_webhook_max_body_bytes,
+    )
+
+
+def github_router(settings: GithubRouterSettings) -> GithubRouter:
+    """The github router's: candidates, filters, changed files and enrichment from the App, firings."""
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.domain.triggers.github.router import GithubFirings, GithubRouter
+
+    db = connection_pool(settings)
+    firing_store, firing = firing_service(db, settings.dispatch_queue_url)
+    store = PostgresGithubStore(db)
+    return GithubRouter(store, store, GithubFirings(firing, firing_store), github_api(settings))
+
+
+def github_redelivery_sweep(settings: GithubRedeliverySettings) -> RedeliverySweep:
+    """The github redelivery function's: failed deliveries never recorded, asked for again; old records pruned."""
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep, SweepLimits
+
+    limits = SweepLimits(
+        lookback=timedelta(hours=settings.github_redelivery_lookback_hours),
+        max_redeliveries=settings.github_redelivery_max_per_run,
+        max_attempts=settings.github_redelivery_max_attempts,
+        retention=timedelta(days=settings.github_delivery_retention_days),
+    )
+    return RedeliverySweep(github_api(settings), PostgresGithubStore(connection_pool(settings)), limits)

@@ -29,6 +29,7 @@ from workflow_scheduler.domain.triggers.github.api import (
     GithubApiError,
     GithubDiffTooLarge,
     GithubRateLimited,
+    GithubUnreachable,
 )
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -201,9 +202,9 @@ class GithubAppClient:
                     method, url, params=params, headers=headers, timeout=self._timeout, stream=stream
                 )
             except requests.Timeout:
-                raise GithubApiError(f"GitHub did not answer within {self._timeout[1]:g} s") from None
+                raise GithubUnreachable(f"GitHub did not answer within {self._timeout[1]:g} s") from None
             except requests.RequestException as exc:
-                raise GithubApiError(f"cannot reach GitHub: {type(exc).__name__}") from None
+                raise GithubUnreachable(f"cannot reach GitHub: {type(exc).__name__}") from None
             self._note_exhaustion(key, response)
             if response.status_code == 401 and installation_id is not None and not refreshed:
                 with self._lock:  # revoked or expired early: one more try with a new token

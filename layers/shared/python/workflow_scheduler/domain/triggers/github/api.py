@@ -23,6 +23,12 @@ class GithubApiError(Unavailable):
         self.status = status
 
 
+class GithubUnreachable(GithubApiError):
+    """GitHub did not answer (a timeout, a refused connection): worth trying again later."""
+
+    code = "github_unreachable"
+
+
 class GithubRateLimited(GithubApiError):
     """GitHub's rate limit holds for longer than the client may wait."""
 
