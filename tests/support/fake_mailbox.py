@@ -17,6 +17,7 @@ from workflow_scheduler.domain.triggers.email.mailbox import (
     MessageSummary,
 )
 from workflow_scheduler.domain.triggers.email.message import header_facts, parse_message
+from workflow_scheduler.domain.triggers.email.poll import Cursor, MailboxAddress
 
 
 @dataclass
@@ -117,3 +118,21 @@ class FakeSession:
 
     def close(self) -> None:
         self._account.open_sessions -= 1
+
+
+class MemoryCursors:
+    """The poller's ``CursorStore`` in a dict by (workflow id, trigger id); ``fail_save`` makes the next save
+    fail, as a poller that dies between the queue and the cursor."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], Cursor] = {}
+        self.fail_save = False
+
+    def load(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress) -> Cursor | None:
+        return self.values.get((workflow_id, trigger_id))
+
+    def save(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress, cursor: Cursor) -> None:
+        if self.fail_save:
+            self.fail_save = False
+            raise MailboxFailed("the poller died before the cursor was saved")
+        self.values[(workflow_id, trigger_id)] = cursor

@@ -14,12 +14,13 @@ from workflow_scheduler.observability import logger
 CACHE_SECONDS = 300
 
 
-def read_secret(secret_id: str) -> str:
+def read_secret(secret_id: str, *, fresh: bool = False) -> str:
+    """The secret's value, cached ``CACHE_SECONDS``; ``fresh`` reads it again (after it was refused, say)."""
     from aws_lambda_powertools.utilities.parameters import get_secret
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
-        value = get_secret(secret_id, max_age=CACHE_SECONDS)
+        value = get_secret(secret_id, max_age=CACHE_SECONDS, force_fetch=fresh)
     except GetParameterError as exc:
         # The message names the secret, never its value.
         raise SecretUnavailable(f"secret {secret_id!r} cannot be read") from exc
