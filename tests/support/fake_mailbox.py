@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from workflow_scheduler.domain.triggers.email.mailbox import (
@@ -136,3 +137,35 @@ class MemoryCursors:
             self.fail_save = False
             raise MailboxFailed("the poller died before the cursor was saved")
         self.values[(workflow_id, trigger_id)] = cursor
+
+
+class ManualClock:
+    """A clock the test moves: ``now`` is what the poller reads."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+class FakeAttachmentStore:
+    """The attachment store: keeps the keys, answers a made-up URL."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def put(self, key: str, content: bytes, content_type: str, filename: str) -> str:
+        self.keys.append(key)
+        return f"https://files.example/{key}"
+
+
+def alert_mail(subject: str, sender: str = "alerts@example.com") -> EmailMessage:
+    """A plain text message with this subject."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "ci@example.com", subject
+    msg.set_content("body")
+    return msg

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
-from tests.support.fake_mailbox import FakeAccount, MemoryCursors
+from tests.support.fake_mailbox import FakeAccount, FakeAttachmentStore, ManualClock, MemoryCursors, alert_mail
 from tests.support.fakes import MemoryFiringStore, MemoryQueue
 from workflow_scheduler.domain.errors import SecretUnavailable
 from workflow_scheduler.domain.firing import FiringService, FiringTarget
@@ -41,17 +40,6 @@ DEPLOYED = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 OWN = {"imap_host": "imap.example.com", "username": "ci@example.com", "password_ref": "team/imap"}
 SERVICE = DefaultMailbox("imap.service.example", "workflows@service.example")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = DEPLOYED
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 class Triggers:
@@ -89,14 +77,9 @@ class Locks:
         yield name
 
 
-class Files:
-    def put(self, key: str, content: bytes, content_type: str, filename: str) -> str:
-        return f"https://files.example/{key}"
-
-
 class World:
     def __init__(self, default: DefaultMailbox | None = SERVICE, check: Any = None) -> None:
-        self.clock = Clock()
+        self.clock = ManualClock(DEPLOYED)
         self.account = FakeAccount()
         self.opened: list[EmailWatch] = []
         self.triggers = Triggers()
@@ -104,7 +87,7 @@ class World:
         self.queue = MemoryQueue()
         self.locks = Locks()
         firing = FiringService(MemoryFiringStore(), self.queue, clock=self.clock)
-        poller = EmailPoller(self.cursors, firing, self.locks, self.open, Files(), clock=self.clock)
+        poller = EmailPoller(self.cursors, firing, self.locks, self.open, FakeAttachmentStore(), clock=self.clock)
         self.service = EmailPollService(
             self.triggers, poller, default_mailbox=lambda: default, check_secret=check, clock=self.clock
         )
@@ -120,13 +103,6 @@ class World:
 
     def state(self, trigger_id: str = "mail") -> PollState:
         return self.triggers.states[("wf", trigger_id)]
-
-
-def mail(subject: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "alerts@example.com", "ci@example.com", subject
-    msg.set_content("text")
-    return msg
 
 
 def refuse_login(world: World) -> None:
@@ -162,7 +138,7 @@ def test_a_refused_login_is_reported_once_and_backed_off_doubling_up_to_an_hour(
     assert waits[-1] == MAX_BACKOFF and world.state().consecutive_failures == 9
 
     world.clock.now = world.state().backoff_until or world.clock.now
-    world.account.inbox.append(mail("after the fix"))
+    world.account.inbox.append(alert_mail("after the fix"))
     [fixed] = world.service.run().triggers
     assert fixed.health.status == Health.HEALTHY and world.state() == PollState(world.clock.now, world.clock.now)
     assert [event.data["subject"] for event, _ in world.queue.sent] == ["after the fix"]
@@ -242,7 +218,7 @@ def test_the_service_mailbox_serves_triggers_that_name_none() -> None:
     world = World()
     world.deploy("mail", folder="Alerts")
     world.account.folders["Alerts"] = world.account.inbox
-    world.account.inbox.append(mail("to the service"))
+    world.account.inbox.append(alert_mail("to the service"))
     world.service.run()
     [watch] = world.opened
     assert watch.credential == SERVICE_PASSWORD
@@ -267,7 +243,7 @@ def test_a_secret_the_trigger_may_not_use_stops_only_that_trigger() -> None:
     world = World(check=check)
     world.deploy("mail", **OWN)
     world.deploy("intruder", **OWN)
-    world.account.inbox.append(mail("hello"))
+    world.account.inbox.append(alert_mail("hello"))
     reports = {r.key[1]: r for r in world.service.run().triggers}
     assert reports["intruder"].health.status == Health.DEGRADED
     assert "cannot be used" in reports["intruder"].health.reason
@@ -278,7 +254,7 @@ def test_a_secret_the_trigger_may_not_use_stops_only_that_trigger() -> None:
 def test_no_mailbox_is_started_without_time_for_it() -> None:
     world = World()
     world.deploy("mail", **OWN)
-    [report] = world.service.run(seconds_left=lambda: 30.0).triggers
+    [report] = world.service.run(seconds_left=lambda: 10.0).triggers
     assert report.skipped == Skip.OUT_OF_TIME and world.opened == [] and world.triggers.states == {}
 
 

@@ -48,9 +48,9 @@ from workflow_scheduler.domain.triggers.email.poll import (
 )
 
 DEFAULT_IMAP_PORT = 993
-# A mailbox is started only with this much of the run's time left: a connect (10 s) and a slow answer (60 s)
-# must fit, or the run ends with the lock held and the mailbox half read (it is read again next time anyway).
-MIN_SECONDS_TO_START = 90.0
+# A mailbox is started only with this much of the run's time left. A run cut short mid-mailbox loses nothing (the
+# cursor moves only after the queue took a firing, and its lock outlives the run), but its work is wasted.
+MIN_SECONDS_TO_START = 20.0
 
 
 class MailboxNotConfigured(Invalid):
@@ -196,6 +196,7 @@ class TriggerReport:
     poll: TriggerPoll | None = None  # None: not polled in this run
     skipped: str | None = None  # a ``Skip`` value
     newly_failing: bool = False  # the failure starts (or changed kind) with this run: report it
+    recovered: bool = False  # it was failing and this run's poll succeeded
 
     @property
     def key(self) -> tuple[str, str]:
@@ -337,6 +338,7 @@ class EmailPollService:
                     poll=poll,
                     skipped=item.skipped,
                     newly_failing=newly_failing(before, state),
+                    recovered=before.failing and not state.failing,
                 )
             )
         if changed:
