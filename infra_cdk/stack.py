@@ -15,6 +15,7 @@ from infra_cdk.constants import (
     DATABASE_ID,
     DISPATCH_ID,
     DISPATCH_QUEUE_ID,
+    EMAIL_POLLER_ID,
     LAYERS_ID,
     MIGRATIONS_ID,
     OUTPUT_ALARM_TOPIC_ARN,
@@ -22,6 +23,8 @@ from infra_cdk.constants import (
     OUTPUT_CRON_FUNCTION,
     OUTPUT_DISPATCH_DLQ_URL,
     OUTPUT_DISPATCH_QUEUE_URL,
+    OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+    OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
     OUTPUT_JWT_SECRET_ARN,
     OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_RECONCILE_FUNCTION,
@@ -36,6 +39,7 @@ from infra_cdk.constants import (
 from infra_cdk.functions.api import Api
 from infra_cdk.functions.cron import CronSchedules
 from infra_cdk.functions.dispatch import Dispatch
+from infra_cdk.functions.email_poller import EmailPoller
 from infra_cdk.functions.migrate import Migrations
 from infra_cdk.functions.reconcile import Reconcile
 from infra_cdk.functions.webhook import AUTH_PER_TRIGGER, Webhooks
@@ -90,6 +94,15 @@ class WorkflowSchedulerStack(Stack):
         self.api.add_function_route(
             WEBHOOK_PROXY_PATH, ["ANY"], self.webhooks.function, authentication=AUTH_PER_TRIGGER
         )
+        self.email_poller = EmailPoller(
+            self,
+            EMAIL_POLLER_ID,
+            layers=self.layers,
+            database=self.database,
+            state_table=self.state_table,
+            dispatch_queue=self.dispatch_queue,
+            managed_secrets=self.managed_secrets,
+        )
 
     def _add_delivery_and_upkeep(self) -> None:
         """Delivery of queued firings, the daily reconcile, the alarms on both, and the deploy-time migrations."""
@@ -114,13 +127,14 @@ class WorkflowSchedulerStack(Stack):
             reconcile_function=self.reconcile.function,
             email=self.config.alarm_email,
         )
+        self.email_poller.add_alarms(self.alarms)
         self.migrations = Migrations(
             self,
             MIGRATIONS_ID,
             layers=self.layers,
             database=self.database,
             managed_secrets=self.managed_secrets,
-            run_before=[self.api.function, self.webhooks.function],
+            run_before=[self.api.function, self.webhooks.function, self.email_poller.function],
         )
 
     def _add_outputs(self) -> None:
@@ -170,6 +184,16 @@ class WorkflowSchedulerStack(Stack):
                 OUTPUT_RECONCILE_FUNCTION,
                 self.reconcile.function.function_name,
                 'Invoke with {"dry_run": true} to see what reconcile would change, {"dry_run": false} to apply',
+            ),
+            (
+                OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
+                self.email_poller.service_mailbox.secret_arn,
+                "The mailbox of e-mail triggers that name none: set IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD in it",
+            ),
+            (
+                OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+                self.email_poller.attachments.bucket_name,
+                "Large e-mail attachments, given to workflows as presigned URLs; objects expire after a day",
             ),
         ]
         for output_id, value, description in outputs:

@@ -230,7 +230,7 @@ def test_reconcile_function(synthesized: Synthesized) -> None:
 
 def test_daily_reconcile_schedule_lives_outside_the_service_group(synthesized: Synthesized) -> None:
     reconcile = synthesized.stack.reconcile
-    _, schedule = only(synthesized.resources("AWS::Scheduler::Schedule"))
+    schedule = synthesized.template["Resources"][synthesized.logical_id(reconcile.schedule)]
     props = schedule["Properties"]
     # In the default group: reconcile deletes any schedule of the service's group that no trigger owns.
     assert props.get("GroupName", "default") == "default" != constants.SCHEDULE_GROUP_NAME
@@ -271,7 +271,8 @@ def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(syn
         r["Properties"]["FunctionName"]["Ref"] for r in synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
     }
     stack = synthesized.stack
-    assert configs == {synthesized.logical_id(stack.cron.function), synthesized.logical_id(stack.reconcile.function)}
+    scheduled = (stack.cron.function, stack.reconcile.function, stack.email_poller.function)
+    assert configs == {synthesized.logical_id(function) for function in scheduled}
 
 
 def test_alarm_on_failed_cron_firings(synthesized: Synthesized) -> None:
