@@ -40,7 +40,7 @@ def store_trigger(
     deployments = PostgresDeploymentStore(db)
     with deployments.transaction() as tx:
         if tx.lock_deployment(workflow_id) is None:
-            spec = {"nodes": []}
+            spec: dict[str, Any] = {"nodes": []}
             tx.save_deployment(Deployment(workflow_id, str(uuid.uuid4()), owner, spec, 1, deployment_status, now, now))
         tx.insert_trigger(record)
     return next(r for r in deployments.list_triggers(workflow_id) if r.trigger_id == trigger_id)
