@@ -180,7 +180,7 @@ def test_stale_after_three_intervals_without_a_successful_poll() -> None:
         assert result.health.status == Health.HEALTHY  # not yet 3 intervals
     world.clock.now = DEPLOYED + 3 * MINUTE + timedelta(seconds=1)
     [stale] = world.service.run().triggers
-    assert stale.health.status == Health.STALE and "not polled once since the deploy" in stale.health.reason
+    assert stale.health.status == Health.STALE and "no successful poll since the deploy" in stale.health.reason
     assert world.service.run().count(Health.STALE) == 1
 
     world.locks.taken.clear()

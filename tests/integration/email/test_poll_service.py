@@ -19,6 +19,7 @@ from tests.support.dovecot import HOST, Dovecot, MailUser
 from tests.support.email_triggers import empty_email_tables, store_trigger
 from tests.support.fake_mailbox import FakeAttachmentStore, ManualClock, alert_mail
 from tests.support.fakes import MemoryQueue
+from tests.support.oauth_server import OAuthServer
 from workflow_scheduler.adapters.email_store import PostgresEmailStore
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.imap_connector import MailboxConnector, ServiceMailbox
@@ -284,7 +285,7 @@ def test_no_successful_poll_for_three_intervals_is_stale(env: Env) -> None:
     finally:
         locks.release(held)
     assert report.count(Health.STALE) == 1
-    assert "not polled once since the deploy" in report.triggers[0].health.reason
+    assert "no successful poll since the deploy" in report.triggers[0].health.reason
 
 
 def test_the_service_mailbox_serves_a_trigger_that_names_none(env: Env) -> None:
@@ -307,3 +308,21 @@ def test_the_service_mailbox_is_a_mailbox_of_its_own_kind(env: Env) -> None:
     reports = env.poller().run().triggers
     assert {r.health.status for r in reports} == {Health.HEALTHY}
     assert sorted(event.trigger_id for event, _ in env.queue.sent) == ["own", "service"]
+
+
+def test_an_xoauth2_trigger_logs_in_with_a_token_from_its_oauth_client(env: Env, oauth_server: OAuthServer) -> None:
+    client = oauth_server.provider.add_client(env.user.name)
+    env.secrets.values.update({"ops/client-secret": client.client_secret, "ops/refresh": client.refresh_token})
+    config = env.config(
+        auth="xoauth2",
+        oauth_token_url=oauth_server.token_url,
+        oauth_client_id=client.client_id,
+        oauth_client_secret_ref="ops/client-secret",
+        oauth_refresh_token_ref="ops/refresh",
+    )
+    del config["password_ref"]
+    env.deploy("oauth", **config)
+    env.dovecot.append(env.user, alert_mail("via a token"))
+    [report] = env.poller().run().triggers
+    assert report.health.status == Health.HEALTHY and env.subjects() == ["via a token"]
+    assert oauth_server.provider.token_requests[-1]["refresh_token"] == client.refresh_token

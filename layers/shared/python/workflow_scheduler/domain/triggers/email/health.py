@@ -112,12 +112,12 @@ def email_health(state: PollState, interval: timedelta, now: datetime, deployed_
         )
     last_good = state.last_success_at or deployed_at
     if now - last_good > window:
-        what = "no successful poll" if state.last_success_at else "not polled once since the deploy"
-        return TriggerHealth(
-            Health.STALE,
-            f"{what} for {_ago(now, last_good).removesuffix(' ago')}"
-            f" ({STALE_INTERVALS} intervals of {int(interval.total_seconds())} s)",
-        )
+        window_text = f"({STALE_INTERVALS} intervals of {int(interval.total_seconds())} s)"
+        if state.last_success_at is None:
+            what = f"no successful poll since the deploy {_ago(now, last_good)}"
+        else:
+            what = f"no successful poll for {_ago(now, last_good).removesuffix(' ago')}"
+        return TriggerHealth(Health.STALE, f"{what} {window_text}")
     if state.last_success_at is None:
         return TriggerHealth(Health.HEALTHY, "not polled yet: deployed " + _ago(now, deployed_at))
     return TriggerHealth(Health.HEALTHY, f"last successful poll {_ago(now, state.last_success_at)}")

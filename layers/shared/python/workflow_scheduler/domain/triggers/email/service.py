@@ -132,6 +132,13 @@ def _credential(config: Mapping[str, Any], trigger_id: str) -> Credential:
     return PasswordSecret(ref)
 
 
+def check_interval(config: Mapping[str, Any], default: timedelta = DEFAULT_INTERVAL) -> timedelta:
+    """How often the trigger is polled: its ``check_interval`` (seconds), else the service's default. Its health is
+    judged against the same interval (``email_health``)."""
+    seconds = config.get("check_interval")
+    return timedelta(seconds=seconds) if isinstance(seconds, int) and seconds > 0 else default
+
+
 def watch_from_target(
     target: FiringTarget,
     default_mailbox: DefaultMailboxSource = no_default_mailbox,
@@ -162,8 +169,7 @@ def watch_from_target(
             f"e-mail trigger {trigger_id!r} names no imap_host and the service has no default mailbox"
             " (IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD)"
         )
-    seconds = config.get("check_interval")
-    interval = timedelta(seconds=seconds) if isinstance(seconds, int) and seconds > 0 else default_interval
+    interval = check_interval(config, default_interval)
     # Triggers share a session only when they log in the same way, over the same kind of connection.
     session = f"{credential.key}|{'tls' if use_ssl else 'starttls'}"
     return EmailWatch(
