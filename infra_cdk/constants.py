@@ -38,6 +38,7 @@ GITHUB_APP_ID = "GithubApp"
 GITHUB_ID = "Github"
 GITHUB_ROUTER_ID = "GithubRouter"
 GITHUB_REDELIVERY_ID = "GithubRedelivery"
+EMAIL_POLLER_ID = "EmailPoller"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
 WEBHOOK_FUNCTION_ID = "WebhookFunction"
@@ -47,6 +48,7 @@ RECONCILE_FUNCTION_ID = "ReconcileFunction"
 GITHUB_FUNCTION_ID = "GithubFunction"
 GITHUB_ROUTER_FUNCTION_ID = "GithubRouterFunction"
 GITHUB_REDELIVERY_FUNCTION_ID = "GithubRedeliveryFunction"
+EMAIL_POLLER_FUNCTION_ID = "EmailPollerFunction"
 
 # Function folders under functions/.
 API_FUNCTION = "api"
@@ -58,6 +60,7 @@ RECONCILE_FUNCTION = "reconcile"
 GITHUB_FUNCTION = "github"
 GITHUB_ROUTER_FUNCTION = "github_router"
 GITHUB_REDELIVERY_FUNCTION = "github_redelivery"
+EMAIL_POLLER_FUNCTION = "email_poller"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -99,6 +102,10 @@ ENV_GITHUB_APP_ID = "GITHUB_APP_ID"
 ENV_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GITHUB_APP_PRIVATE_KEY_SECRET_ARN"  # noqa: S105
 ENV_GITHUB_API_URL = "GITHUB_API_URL"
 ENV_GITHUB_ROUTER_MAX_RECEIVES = "GITHUB_ROUTER_MAX_RECEIVES"
+# EmailPollerSettings.
+ENV_EMAIL_ATTACHMENTS_BUCKET = "EMAIL_ATTACHMENTS_BUCKET"
+ENV_EMAIL_ATTACHMENT_URL_SECONDS = "EMAIL_ATTACHMENT_URL_SECONDS"
+ENV_EMAIL_MAILBOX_SECRET_ARN = "EMAIL_MAILBOX_SECRET_ARN"  # noqa: S105
 LOG_LEVEL = "INFO"
 LOCK_BACKEND = "dynamodb"  # locks in the state table (adapters/locks_dynamodb.py); no Redis in the stack
 
@@ -140,6 +147,30 @@ GITHUB_WEBHOOK_PATH = "/webhooks/github"
 GITHUB_WEBHOOK_SECRET_LENGTH = 40
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
+
+# E-mail triggers (infra_cdk/functions/email_poller.py). The poller runs every minute and polls each trigger at its
+# own check_interval. Its timeout stays under the lease of a mailbox's lock (domain/triggers/email/poll.py,
+# LOCK_LEASE_SECONDS = 300): a run still reading a mailbox when its lease ended could overlap the next one.
+EMAIL_POLL_RATE = Duration.minutes(1)
+EMAIL_POLLER_TIMEOUT = Duration.minutes(4)
+EMAIL_POLLER_MEMORY_MB = 1024  # whole messages are read into memory (ten at a time), attachments and all
+# A failed run is not retried: the next minute's run is the retry (and finds the same mail again).
+EMAIL_POLL_RETRY_ATTEMPTS = 0
+EMAIL_POLL_MAX_EVENT_AGE = Duration.minutes(1)  # the least Lambda and EventBridge Scheduler accept
+# IMAP over TLS (993) and IMAP with STARTTLS (143): the only ports the poller may open besides HTTPS (AWS APIs,
+# OAuth token endpoints) and the database proxy. A trigger naming another imap_port cannot be polled.
+IMAP_PORTS = (993, 143)
+HTTPS_PORT = 443
+# Large attachments (adapters/attachments_s3.py): objects expire with the presigned URLs that give them out (24 h;
+# S3 counts whole days from the next midnight UTC, so an object always outlives its URL).
+EMAIL_ATTACHMENT_URL_SECONDS = 24 * 3600
+EMAIL_ATTACHMENT_EXPIRY = Duration.days(1)
+EMAIL_ATTACHMENT_PREFIX = "email-attachments/"  # S3AttachmentStore's key prefix
+# What the poller reports each run (functions/email_poller/handler.py) and the alarms watch.
+EMAIL_METRIC_FAILING = "EmailTriggersFailing"
+EMAIL_METRIC_STALE = "EmailTriggersStale"
+EMAIL_FAILING_PERIODS = 3  # failing polls for 15 minutes: one lost connection does not page anyone
+EMAIL_NOT_RUNNING_PERIODS = 3  # no run of the poller for 15 minutes
 
 # PostgreSQL behind RDS Proxy.
 DB_NAME = "workflow_scheduler"
@@ -269,3 +300,5 @@ OUTPUT_GITHUB_WEBHOOK_URL = "GithubWebhookUrl"
 OUTPUT_GITHUB_WEBHOOK_SECRET_ARN = "GithubWebhookSecretArn"  # noqa: S105
 OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GithubAppPrivateKeySecretArn"  # noqa: S105
 OUTPUT_GITHUB_EVENTS_DLQ_URL = "GithubEventsDeadLetterQueueUrl"
+OUTPUT_EMAIL_MAILBOX_SECRET_ARN = "EmailServiceMailboxSecretArn"  # noqa: S105
+OUTPUT_EMAIL_ATTACHMENTS_BUCKET = "EmailAttachmentsBucketName"

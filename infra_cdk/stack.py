@@ -15,6 +15,7 @@ from infra_cdk.constants import (
     DATABASE_ID,
     DISPATCH_ID,
     DISPATCH_QUEUE_ID,
+    EMAIL_POLLER_ID,
     GITHUB_APP_ID,
     GITHUB_ID,
     GITHUB_REDELIVERY_ID,
@@ -27,6 +28,8 @@ from infra_cdk.constants import (
     OUTPUT_CRON_FUNCTION,
     OUTPUT_DISPATCH_DLQ_URL,
     OUTPUT_DISPATCH_QUEUE_URL,
+    OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+    OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
     OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
     OUTPUT_GITHUB_EVENTS_DLQ_URL,
     OUTPUT_GITHUB_WEBHOOK_SECRET_ARN,
@@ -45,6 +48,7 @@ from infra_cdk.constants import (
 from infra_cdk.functions.api import Api
 from infra_cdk.functions.cron import CronSchedules
 from infra_cdk.functions.dispatch import Dispatch
+from infra_cdk.functions.email_poller import EmailPoller
 from infra_cdk.functions.github import AUTH_BY_SIGNATURE, GithubWebhooks
 from infra_cdk.functions.github_redelivery import GithubRedelivery
 from infra_cdk.functions.github_router import GithubRouter
@@ -104,6 +108,15 @@ class WorkflowSchedulerStack(Stack):
         self.api.add_function_route(
             WEBHOOK_PROXY_PATH, ["ANY"], self.webhooks.function, authentication=AUTH_PER_TRIGGER
         )
+        self.email_poller = EmailPoller(
+            self,
+            EMAIL_POLLER_ID,
+            layers=self.layers,
+            database=self.database,
+            state_table=self.state_table,
+            dispatch_queue=self.dispatch_queue,
+            managed_secrets=self.managed_secrets,
+        )
 
     def _add_github(self) -> None:
         """GitHub App deliveries: the route, the events queue and its router, the redelivery sweep (issue 9)."""
@@ -152,6 +165,7 @@ class WorkflowSchedulerStack(Stack):
         )
         for github_part in (self.github, self.github_router, self.github_redelivery):
             github_part.add_alarms(self.alarms)
+        self.email_poller.add_alarms(self.alarms)
         self.migrations = Migrations(
             self,
             MIGRATIONS_ID,
@@ -164,6 +178,7 @@ class WorkflowSchedulerStack(Stack):
                 self.github.function,
                 self.github_router.function,
                 self.github_redelivery.function,
+                self.email_poller.function,
             ],
         )
 
@@ -234,6 +249,16 @@ class WorkflowSchedulerStack(Stack):
                 OUTPUT_GITHUB_EVENTS_DLQ_URL,
                 self.github.dead_letters.queue_url,
                 "Dead-letter queue of GitHub deliveries the router failed on every attempt (redrive after the fix)",
+            ),
+            (
+                OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
+                self.email_poller.service_mailbox.secret_arn,
+                "The mailbox of e-mail triggers that name none: set IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD in it",
+            ),
+            (
+                OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+                self.email_poller.attachments.bucket_name,
+                "Large e-mail attachments, given to workflows as presigned URLs; objects expire after a day",
             ),
         ]
         for output_id, value, description in outputs:

@@ -270,7 +270,12 @@ def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(syn
         r["Properties"]["FunctionName"]["Ref"] for r in synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
     }
     stack = synthesized.stack
-    scheduled = (stack.cron.function, stack.reconcile.function, stack.github_redelivery.function)
+    scheduled = (
+        stack.cron.function,
+        stack.reconcile.function,
+        stack.github_redelivery.function,
+        stack.email_poller.function,
+    )
     assert configs == {synthesized.logical_id(function) for function in scheduled}
 
 

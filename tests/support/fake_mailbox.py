@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from workflow_scheduler.domain.triggers.email.mailbox import (
@@ -17,6 +18,7 @@ from workflow_scheduler.domain.triggers.email.mailbox import (
     MessageSummary,
 )
 from workflow_scheduler.domain.triggers.email.message import header_facts, parse_message
+from workflow_scheduler.domain.triggers.email.poll import Cursor, MailboxAddress
 
 
 @dataclass
@@ -117,3 +119,53 @@ class FakeSession:
 
     def close(self) -> None:
         self._account.open_sessions -= 1
+
+
+class MemoryCursors:
+    """The poller's ``CursorStore`` in a dict by (workflow id, trigger id); ``fail_save`` makes the next save
+    fail, as a poller that dies between the queue and the cursor."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], Cursor] = {}
+        self.fail_save = False
+
+    def load(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress) -> Cursor | None:
+        return self.values.get((workflow_id, trigger_id))
+
+    def save(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress, cursor: Cursor) -> None:
+        if self.fail_save:
+            self.fail_save = False
+            raise MailboxFailed("the poller died before the cursor was saved")
+        self.values[(workflow_id, trigger_id)] = cursor
+
+
+class ManualClock:
+    """A clock the test moves: ``now`` is what the poller reads."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+class FakeAttachmentStore:
+    """The attachment store: keeps the keys, answers a made-up URL."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def put(self, key: str, content: bytes, content_type: str, filename: str) -> str:
+        self.keys.append(key)
+        return f"https://files.example/{key}"
+
+
+def alert_mail(subject: str, sender: str = "alerts@example.com") -> EmailMessage:
+    """A plain text message with this subject."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "ci@example.com", subject
+    msg.set_content("body")
+    return msg

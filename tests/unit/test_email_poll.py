@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fake_mailbox import FakeAccount, FakeFolder
+from tests.support.fake_mailbox import FakeAccount, FakeFolder, MemoryCursors
 from tests.support.fakes import MemoryFiringStore, MemoryQueue
 from workflow_scheduler.domain.errors import SpecInvalid
 from workflow_scheduler.domain.firing import (
@@ -44,21 +44,6 @@ NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 INBOX = MailboxAddress("imap.example.com", "ci@example.com")
 
 
-class Cursors:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], Cursor] = {}
-        self.fail_save = False
-
-    def load(self, workflow_id: str, trigger_id: str) -> Cursor | None:
-        return self.values.get((workflow_id, trigger_id))
-
-    def save(self, workflow_id: str, trigger_id: str, cursor: Cursor) -> None:
-        if self.fail_save:
-            self.fail_save = False
-            raise MailboxFailed("the poller died before the cursor was saved")
-        self.values[(workflow_id, trigger_id)] = cursor
-
-
 class Locks:
     def __init__(self) -> None:
         self.held: set[str] = set()
@@ -86,7 +71,7 @@ class Store:
 class World:
     def __init__(self, batch_size: int = 25) -> None:
         self.account = FakeAccount()
-        self.cursors = Cursors()
+        self.cursors = MemoryCursors()
         self.queue = MemoryQueue()
         self.firings = MemoryFiringStore()
         self.locks = Locks()

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from tests.support.dovecot import HOST, Dovecot, MailUser
+from tests.support.fake_mailbox import MemoryCursors
 from tests.support.fakes import MemoryFiringStore, MemoryQueue
 from tests.support.tcp_proxy import TcpProxy
 from workflow_scheduler.adapters.attachments_s3 import S3AttachmentStore
@@ -34,24 +35,13 @@ from workflow_scheduler.domain.triggers.email.poll import (
 pytestmark = pytest.mark.integration
 
 
-class Cursors:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], Cursor] = {}
-
-    def load(self, workflow_id: str, trigger_id: str) -> Cursor | None:
-        return self.values.get((workflow_id, trigger_id))
-
-    def save(self, workflow_id: str, trigger_id: str, cursor: Cursor) -> None:
-        self.values[(workflow_id, trigger_id)] = cursor
-
-
 class Setup:
     def __init__(self, dovecot: Dovecot, user: MailUser, s3: Any, proxy: TcpProxy | None = None) -> None:
         self.dovecot, self.user, self.proxy = dovecot, user, proxy
         port = proxy.port if proxy else dovecot.imap_port
         self.server = ImapServer(HOST, port=port, use_ssl=False, ssl_context=dovecot.ssl_context())
         self.cut_after: int | None = None  # the proxy drops the next session after this many bytes from Dovecot
-        self.cursors = Cursors()
+        self.cursors = MemoryCursors()
         self.queue = MemoryQueue()
         self.firing = FiringService(MemoryFiringStore(), self.queue)
         locks = RedisLockManager.from_url("redis://127.0.0.1:6379/0", key_prefix=f"test-email-{uuid.uuid4().hex}:")

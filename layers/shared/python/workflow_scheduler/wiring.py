@@ -19,6 +19,7 @@ from workflow_scheduler.settings import (
     CronSettings,
     DatabaseSettings,
     DispatchSettings,
+    EmailPollerSettings,
     GithubAppSettings,
     GithubRedeliverySettings,
     GithubRouterSettings,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
     from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.email.service import EmailPollService
     from workflow_scheduler.domain.triggers.github.ingress import GithubIngress
     from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep
     from workflow_scheduler.domain.triggers.github.router import GithubRouter
@@ -320,3 +322,40 @@ def github_redelivery_sweep(settings: GithubRedeliverySettings) -> RedeliverySwe
         retention=timedelta(days=settings.github_delivery_retention_days),
     )
     return RedeliverySweep(github_api(settings), PostgresGithubStore(connection_pool(settings)), limits)
+
+
+def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
+    """The e-mail poller's: the due e-mail triggers polled over IMAP under the mailbox locks, their firings queued,
+    large attachments in S3, cursors and poll health in PostgreSQL, secrets read with their owner checked."""
+    from workflow_scheduler.adapters.attachments_s3 import S3AttachmentStore
+    from workflow_scheduler.adapters.concurrency import thread_pool_runner
+    from workflow_scheduler.adapters.email_store import PostgresEmailStore
+    from workflow_scheduler.adapters.imap_connector import MailboxConnector, ServiceMailbox
+    from workflow_scheduler.adapters.locks_dynamodb import lock_manager
+    from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
+    from workflow_scheduler.domain.triggers.email.poll import EmailPoller
+    from workflow_scheduler.domain.triggers.email.service import EmailPollService
+
+    db = connection_pool(settings)
+    _, firing = firing_service(db, settings.dispatch_queue_url)
+    store = PostgresEmailStore(db)
+    service_mailbox = ServiceMailbox(
+        server=settings.imap_server,
+        username=settings.email_user,
+        password=settings.email_password,
+        use_ssl=settings.imap_use_ssl,
+        secret_arn=settings.email_mailbox_secret_arn,
+        read_secret=read_secret,
+    )
+    attachments = S3AttachmentStore(settings.email_attachments_bucket, expires_in=settings.email_attachment_url_seconds)
+    poller = EmailPoller(
+        store, firing, lock_manager(settings), MailboxConnector(read_secret, service_mailbox), attachments
+    )
+    return EmailPollService(
+        store,
+        poller,
+        default_mailbox=service_mailbox,
+        default_interval=timedelta(seconds=settings.email_check_interval),
+        check_secret=SecretOwnership(),
+        run_all=thread_pool_runner(settings.email_poll_concurrency),
+    )

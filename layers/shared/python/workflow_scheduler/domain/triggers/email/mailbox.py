@@ -54,6 +54,57 @@ class AttachmentStoreUnavailable(Unavailable):
 
 
 @dataclass(frozen=True)
+class ServicePassword:
+    """The service-wide mailbox's own password (``EMAIL_PASSWORD``), for triggers that name no mailbox."""
+
+    @property
+    def secret_refs(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def key(self) -> str:
+        return "service"
+
+
+@dataclass(frozen=True)
+class PasswordSecret:
+    """A password kept in Secrets Manager under ``secret_ref`` (an inline one was moved there at deploy)."""
+
+    secret_ref: str
+
+    @property
+    def secret_refs(self) -> tuple[str, ...]:
+        return (self.secret_ref,)
+
+    @property
+    def key(self) -> str:
+        return f"password:{self.secret_ref}"
+
+
+@dataclass(frozen=True)
+class OAuthSecrets:
+    """XOAUTH2 with an access token from an OAuth client's token endpoint; its secrets are Secrets Manager refs."""
+
+    token_url: str
+    client_id: str
+    client_secret_ref: str | None = None
+    refresh_token_ref: str | None = None
+    scope: str | None = None
+
+    @property
+    def secret_refs(self) -> tuple[str, ...]:
+        return tuple(ref for ref in (self.client_secret_ref, self.refresh_token_ref) if ref)
+
+    @property
+    def key(self) -> str:
+        return f"xoauth2:{self.token_url}|{self.client_id}|{'|'.join(self.secret_refs)}|{self.scope or ''}"
+
+
+Credential = ServicePassword | PasswordSecret | OAuthSecrets
+SERVICE_PASSWORD = ServicePassword()
+
+
+@dataclass(frozen=True)
 class FolderState:
     """A folder's UIDVALIDITY and UIDNEXT: a UID means the same message only while UIDVALIDITY stays."""
 

@@ -17,14 +17,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import DomainError, Invalid
 from workflow_scheduler.domain.firing import FiringOutcome, FiringTarget, execution_id_for
 from workflow_scheduler.domain.locks import LockNotAcquired
 from workflow_scheduler.domain.triggers.email.filter import EmailFilter
-from workflow_scheduler.domain.triggers.email.mailbox import FolderState, Mailbox, MailboxFailed
+from workflow_scheduler.domain.triggers.email.mailbox import (
+    SERVICE_PASSWORD,
+    Credential,
+    FolderState,
+    Mailbox,
+    MailboxFailed,
+)
 from workflow_scheduler.domain.triggers.email.message import (
     AttachmentProcessing,
     AttachmentStore,
@@ -36,6 +42,7 @@ BATCH_SIZE = 25  # matching messages fired per trigger and poll; the rest wait f
 SUMMARY_CHUNK = 200  # UIDs whose headers are read at a time while looking for the batch's matches
 # Longer than one poll of a mailbox can take (the poller's timeout), so the lock never lapses mid-poll.
 LOCK_LEASE_SECONDS = 300.0
+DEFAULT_INTERVAL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,9 @@ class EmailWatch:
     email_filter: EmailFilter = field(default_factory=EmailFilter)
     mark_as_read: bool = False
     attachment_processing: AttachmentProcessing = AttachmentProcessing.EXCLUDE
+    use_ssl: bool = True  # False: STARTTLS where the server offers it
+    credential: Credential = SERVICE_PASSWORD
+    interval: timedelta = DEFAULT_INTERVAL  # check_interval: how often the trigger is polled
 
     @property
     def key(self) -> tuple[str, str]:
@@ -87,9 +97,10 @@ class EmailWatch:
 
 
 class CursorStore(Protocol):
-    def load(self, workflow_id: str, trigger_id: str) -> Cursor | None: ...
+    def load(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress) -> Cursor | None:
+        """The trigger's cursor in ``mailbox``; None when it has none there (a cursor of another mailbox is none)."""
 
-    def save(self, workflow_id: str, trigger_id: str, cursor: Cursor) -> None: ...
+    def save(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress, cursor: Cursor) -> None: ...
 
 
 class Firing(Protocol):
@@ -199,14 +210,14 @@ class EmailPoller:
 
     def _poll_trigger(self, mailbox: Mailbox, state: FolderState, watch: EmailWatch, result: TriggerPoll) -> None:
         workflow_id, trigger_id = watch.key
-        cursor = self._cursors.load(workflow_id, trigger_id)
+        cursor = self._cursors.load(workflow_id, trigger_id, watch.mailbox)
         if cursor is None or cursor.uidvalidity != state.uidvalidity:
             # No cursor (the deploy's was lost) or a rebuilt folder whose UIDs mean other messages: start at
             # the folder's end; what is there now is not fired.
             fresh = initial_cursor(state)
             if cursor is not None:
                 result.uidvalidity_reset = (cursor.uidvalidity, state.uidvalidity)
-            self._cursors.save(workflow_id, trigger_id, fresh)
+            self._cursors.save(workflow_id, trigger_id, watch.mailbox, fresh)
             result.cursor = fresh
             return
         found = mailbox.search(cursor.last_uid, watch.email_filter.search_criteria())
@@ -224,7 +235,7 @@ class EmailPoller:
             result.seen = fired_uids
         advanced = Cursor(state.uidvalidity, max(done, cursor.last_uid))
         if advanced != cursor:
-            self._cursors.save(workflow_id, trigger_id, advanced)
+            self._cursors.save(workflow_id, trigger_id, watch.mailbox, advanced)
         result.cursor = advanced
 
     def _candidates(self, mailbox: Mailbox, watch: EmailWatch, found: Sequence[int]) -> tuple[list[int], int]:
