@@ -218,7 +218,7 @@ def undeploy(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
 )
 def triggers(workflow_id: WorkflowId, user: User) -> dict[str, Any]:
     deployment, records = deployments.status(workflow_id, user)
-    activity = firing_history.activity(workflow_id, user, [record.trigger_id for record in records])
+    activity = firing_history.activity(workflow_id, user, records)
     views = _triggers_view(records)
     for view, record in zip(views, records, strict=True):
         state = activity[record.trigger_id]

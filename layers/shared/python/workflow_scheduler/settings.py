@@ -155,11 +155,33 @@ class LockSettings(_Part):
         return self
 
 
+class EmailSettings(_Part):
+    """E-mail triggers, for the poller and for deploys (the api function checks each mailbox): how often a trigger
+    is polled when it sets no ``check_interval``, the smallest it may set, and the service-wide mailbox for triggers
+    that name none (seed: ``IMAP_SERVER``, ``EMAIL_USER``, ``EMAIL_PASSWORD``; in AWS one JSON secret with those
+    keys, ``EMAIL_MAILBOX_SECRET_ARN``)."""
+
+    email_check_interval: int = Field(default=60, ge=1, le=24 * 3600)  # seconds, for triggers that set none
+    # In AWS the poller runs every minute; the local system polls more often and lowers it (local/dev.py).
+    email_min_check_interval: int = Field(default=60, ge=1, le=24 * 3600)
+    imap_server: str | None = None  # host or host:port
+    imap_use_ssl: bool = True
+    email_user: str | None = None
+    email_password: str | None = Field(default=None, repr=False)  # locally only: in AWS it stays in the secret
+    email_mailbox_secret_arn: str | None = None
+
+    @model_validator(mode="after")
+    def _one_mailbox_source(self) -> EmailSettings:
+        if self.email_mailbox_secret_arn and (self.imap_server or self.email_user or self.email_password):
+            raise ValueError("set the service mailbox either by EMAIL_MAILBOX_SECRET_ARN or by IMAP_SERVER, not both")
+        return self
+
+
 class ReconcileSettings(DatabaseSettings, SchedulerSettings, LockSettings):
     pass
 
 
-class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSettings):
+class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSettings, EmailSettings):
     public_base_url: str | None = None  # the webhook base URL; default: derived from the request
     spec_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     manual_inputs_max_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -267,23 +289,9 @@ class GithubRedeliverySettings(DatabaseSettings, GithubAppSettings):
     github_delivery_retention_days: int = Field(default=30, ge=4, le=3650)
 
 
-class EmailPollerSettings(DatabaseSettings, FiringSettings, LockSettings):
-    """The e-mail poller: where large attachments go, how often a trigger is polled by default, how many mailboxes
-    are read at once, and the service-wide mailbox for triggers that name none (seed: ``IMAP_SERVER``,
-    ``EMAIL_USER``, ``EMAIL_PASSWORD``; in AWS one JSON secret with those keys, ``EMAIL_MAILBOX_SECRET_ARN``)."""
+class EmailPollerSettings(DatabaseSettings, FiringSettings, LockSettings, EmailSettings):
+    """The e-mail poller: where large attachments go and how many mailboxes are read at once."""
 
     email_attachments_bucket: str
     email_attachment_url_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)  # SigV4 allows 7 days
-    email_check_interval: int = Field(default=60, ge=1, le=24 * 3600)  # seconds, for triggers that set none
     email_poll_concurrency: int = Field(default=4, ge=1, le=32)  # mailboxes read at once
-    imap_server: str | None = None  # host or host:port
-    imap_use_ssl: bool = True
-    email_user: str | None = None
-    email_password: str | None = Field(default=None, repr=False)  # locally only: in AWS it stays in the secret
-    email_mailbox_secret_arn: str | None = None
-
-    @model_validator(mode="after")
-    def _one_mailbox_source(self) -> EmailPollerSettings:
-        if self.email_mailbox_secret_arn and (self.imap_server or self.email_user or self.email_password):
-            raise ValueError("set the service mailbox either by EMAIL_MAILBOX_SECRET_ARN or by IMAP_SERVER, not both")
-        return self

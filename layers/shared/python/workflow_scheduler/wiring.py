@@ -20,6 +20,7 @@ from workflow_scheduler.settings import (
     DatabaseSettings,
     DispatchSettings,
     EmailPollerSettings,
+    EmailSettings,
     GithubAppSettings,
     GithubRedeliverySettings,
     GithubRouterSettings,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from workflow_scheduler.adapters.delivery_guard import IdempotentDeliveryGuard
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
     from workflow_scheduler.adapters.github_app import GithubAppClient
+    from workflow_scheduler.adapters.imap_connector import ServiceMailbox
     from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
     from workflow_scheduler.domain.delivery import Deliverer
     from workflow_scheduler.domain.deployments import DeploymentService
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
     from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.email.registrar import EmailDeployDeps
     from workflow_scheduler.domain.triggers.email.service import EmailPollService
     from workflow_scheduler.domain.triggers.github.ingress import GithubIngress
     from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep
@@ -81,17 +84,55 @@ def schedules(scheduler: SchedulerSettings) -> EventBridgeSchedules:
     )
 
 
-def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
+def registrars(
+    scheduler: SchedulerSettings | None = None, *, email: EmailDeployDeps | None = None
+) -> list[TriggerRegistrar]:
     """The trigger types whose firing path exists here; any other subtype is refused at deploy."""
     from workflow_scheduler.domain.triggers import registrars as available
     from workflow_scheduler.domain.triggers.registrar import RegistrarDeps
 
     store = schedules(scheduler) if scheduler is not None and scheduler.scheduler_configured else None
-    return available(RegistrarDeps(schedules=store))
+    return available(RegistrarDeps(schedules=store, email=email))
+
+
+def service_mailbox(settings: EmailSettings) -> ServiceMailbox:
+    """The service-wide mailbox of e-mail triggers that name none: from variables locally, a secret in AWS."""
+    from workflow_scheduler.adapters.imap_connector import ServiceMailbox
+    from workflow_scheduler.adapters.secrets import read_secret
+
+    return ServiceMailbox(
+        server=settings.imap_server,
+        username=settings.email_user,
+        password=settings.email_password,
+        use_ssl=settings.imap_use_ssl,
+        secret_arn=settings.email_mailbox_secret_arn,
+        read_secret=read_secret,
+    )
+
+
+def email_deploy(db: Database, settings: EmailSettings) -> EmailDeployDeps:
+    """What deploying an e-mail trigger needs: a login with the secrets as they are now, the cursors."""
+    from workflow_scheduler.adapters.email_store import PostgresEmailStore
+    from workflow_scheduler.adapters.imap_connector import MailboxConnector
+    from workflow_scheduler.adapters.secrets import read_secret
+    from workflow_scheduler.domain.triggers.email.registrar import EmailDeployDeps
+
+    mailbox = service_mailbox(settings)
+    return EmailDeployDeps(
+        open_mailbox=MailboxConnector(read_secret, mailbox, always_fresh=True),
+        cursors=PostgresEmailStore(db),
+        default_mailbox=mailbox,
+        default_interval=timedelta(seconds=settings.email_check_interval),
+        min_interval=timedelta(seconds=settings.email_min_check_interval),
+    )
 
 
 def deployment_service(
-    db: Database, scheduler: SchedulerSettings | None = None, *, max_triggers: int | None = None
+    db: Database,
+    scheduler: SchedulerSettings | None = None,
+    *,
+    max_triggers: int | None = None,
+    email: EmailSettings | None = None,
 ) -> DeploymentService:
     from workflow_scheduler.adapters.concurrency import thread_pool_runner
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
@@ -105,7 +146,7 @@ def deployment_service(
 
     return DeploymentService(
         PostgresDeploymentStore(db),
-        TriggerManager(registrars(scheduler)),
+        TriggerManager(registrars(scheduler, email=email_deploy(db, email) if email is not None else None)),
         on_compensation_failure=report,
         secrets=SecretsManagerStore(),
         max_triggers=DEFAULT_MAX_TRIGGERS if max_triggers is None else max_triggers,
@@ -140,12 +181,16 @@ def trigger_firing(
     return firing(trigger_type, deps)
 
 
-def history(db: Database, stale_after: timedelta) -> History:
+def history(db: Database, stale_after: timedelta, email_check_interval: timedelta | None = None) -> History:
+    """Firings and trigger health; with ``email_check_interval`` (the poller's default), e-mail polls' health too."""
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
+    from workflow_scheduler.adapters.email_store import PostgresEmailStore
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
     from workflow_scheduler.domain.history import History
+    from workflow_scheduler.domain.triggers.email.health import EmailPollHealth
 
-    return History(PostgresDeploymentStore(db), PostgresFiringStore(db), stale_after)
+    polls = EmailPollHealth(PostgresEmailStore(db), email_check_interval) if email_check_interval else None
+    return History(PostgresDeploymentStore(db), PostgresFiringStore(db), stale_after, polls=polls)
 
 
 @dataclass(frozen=True)
@@ -161,9 +206,13 @@ def api_services(settings: ApiSettings) -> ApiServices:
     db = connection_pool(settings)
     return ApiServices(
         database=db,
-        deployments=deployment_service(db, settings, max_triggers=settings.max_triggers_per_workflow),
+        deployments=deployment_service(db, settings, max_triggers=settings.max_triggers_per_workflow, email=settings),
         manual=trigger_firing(TriggerType.MANUAL, db, settings.dispatch_queue_url),
-        history=history(db, timedelta(seconds=settings.firing_stale_after_seconds)),
+        history=history(
+            db,
+            timedelta(seconds=settings.firing_stale_after_seconds),
+            timedelta(seconds=settings.email_check_interval),
+        ),
     )
 
 
@@ -330,7 +379,7 @@ def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
     from workflow_scheduler.adapters.attachments_s3 import S3AttachmentStore
     from workflow_scheduler.adapters.concurrency import thread_pool_runner
     from workflow_scheduler.adapters.email_store import PostgresEmailStore
-    from workflow_scheduler.adapters.imap_connector import MailboxConnector, ServiceMailbox
+    from workflow_scheduler.adapters.imap_connector import MailboxConnector
     from workflow_scheduler.adapters.locks_dynamodb import lock_manager
     from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
     from workflow_scheduler.domain.triggers.email.poll import EmailPoller
@@ -339,22 +388,13 @@ def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
     db = connection_pool(settings)
     _, firing = firing_service(db, settings.dispatch_queue_url)
     store = PostgresEmailStore(db)
-    service_mailbox = ServiceMailbox(
-        server=settings.imap_server,
-        username=settings.email_user,
-        password=settings.email_password,
-        use_ssl=settings.imap_use_ssl,
-        secret_arn=settings.email_mailbox_secret_arn,
-        read_secret=read_secret,
-    )
+    mailbox = service_mailbox(settings)
     attachments = S3AttachmentStore(settings.email_attachments_bucket, expires_in=settings.email_attachment_url_seconds)
-    poller = EmailPoller(
-        store, firing, lock_manager(settings), MailboxConnector(read_secret, service_mailbox), attachments
-    )
+    poller = EmailPoller(store, firing, lock_manager(settings), MailboxConnector(read_secret, mailbox), attachments)
     return EmailPollService(
         store,
         poller,
-        default_mailbox=service_mailbox,
+        default_mailbox=mailbox,
         default_interval=timedelta(seconds=settings.email_check_interval),
         check_secret=SecretOwnership(),
         run_all=thread_pool_runner(settings.email_poll_concurrency),

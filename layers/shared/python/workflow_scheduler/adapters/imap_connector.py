@@ -32,7 +32,7 @@ from workflow_scheduler.domain.triggers.email.mailbox import (
     PasswordSecret,
     ServicePassword,
 )
-from workflow_scheduler.domain.triggers.email.poll import EmailWatch
+from workflow_scheduler.domain.triggers.email.poll import MailboxAccess
 from workflow_scheduler.domain.triggers.email.service import DefaultMailbox
 
 # Reads a secret's value by name; ``fresh`` skips the cache.
@@ -91,7 +91,7 @@ class ServiceMailbox:
 
 
 class MailboxConnector:
-    """Opens a logged-in session for a watch with its server settings and credential (``MailboxOpener``)."""
+    """Opens a logged-in session with a mailbox's server settings and credential (``MailboxOpener``)."""
 
     def __init__(
         self,
@@ -100,18 +100,21 @@ class MailboxConnector:
         *,
         ssl_context: ssl.SSLContext | None = None,
         oauth_session: Any = None,
+        always_fresh: bool = False,
     ) -> None:
         self._read_secret = read_secret
         self._service = service_mailbox
         self._ssl_context = ssl_context  # None: the system's trusted certificates (tests trust their own server)
         self._oauth_session = oauth_session
+        # Every login with the secrets as they are now, nothing cached: a deploy checks what it just wrote.
+        self._always_fresh = always_fresh
         self._tokens: dict[OAuthSecrets, OAuthTokenSource] = {}
         self._refused: set[Credential] = set()  # read afresh at the next login
 
-    def __call__(self, watch: EmailWatch) -> ImapMailbox:
-        address = watch.mailbox
-        server = ImapServer(address.host, port=address.port, use_ssl=watch.use_ssl, ssl_context=self._ssl_context)
-        credential = watch.credential
+    def __call__(self, access: MailboxAccess) -> ImapMailbox:
+        address = access.mailbox
+        server = ImapServer(address.host, port=address.port, use_ssl=access.use_ssl, ssl_context=self._ssl_context)
+        credential = access.credential
         try:
             mailbox = open_mailbox(server, self._login(address.username, credential))
         except MailboxRefused:
@@ -123,14 +126,14 @@ class MailboxConnector:
         return mailbox
 
     def _login(self, username: str, credential: Credential) -> MailboxLogin:
-        fresh = credential in self._refused
+        fresh = self._always_fresh or credential in self._refused
         if isinstance(credential, ServicePassword):
             if self._service is None:
                 raise SecretUnavailable("the service mailbox is not configured")
             return PasswordLogin(username, self._service.password(fresh))
         if isinstance(credential, PasswordSecret):
             return PasswordLogin(username, self._read_secret(credential.secret_ref, fresh=fresh))
-        source = self._tokens.get(credential)
+        source = None if fresh else self._tokens.get(credential)
         if source is None:
             client = OAuthClient(
                 credential.token_url,

@@ -27,9 +27,9 @@ from workflow_scheduler.domain.inline_secrets import (
     created_for,
     extract_inline_secrets,
     managed_secret_names,
+    named_secrets,
     owner_tags,
     refusal,
-    secret_reference,
     secret_refs,
 )
 from workflow_scheduler.domain.models import (
@@ -108,11 +108,12 @@ class DeploymentService:
                 raise DeploymentNotFound(workflow_id)
 
             existing = tx.list_triggers(workflow_id) if live else []
-            plan = plan_triggers(existing, spec.triggers)
             # Checked after the ownership of the id: nothing is learnt about another user's workflow.
-            self._check_refs(workflow_id, owner, [*plan.added, *(s for _, s in plan.changed)], inline)
             previous = self._current_secret_values(workflow_id, owner, inline)
             new_secrets = {name: s for name, s in inline.items() if previous[name] != s.value}
+            # A trigger whose secret changes is registered again (an e-mail trigger logs in with the new one).
+            plan = plan_triggers(existing, spec.triggers, frozenset(s.trigger_id for s in new_secrets.values()))
+            self._check_refs(workflow_id, owner, [*plan.added, *(s for _, s in plan.changed)], inline)
             if live and current is not None and plan.is_noop and current.spec == spec.raw and not new_secrets:
                 return DeploymentResult(current, _in_node_order(list(plan.unchanged), current.spec), changed=False)
 
@@ -187,19 +188,16 @@ class DeploymentService:
     def _check_refs(
         self, workflow_id: str, owner: str, triggers: list[TriggerSpec], inline: dict[str, InlineSecret]
     ) -> None:
-        """Refuse a new or changed trigger whose secret_ref is not the caller's (unchanged ones were checked)."""
+        """Refuse a new or changed trigger naming a secret that is not the caller's (unchanged ones were checked)."""
         problems = []
         for trigger in triggers:
-            found = secret_reference(trigger.type, trigger.config)
-            if found is None:
-                continue
-            where, ref = found
-            if ref in inline and inline[ref].trigger_id == trigger.trigger_id:
-                continue  # its own inline secret, written below
-            info = self._secrets.describe(ref) if self._secrets is not None else None
-            why = refusal(info, owner, workflow_id, trigger.trigger_id)
-            if why is not None:
-                problems.append(Problem(f"parameters.{where}", why, trigger.trigger_id))
+            for where, ref in named_secrets(trigger.type, trigger.config):
+                if ref in inline and inline[ref].trigger_id == trigger.trigger_id:
+                    continue  # its own inline secret, written below
+                info = self._secrets.describe(ref) if self._secrets is not None else None
+                why = refusal(info, owner, workflow_id, trigger.trigger_id)
+                if why is not None:
+                    problems.append(Problem(f"parameters.{where}", why, trigger.trigger_id))
         if problems:
             raise SecretRefused(problems)
 

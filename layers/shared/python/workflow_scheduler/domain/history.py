@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import DeploymentNotFound, Problem, SpecInvalid
 from workflow_scheduler.domain.firing import FiringStatus
-from workflow_scheduler.domain.models import Deployment
+from workflow_scheduler.domain.models import Deployment, TriggerRecord
 
 MAX_PAGE = 200
 # Trigger health looks at a trigger's newest accepted firings, failures counting as recent for a day.
@@ -166,6 +166,23 @@ def trigger_health(
     return TriggerHealth(Health.HEALTHY, "its last firing reached the engine")
 
 
+class PollHealth(Protocol):
+    def health(self, workflow_id: str, records: Sequence[TriggerRecord], now: datetime) -> dict[str, TriggerHealth]:
+        """The health of the polls of those triggers that are polled (e-mail), by trigger id."""
+
+
+_SEVERITY = {Health.HEALTHY: 0, Health.DEGRADED: 1, Health.STALE: 2, Health.FAILING: 3}
+
+
+def worse(firing: TriggerHealth, polled: TriggerHealth | None) -> TriggerHealth:
+    """A polled trigger's health: the worse of its firings' and its polls'; both reasons when they are as bad."""
+    if polled is None or _SEVERITY[polled.status] < _SEVERITY[firing.status]:
+        return firing
+    if _SEVERITY[polled.status] > _SEVERITY[firing.status]:
+        return polled
+    return TriggerHealth(firing.status, f"{polled.reason}; {firing.reason}")
+
+
 class History:
     def __init__(
         self,
@@ -173,11 +190,13 @@ class History:
         store: HistoryStore,
         stale_after: timedelta = timedelta(hours=1),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        polls: PollHealth | None = None,
     ) -> None:
         self._deployments = deployments
         self._store = store
         self._stale_after = stale_after
         self._clock = clock
+        self._polls = polls
 
     def _owned(self, workflow_id: str, owner: str) -> None:
         deployment = self._deployments.get_deployment(workflow_id)
@@ -185,17 +204,22 @@ class History:
         if deployment is None or deployment.owner != owner:
             raise DeploymentNotFound(workflow_id)
 
-    def activity(self, workflow_id: str, owner: str, trigger_ids: Sequence[str]) -> dict[str, TriggerActivity]:
-        """Each trigger's last firing and health."""
+    def activity(self, workflow_id: str, owner: str, records: Sequence[TriggerRecord]) -> dict[str, TriggerActivity]:
+        """Each trigger's last firing and health (with its polls' health, for a polled trigger)."""
         self._owned(workflow_id, owner)
         now = self._clock()
+        trigger_ids = [record.trigger_id for record in records]
         last = self._store.last_firings(workflow_id)
         recent = self._store.recent_firings(workflow_id, trigger_ids, RECENT_FIRINGS)
         stuck = self._store.stuck_firings(workflow_id, now - self._stale_after)
+        polled = self._polls.health(workflow_id, records, now) if self._polls is not None else {}
         return {
             trigger_id: TriggerActivity(
                 last.get(trigger_id),
-                trigger_health(recent.get(trigger_id, []), stuck.get(trigger_id), now, self._stale_after),
+                worse(
+                    trigger_health(recent.get(trigger_id, []), stuck.get(trigger_id), now, self._stale_after),
+                    polled.get(trigger_id),
+                ),
             )
             for trigger_id in trigger_ids
         }

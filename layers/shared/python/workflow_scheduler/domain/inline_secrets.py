@@ -20,7 +20,7 @@ from workflow_scheduler.domain.errors import Problem, SpecInvalid
 from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.spec import SUBTYPES, TRIGGER_NODE
 from workflow_scheduler.domain.triggers import params_model
-from workflow_scheduler.domain.triggers.params import secret_fields
+from workflow_scheduler.domain.triggers.params import named_secret_fields, secret_fields
 
 # Where the service creates the secrets it manages. Earlier releases named their (webhook) secrets under
 # LEGACY_PREFIX: those stay in use (read, described, deleted with their trigger) until a deploy replaces them.
@@ -181,6 +181,18 @@ def secret_reference(trigger_type: TriggerType, config: dict[str, Any]) -> tuple
         if isinstance(ref, str):
             return ".".join(secret.ref_path), ref
     return None
+
+
+def named_secrets(trigger_type: TriggerType, config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, name) of every secret a trigger's configuration names: its secret field's reference and the other
+    references its type marks (``SECRET_NAME``); each must be the deploying user's."""
+    found = []
+    for path in named_secret_fields(params_model(trigger_type)):
+        holder = _container(config, path)
+        ref = holder.get(path[-1]) if holder is not None else None
+        if isinstance(ref, str):
+            found.append((".".join(path), ref))
+    return found
 
 
 def secret_refs(triggers: list[tuple[str, TriggerType, dict[str, Any]]]) -> set[tuple[str, str]]:

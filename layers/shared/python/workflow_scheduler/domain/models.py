@@ -82,8 +82,11 @@ class TriggerPlan:
         return not (self.added or self.changed or self.removed)
 
 
-def plan_triggers(current: list[TriggerRecord], wanted: tuple[TriggerSpec, ...]) -> TriggerPlan:
-    """Compare by trigger id and configuration hash; a changed type is a change like any other."""
+def plan_triggers(
+    current: list[TriggerRecord], wanted: tuple[TriggerSpec, ...], renewed: frozenset[str] = frozenset()
+) -> TriggerPlan:
+    """Compare by trigger id and configuration hash; a changed type is a change like any other. A trigger in
+    ``renewed`` (its secret's value changes) is registered again even when its configuration is the same."""
     by_id = {record.trigger_id: record for record in current}
     wanted_ids = {spec.trigger_id for spec in wanted}
     added, changed, unchanged = [], [], []
@@ -91,7 +94,7 @@ def plan_triggers(current: list[TriggerRecord], wanted: tuple[TriggerSpec, ...])
         record = by_id.get(spec.trigger_id)
         if record is None:
             added.append(spec)
-        elif record.config_hash != spec.config_hash:
+        elif record.config_hash != spec.config_hash or spec.trigger_id in renewed:
             changed.append((record, spec))
         else:
             unchanged.append(record)

@@ -37,8 +37,9 @@ REGISTRY: dict[TriggerType, TriggerTypeParts] = {
     TriggerType.WEBHOOK: TriggerTypeParts(
         "webhook.params:WebhookParams", "webhook.registrar:build", "webhook.firing:build"
     ),
-    # Validated, but refused at deploy (trigger_type_unavailable) until their firing path exists.
-    TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams"),
+    # Fired by the scheduled poll (email/service.py), not through a TriggerFiring.
+    TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams", "email.registrar:build"),
+    # Validated, but refused at deploy (trigger_type_unavailable) until its firing path exists.
     TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams"),
 }
 

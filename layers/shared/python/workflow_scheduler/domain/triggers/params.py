@@ -13,6 +13,17 @@ from pydantic import BaseModel, ConfigDict
 # back in an error, and, given inline at deploy, moved into Secrets Manager (domain/inline_secrets.py), its
 # sibling ``<name>_ref`` then naming the managed secret. A type has at most one secret field.
 SECRET: dict[str, Any] = {"writeOnly": True}
+# What names a Secrets Manager secret: a name or an ARN.
+SECRET_REF_PATTERN = r"^[A-Za-z0-9/_+=.@:-]{1,2048}$"  # noqa: S105 (a pattern, not a secret)
+
+
+class SecretName:
+    """Marks a parameter that names a secret the trigger uses besides its secret field's ``<name>_ref`` (an e-mail
+    trigger's OAuth client secret and refresh token: ``Annotated[str | None, SECRET_NAME]``). Like every ``*_ref``,
+    the secret must be the deploying user's (domain/deployments.py) and is checked again where it is read."""
+
+
+SECRET_NAME = SecretName()
 
 
 class TriggerParams(BaseModel):
@@ -50,3 +61,17 @@ def secret_fields(model: type[BaseModel]) -> Iterator[SecretField]:
         nested = _nested_model(info.annotation)
         if nested is not None:
             yield from (SecretField((name, *f.path), f.max_length) for f in secret_fields(nested))
+
+
+def named_secret_fields(model: type[BaseModel]) -> list[tuple[str, ...]]:
+    """Where a model's parameters name secrets: each secret field's ``<name>_ref``, then each ``SECRET_NAME`` field."""
+    return [*(f.ref_path for f in secret_fields(model)), *_marked_names(model)]
+
+
+def _marked_names(model: type[BaseModel]) -> Iterator[tuple[str, ...]]:
+    for name, info in model.model_fields.items():
+        if any(isinstance(m, SecretName) for m in info.metadata):
+            yield (name,)
+        nested = _nested_model(info.annotation)
+        if nested is not None:
+            yield from ((name, *path) for path in _marked_names(nested))

@@ -17,6 +17,7 @@ from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
 if TYPE_CHECKING:
     from workflow_scheduler.domain.spec import TriggerSpec
     from workflow_scheduler.domain.triggers.cron.schedules import ScheduleStore
+    from workflow_scheduler.domain.triggers.email.registrar import EmailDeployDeps
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class RegistrarDeps:
     """
 
     schedules: ScheduleStore | None = None  # cron: EventBridge Scheduler
+    email: EmailDeployDeps | None = None  # e-mail: IMAP logins at deploy, the cursors and poll health
 
 
 class TriggerRegistrar(Protocol):

@@ -10,11 +10,15 @@ A failure is reported once, when it starts or when its kind changes; ``email_hea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import DomainError, Invalid
 from workflow_scheduler.domain.history import Health, TriggerHealth
+from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus, TriggerType
+from workflow_scheduler.domain.triggers.email.poll import DEFAULT_INTERVAL
 
 # The schedule invokes the poller about every minute, give or take: a trigger whose interval has nearly passed
 # is polled now rather than a whole minute late.
@@ -121,3 +125,39 @@ def email_health(state: PollState, interval: timedelta, now: datetime, deployed_
     if state.last_success_at is None:
         return TriggerHealth(Health.HEALTHY, "not polled yet: deployed " + _ago(now, deployed_at))
     return TriggerHealth(Health.HEALTHY, f"last successful poll {_ago(now, state.last_success_at)}")
+
+
+def check_interval(config: Mapping[str, Any], default: timedelta = DEFAULT_INTERVAL) -> timedelta:
+    """How often the trigger is polled: its ``check_interval`` (seconds), else the service's default. Its health is
+    judged against the same interval (``email_health``)."""
+    seconds = config.get("check_interval")
+    return timedelta(seconds=seconds) if isinstance(seconds, int) and seconds > 0 else default
+
+
+class PollStates(Protocol):
+    def poll_states(self, workflow_id: str) -> dict[str, PollState]:
+        """The poll state of each e-mail trigger of a workflow, recorded for its current configuration."""
+
+
+class EmailPollHealth:
+    """The poll health of a workflow's active e-mail triggers (``History``'s ``PollHealth``): a paused trigger is
+    not polled, so only its firings speak for it."""
+
+    def __init__(self, states: PollStates, default_interval: timedelta = DEFAULT_INTERVAL) -> None:
+        self._states = states
+        self._default_interval = default_interval
+
+    def health(self, workflow_id: str, records: Sequence[TriggerRecord], now: datetime) -> dict[str, TriggerHealth]:
+        polled = [r for r in records if r.type == TriggerType.EMAIL and r.status == TriggerStatus.ACTIVE]
+        if not polled:
+            return {}
+        states = self._states.poll_states(workflow_id)
+        return {
+            record.trigger_id: email_health(
+                states.get(record.trigger_id, PollState()),
+                check_interval(record.config, self._default_interval),
+                now,
+                record.updated_at or record.created_at or now,
+            )
+            for record in polled
+        }

@@ -115,8 +115,21 @@ class MailboxLocks(Protocol):
     def hold(self, name: str, lease_seconds: float, wait_seconds: float = 0) -> AbstractContextManager[object]: ...
 
 
-# Opens a logged-in session with the watch's server settings and credential.
-MailboxOpener = Callable[[EmailWatch], Mailbox]
+class MailboxAccess(Protocol):
+    """How to reach a mailbox and log in: an ``EmailWatch``, or a deploy's ``MailboxConfig`` (service.py)."""
+
+    @property
+    def mailbox(self) -> MailboxAddress: ...
+
+    @property
+    def use_ssl(self) -> bool: ...
+
+    @property
+    def credential(self) -> Credential: ...
+
+
+# Opens a logged-in session with the server settings and credential.
+MailboxOpener = Callable[[MailboxAccess], Mailbox]
 
 
 @dataclass

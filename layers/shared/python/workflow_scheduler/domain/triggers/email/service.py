@@ -28,6 +28,7 @@ from workflow_scheduler.domain.triggers.email.health import (
     PollState,
     after_failure,
     after_success,
+    check_interval,
     email_health,
     is_due,
     newly_failing,
@@ -132,26 +133,22 @@ def _credential(config: Mapping[str, Any], trigger_id: str) -> Credential:
     return PasswordSecret(ref)
 
 
-def check_interval(config: Mapping[str, Any], default: timedelta = DEFAULT_INTERVAL) -> timedelta:
-    """How often the trigger is polled: its ``check_interval`` (seconds), else the service's default. Its health is
-    judged against the same interval (``email_health``)."""
-    seconds = config.get("check_interval")
-    return timedelta(seconds=seconds) if isinstance(seconds, int) and seconds > 0 else default
+@dataclass(frozen=True)
+class MailboxConfig:
+    """Which mailbox a trigger's configuration names and how to log in to it (a ``MailboxAccess``)."""
+
+    mailbox: MailboxAddress
+    use_ssl: bool
+    credential: Credential
 
 
-def watch_from_target(
-    target: FiringTarget,
-    default_mailbox: DefaultMailboxSource = no_default_mailbox,
-    default_interval: timedelta = DEFAULT_INTERVAL,
-) -> EmailWatch:
-    """The stored configuration of an e-mail trigger as the poller needs it.
-
-    The one place that reads the parameters' names (``email/params.py`` defines them): ``imap_host``,
-    ``imap_port``, ``use_ssl``, ``username``, ``password_ref`` or ``auth: "xoauth2"`` with ``oauth_token_url``,
-    ``oauth_client_id``, ``oauth_client_secret_ref``, ``oauth_refresh_token_ref``, ``oauth_scope``; ``folder``,
-    ``email_filter``, ``mark_as_read``, ``attachment_processing``, ``check_interval``.
+def mailbox_config(
+    config: Mapping[str, Any], trigger_id: str, default_mailbox: DefaultMailboxSource = no_default_mailbox
+) -> MailboxConfig:
+    """The mailbox of a trigger's stored configuration: its own (``imap_host``, ``imap_port``, ``use_ssl``,
+    ``username``, ``password_ref`` or ``auth: "xoauth2"`` with ``oauth_token_url``, ``oauth_client_id``,
+    ``oauth_client_secret_ref``, ``oauth_refresh_token_ref``, ``oauth_scope``), else the service's; and ``folder``.
     """
-    config, trigger_id = target.trigger.config, target.trigger.trigger_id
     host = _text(config, "imap_host")
     credential: Credential
     if host is not None:
@@ -169,18 +166,31 @@ def watch_from_target(
             f"e-mail trigger {trigger_id!r} names no imap_host and the service has no default mailbox"
             " (IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD)"
         )
-    interval = check_interval(config, default_interval)
     # Triggers share a session only when they log in the same way, over the same kind of connection.
     session = f"{credential.key}|{'tls' if use_ssl else 'starttls'}"
+    address = MailboxAddress(host, username, _text(config, "folder") or "INBOX", port, credential=session)
+    return MailboxConfig(address, use_ssl, credential)
+
+
+def watch_from_target(
+    target: FiringTarget,
+    default_mailbox: DefaultMailboxSource = no_default_mailbox,
+    default_interval: timedelta = DEFAULT_INTERVAL,
+) -> EmailWatch:
+    """The stored configuration of an e-mail trigger as the poller needs it: its mailbox (``mailbox_config``),
+    ``email_filter``, ``mark_as_read``, ``attachment_processing`` and ``check_interval`` (``email/params.py``
+    defines the names)."""
+    config = target.trigger.config
+    where = mailbox_config(config, target.trigger.trigger_id, default_mailbox)
     return EmailWatch(
         target,
-        MailboxAddress(host, username, _text(config, "folder") or "INBOX", port, credential=session),
+        where.mailbox,
         parse_filter(_text(config, "email_filter") or ""),
         mark_as_read=config.get("mark_as_read") is True,
         attachment_processing=AttachmentProcessing(_text(config, "attachment_processing") or "exclude"),
-        use_ssl=use_ssl,
-        credential=credential,
-        interval=interval,
+        use_ssl=where.use_ssl,
+        credential=where.credential,
+        interval=check_interval(config, default_interval),
     )
 
 

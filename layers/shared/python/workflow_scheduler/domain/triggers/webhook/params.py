@@ -7,13 +7,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workflow_scheduler.domain.triggers.params import SECRET, TriggerParams
+from workflow_scheduler.domain.triggers.params import SECRET, SECRET_REF_PATTERN, TriggerParams
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 WEBHOOK_PREFIX = "/webhook/"
 _PATH_SEGMENT = r"[A-Za-z0-9._~-]+"
 _WEBHOOK_PATH = re.compile(rf"^/webhook(/{_PATH_SEGMENT})+$")
-_SECRET_REF = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
+_SECRET_REF = re.compile(SECRET_REF_PATTERN)
 
 
 class WebhookAuth(TriggerParams):
