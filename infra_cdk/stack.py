@@ -117,6 +117,7 @@ class WorkflowSchedulerStack(Stack):
             dispatch_queue=self.dispatch_queue,
             managed_secrets=self.managed_secrets,
         )
+        self.email_poller.grant_mailbox_checks(self.api.function)  # a deploy logs in to each e-mail trigger's mailbox
 
     def _add_github(self) -> None:
         """GitHub App deliveries: the route, the events queue and its router, the redelivery sweep (issue 9)."""

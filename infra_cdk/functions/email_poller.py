@@ -81,6 +81,7 @@ class EmailPoller(Construct):
         managed_secrets: ManagedSecrets,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._managed_secrets = managed_secrets
         self.security_group = self._security_group(database)
         self.attachments = self._attachments_bucket()
         self.service_mailbox = self._service_mailbox_secret()
@@ -111,6 +112,14 @@ class EmailPoller(Construct):
             retry_attempts=EMAIL_POLL_RETRY_ATTEMPTS, max_event_age=EMAIL_POLL_MAX_EVENT_AGE
         )
         self._schedule()
+
+    def grant_mailbox_checks(self, function: aws_lambda.Function) -> None:
+        """What a deploy needs to log in to an e-mail trigger's mailbox (the api function): the service mailbox
+        (its secret's ARN and read access) and the triggers' own secrets (read, owner-tagged ones only). Its network
+        must reach IMAP (993, 143) and the OAuth token endpoints (443)."""
+        function.add_environment(ENV_EMAIL_MAILBOX_SECRET_ARN, self.service_mailbox.secret_arn)
+        self.service_mailbox.grant_read(function)
+        self._managed_secrets.grant_read(function)
 
     def _security_group(self, database: Database) -> aws_ec2.SecurityGroup:
         group = aws_ec2.SecurityGroup(

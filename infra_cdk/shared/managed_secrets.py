@@ -3,7 +3,8 @@
 The api function moves inline trigger secrets into secrets named ``workflow-scheduler/triggers/<workflow>/<trigger>``
 at deploy (``workflow_scheduler.domain.inline_secrets``, ``adapters.secret_store``), tagged with their owner,
 workflow and trigger, and deletes them when no trigger uses them any more; it checks the owner tag of any other
-``*_ref`` at deploy. The webhook function reads them and checks the tags again. Earlier releases named the webhook
+``*_ref`` at deploy. The webhook and e-mail poller functions read them and check the tags again (so does the
+api function, whose deploy logs in to an e-mail trigger's mailbox). Earlier releases named the webhook
 secrets they made ``workflow-scheduler/webhooks/...``: those are still read, described and deleted with their
 trigger (never created there again), and they alone are adopted. IAM lets each function touch only tagged
 secrets: the service's own (``managed-by``) and, among the operator's extra ARNs, those that carry an owner tag.
@@ -89,9 +90,10 @@ class ManagedSecrets:
             _grant(function, READ_ACTIONS, self.extra_arns, HAS_OWNER)
         nag.acknowledge(
             function,
-            "webhook triggers name their secret at deploy time (secret_ref); the function may read and describe "
-            f"only secrets under the service's own prefixes {PREFIXES} tagged as the service's and "
-            "with an owner (GetSecretValue, DescribeSecret, nothing else)",
+            "triggers name their secrets at deploy time (a webhook's secret_ref, an e-mail trigger's password_ref "
+            "and OAuth client refs); the function may read and describe only secrets under the service's own "
+            f"prefixes {PREFIXES} tagged as the service's and with an owner (GetSecretValue, DescribeSecret, "
+            "nothing else)",
             *MANAGED_FINDINGS,
         )
         self._acknowledge_extra(function, "GetSecretValue and DescribeSecret")
@@ -133,7 +135,7 @@ class ManagedSecrets:
         if wildcards:
             nag.acknowledge(
                 function,
-                "secret ARN patterns the operator listed in the webhookSecretArns context for secret_refs "
+                "secret ARN patterns the operator listed in the webhookSecretArns context for trigger secret refs "
                 f"outside the managed prefix (docs/deploy.md); only secrets with an owner tag, {actions} only",
                 *wildcards,
             )

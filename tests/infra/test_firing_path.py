@@ -211,9 +211,12 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefixes_and_tagge
     assert read["Condition"] == {"StringEquals": service_tag, "Null": has_owner}
     # The api function manages them: exactly what SecretsManagerStore calls, only on the service's own secrets;
     # new secrets only with the service's tags and an owner; DescribeSecret anywhere under the prefix (a deploy
-    # tells a free name from one held by a secret that is not the service's).
+    # tells a free name from one held by a secret that is not the service's). It reads them like the webhook
+    # function (a deploy logs in to an e-mail trigger's mailbox with its password).
     by_actions = {frozenset(actions(s)): s for s in on_managed(stack.api.function)}
+    assert by_actions[frozenset(actions(read))]["Condition"] == read["Condition"]
     assert set(by_actions) == {
+        frozenset(actions(read)),
         frozenset({"secretsmanager:DescribeSecret"}),
         frozenset(
             {

@@ -61,15 +61,15 @@ def test_webhook_options(synthesized_with_options: Synthesized) -> None:
     def on_partner(function: Any) -> list[dict[str, Any]]:
         return [s for s in role_statements(synth, function) if "partner/" in json.dumps(s["Resource"])]
 
-    # The operator's extra secrets: the webhook function reads those with an owner tag; the api function only
-    # describes them (the owner tag check at deploy), never manages them.
+    # The operator's extra secrets: the webhook function reads those with an owner tag; the api function describes
+    # them (the owner tag check at deploy) and reads them (an e-mail trigger's login at deploy), never manages them.
     (read,) = on_partner(stack.webhooks.function)
     assert actions(read) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
     assert sorted(read["Resource"]) == sorted([PARTNER_SECRET, PARTNER_PATTERN])
     assert read["Condition"] == has_owner
-    (describe,) = on_partner(stack.api.function)
-    assert actions(describe) == {"secretsmanager:DescribeSecret"}
-    assert describe["Condition"] == has_owner
+    (api,) = on_partner(stack.api.function)
+    assert actions(api) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    assert api["Condition"] == has_owner
 
 
 def test_dispatch_concurrency_and_alarm_email(synthesized_with_options: Synthesized) -> None:

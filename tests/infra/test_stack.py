@@ -50,6 +50,7 @@ def test_api_function(synthesized: Synthesized) -> None:
         constants.ENV_JWT_SECRET_ARN,
         constants.ENV_STATE_TABLE_NAME,
         constants.ENV_DISPATCH_QUEUE_URL,
+        constants.ENV_EMAIL_MAILBOX_SECRET_ARN,  # a deploy checks e-mail triggers' mailboxes
     }
     assert env[constants.ENV_DISPATCH_QUEUE_URL] == {
         "Ref": synthesized.logical_id(synthesized.stack.dispatch_queue.queue)
