@@ -34,12 +34,14 @@ DISPATCH_ID = "Dispatch"
 ALARMS_ID = "Alarms"
 CRON_ID = "Cron"
 RECONCILE_ID = "Reconcile"
+RETENTION_ID = "Retention"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
 WEBHOOK_FUNCTION_ID = "WebhookFunction"
 DISPATCH_FUNCTION_ID = "DispatchFunction"
 CRON_FUNCTION_ID = "CronFunction"
 RECONCILE_FUNCTION_ID = "ReconcileFunction"
+RETENTION_FUNCTION_ID = "RetentionFunction"
 
 # Function folders under functions/.
 API_FUNCTION = "api"
@@ -48,6 +50,7 @@ WEBHOOK_FUNCTION = "webhook"
 DISPATCH_FUNCTION = "dispatch"
 CRON_FUNCTION = "cron"
 RECONCILE_FUNCTION = "reconcile"
+RETENTION_FUNCTION = "retention"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -82,6 +85,8 @@ ENV_CRON_FUNCTION_ARN = "CRON_FUNCTION_ARN"
 ENV_SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
 ENV_SCHEDULES_DLQ_ARN = "SCHEDULES_DLQ_ARN"
 ENV_LOCK_BACKEND = "LOCK_BACKEND"
+# RetentionSettings (retention).
+ENV_FIRING_RETENTION_DAYS = "FIRING_RETENTION_DAYS"
 LOG_LEVEL = "INFO"
 LOCK_BACKEND = "dynamodb"  # locks in the state table (adapters/locks_dynamodb.py); no Redis in the stack
 
@@ -99,6 +104,9 @@ RECONCILE_MEMORY_MB = 512
 # Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.reconcile,
 # LOCK_LEASE_SECONDS = 900): a run still going after its lease ends could overlap the next one.
 RECONCILE_TIMEOUT = Duration.minutes(15)
+# The history's retention run: catalog queries, short DDL and batched deletes of a day's claims; nothing in memory.
+RETENTION_MEMORY_MB = 256
+RETENTION_TIMEOUT = Duration.minutes(15)
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
 
 # PostgreSQL behind RDS Proxy.
@@ -155,6 +163,13 @@ RECONCILE_SCHEDULE_MINUTE = "17"
 RECONCILE_SCHEDULE_HOUR = "3"
 RECONCILE_INPUT = {"dry_run": False}
 RECONCILE_RETRY_ATTEMPTS = 2  # Lambda's default: reconcile is idempotent; a run that fails is retried, then alarms
+# The daily retention run of the firing history (infra_cdk/functions/retention.py), by an EventBridge rule: 04:47 UTC,
+# off the hour and after reconcile. It creates the months ahead, so the time of day does not matter.
+RETENTION_SCHEDULE_MINUTE = "47"
+RETENTION_SCHEDULE_HOUR = "4"
+RETENTION_INPUT = {"dry_run": False}
+RETENTION_RETRY_ATTEMPTS = 2  # idempotent: a failed run is retried, then alarms
+RETENTION_MAX_EVENT_AGE = Duration.hours(6)
 
 # REST API.
 API_STAGE_NAME = "prod"
@@ -186,6 +201,7 @@ CTX_WORKFLOW_ENGINE_URL = "workflowEngineUrl"
 CTX_WEBHOOK_SECRET_ARNS = "webhookSecretArns"  # noqa: S105
 CTX_WEBHOOK_MAX_BODY_BYTES = "webhookMaxBodyBytes"
 CTX_DISPATCH_MAX_CONCURRENCY = "dispatchMaxConcurrency"
+CTX_FIRING_RETENTION_DAYS = "firingRetentionDays"
 CTX_ALARM_EMAIL = "alarmEmail"
 CTX_TESTING_MODE = "testingMode"
 CTX_TESTING_EMAIL_RECIPIENT = "testingEmailRecipient"
@@ -200,6 +216,7 @@ CTX_SMTP_PASSWORD_SECRET_ARN = "smtpPasswordSecretArn"  # noqa: S105
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once
+DEFAULT_FIRING_RETENTION_DAYS = 30  # workflow_scheduler.domain.retention's default (checked by tests/infra)
 DEFAULT_MAIL_FROM = "workflow-scheduler@localhost"  # TestingMailSettings' default; SES needs a real one
 DEFAULT_SMTP_PORT = 587
 DEFAULT_SMTP_SECURITY = "starttls"
@@ -207,6 +224,8 @@ DEFAULT_SMTP_SECURITY = "starttls"
 # Lambda invocation carries (6 MB for the whole event, the body base64-encoded: 4/3 of its size).
 DISPATCH_MAX_CONCURRENCY_RANGE = (2, 1000)
 WEBHOOK_MAX_BODY_BYTES_RANGE = (1024, 4 * 1024 * 1024)
+# At least the day a webhook Idempotency-Key is remembered (workflow_scheduler.domain.retention; tests/infra).
+FIRING_RETENTION_DAYS_RANGE = (1, 3650)
 
 # Outputs.
 OUTPUT_API_URL = "ApiUrl"
@@ -219,3 +238,4 @@ OUTPUT_SCHEDULE_GROUP_NAME = "ScheduleGroupName"
 OUTPUT_SCHEDULES_DLQ_URL = "SchedulesDeadLetterQueueUrl"
 OUTPUT_CRON_FUNCTION = "CronFunctionName"
 OUTPUT_RECONCILE_FUNCTION = "ReconcileFunctionName"
+OUTPUT_RETENTION_FUNCTION = "RetentionFunctionName"

@@ -25,9 +25,11 @@ from infra_cdk.constants import (
     OUTPUT_JWT_SECRET_ARN,
     OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_RECONCILE_FUNCTION,
+    OUTPUT_RETENTION_FUNCTION,
     OUTPUT_SCHEDULE_GROUP_NAME,
     OUTPUT_SCHEDULES_DLQ_URL,
     RECONCILE_ID,
+    RETENTION_ID,
     STACK_DESCRIPTION,
     STATE_TABLE_ID,
     WEBHOOK_PROXY_PATH,
@@ -38,6 +40,7 @@ from infra_cdk.functions.cron import CronSchedules
 from infra_cdk.functions.dispatch import Dispatch
 from infra_cdk.functions.migrate import Migrations
 from infra_cdk.functions.reconcile import Reconcile
+from infra_cdk.functions.retention import Retention
 from infra_cdk.functions.webhook import AUTH_PER_TRIGGER, Webhooks
 from infra_cdk.shared.alarms import Alarms
 from infra_cdk.shared.database import Database
@@ -92,7 +95,8 @@ class WorkflowSchedulerStack(Stack):
         )
 
     def _add_delivery_and_upkeep(self) -> None:
-        """Delivery of queued firings, the daily reconcile, the alarms on both, and the deploy-time migrations."""
+        """Delivery of queued firings, the daily reconcile, the alarms on both, the firing history's daily retention
+        run, and the deploy-time migrations."""
         self.dispatch = Dispatch(
             self,
             DISPATCH_ID,
@@ -113,6 +117,14 @@ class WorkflowSchedulerStack(Stack):
             schedules_dead_letters=self.cron.dead_letters,
             reconcile_function=self.reconcile.function,
             email=self.config.alarm_email,
+        )
+        self.retention = Retention(
+            self,
+            RETENTION_ID,
+            layers=self.layers,
+            database=self.database,
+            retention_days=self.config.firing_retention_days,
+            alarm_topic=self.alarms.topic,
         )
         self.migrations = Migrations(
             self,
@@ -170,6 +182,11 @@ class WorkflowSchedulerStack(Stack):
                 OUTPUT_RECONCILE_FUNCTION,
                 self.reconcile.function.function_name,
                 'Invoke with {"dry_run": true} to see what reconcile would change, {"dry_run": false} to apply',
+            ),
+            (
+                OUTPUT_RETENTION_FUNCTION,
+                self.retention.function.function_name,
+                'Invoke with {"dry_run": true} to see which history months the retention run would create and drop',
             ),
         ]
         for output_id, value, description in outputs:

@@ -271,7 +271,8 @@ def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(syn
         r["Properties"]["FunctionName"]["Ref"] for r in synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
     }
     stack = synthesized.stack
-    assert configs == {synthesized.logical_id(stack.cron.function), synthesized.logical_id(stack.reconcile.function)}
+    scheduled = (stack.cron.function, stack.reconcile.function, stack.retention.function)
+    assert configs == {synthesized.logical_id(function) for function in scheduled}
 
 
 def test_alarm_on_failed_cron_firings(synthesized: Synthesized) -> None:

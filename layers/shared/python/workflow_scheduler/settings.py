@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflow_scheduler.domain.retention import DEFAULT_RETENTION_DAYS, RetentionTooShort, retention_period
+
 
 def environment_variables(settings: type[BaseModel]) -> dict[str, str]:
     """Each field's environment variable, by field name."""
@@ -219,3 +221,17 @@ class DispatchSettings(DatabaseSettings, EngineSettings, TestingMailSettings):
 
 class MigrateSettings(DatabaseSettings):
     pass
+
+
+class RetentionSettings(DatabaseSettings):
+    """The firing history's retention run: how many days of ``trigger_events`` it keeps (domain/retention.py)."""
+
+    firing_retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @model_validator(mode="after")
+    def _not_shorter_than_idempotency(self) -> RetentionSettings:
+        try:
+            retention_period(self.firing_retention_days)
+        except RetentionTooShort as exc:
+            raise ValueError(f"FIRING_RETENTION_DAYS: {exc.message}") from exc
+        return self

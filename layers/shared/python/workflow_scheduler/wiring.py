@@ -19,6 +19,7 @@ from workflow_scheduler.settings import (
     DatabaseSettings,
     DispatchSettings,
     ReconcileSettings,
+    RetentionSettings,
     SchedulerSettings,
     WebhookSettings,
     required,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.manual import ManualRuns
     from workflow_scheduler.domain.reconcile import Reconciler
     from workflow_scheduler.domain.registrars import TriggerRegistrar
+    from workflow_scheduler.domain.retention import HistoryRetention
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
     from workflow_scheduler.domain.webhook import WebhookService
 
@@ -222,3 +224,11 @@ def legacy_secret_adoption(db: Database, *, dry_run: bool = False) -> AdoptionRe
 
     refs = PostgresDeploymentStore(db).webhook_secret_refs(MANAGED_PREFIX)
     return adopt_legacy_secrets(refs, SecretsManagerStore(), dry_run=dry_run)
+
+
+def history_retention(settings: RetentionSettings) -> HistoryRetention:
+    """The retention function's (and ``workflow-scheduler retention``'s): the firing history's months."""
+    from workflow_scheduler.adapters.history_partitions import PostgresHistoryPartitions
+    from workflow_scheduler.domain.retention import HistoryRetention
+
+    return HistoryRetention(PostgresHistoryPartitions(connection_pool(settings)), settings.firing_retention_days)

@@ -1,11 +1,12 @@
 """Bounded firing history (issue 11): ``trigger_events`` keeps at least the retention period and loses whole months.
 
 The history is partitioned by calendar month (UTC). A retention run creates the partitions of this month and the
-next ``MONTHS_AHEAD`` before any firing needs them, then removes every firing of the months that lie wholly before
-``now - retention``: their partitions are dropped (no row-by-row delete, no vacuum debt), and the claims of their
-execution ids expire with them. A firing is therefore kept at least the retention period and at most one month
-longer. The claims (one row per accepted execution id) keep duplicates refused for as long as the history is kept,
-which is what the webhook ``Idempotency-Key`` promises: hence the retention may never be shorter than that window.
+next ``MONTHS_AHEAD`` before any firing needs them, then drops the partitions of the months that lie wholly before
+``now - retention`` (no row-by-row delete, no vacuum debt, a cost that does not grow with the table): a firing is
+kept at least the retention period and at most one month longer. The claims of execution ids (one small row per
+accepted firing, which keeps duplicates refused) expire daily at exactly the retention period, a day's worth per
+run. That is how long a webhook ``Idempotency-Key`` is remembered, so the retention may never be shorter than the
+window the service promises for it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Partition:
 @dataclass(frozen=True)
 class RetentionPlan:
     keep_from: datetime  # every firing before this goes: the start of the month ``now - retention`` falls in
+    forget_before: datetime  # claims of firings before this expire: ``now - retention``
     create: tuple[datetime, ...]  # the starts of the months to create
     drop: tuple[str, ...]  # partitions wholly before ``keep_from``
 
@@ -88,7 +90,7 @@ def plan_retention(
         month = next_month(month)
     create = tuple(m for m in months if not any(p.overlaps(m, next_month(m)) for p in partitions))
     drop = tuple(p.name for p in partitions if p.end <= keep_from)
-    return RetentionPlan(keep_from, create, drop)
+    return RetentionPlan(keep_from, now - retention, create, drop)
 
 
 class HistoryPartitions(Protocol):
@@ -107,7 +109,7 @@ class HistoryPartitions(Protocol):
         """Remove a partition with its firings; ``HistoryBusy`` as for ``create``."""
 
     def expire_claims(self, before: datetime) -> int:
-        """Forget the claims of execution ids fired before ``before`` (in short batches); how many."""
+        """Forget the claims of execution ids fired before ``before`` (in short transactions); how many."""
 
     def expire_unpartitioned(self, before: datetime) -> int:
         """Delete the firings before ``before`` that the catch-all partition holds; how many."""
@@ -117,6 +119,7 @@ class HistoryPartitions(Protocol):
 class RetentionReport:
     retention_days: int
     keep_from: datetime
+    forget_before: datetime
     created: list[str] = field(default_factory=list)  # months, "YYYY-MM"
     dropped: list[str] = field(default_factory=list)  # partitions
     moved: int = 0  # firings taken over from the catch-all partition by a new month
@@ -130,6 +133,7 @@ class RetentionReport:
         return {
             "retention_days": self.retention_days,
             "keep_from": self.keep_from.isoformat(),
+            "forget_before": self.forget_before.isoformat(),
             "created": self.created,
             "dropped": self.dropped,
             "moved": self.moved,
@@ -154,14 +158,10 @@ class HistoryRetention:
         self._clock = clock
 
     def run(self, *, dry_run: bool = False) -> RetentionReport:
-        """Months ahead first (firings must always find their partition), then the claims and months past it.
-
-        The claims go before their months: a claim outliving its firing's row would leave a dispatcher's status
-        update without a row to update, while a row outliving its claim is only history about to go.
-        """
+        """Months ahead first: a firing must always find its month's partition, whatever fails after."""
         with self._store.exclusive() as acquired:
             plan = plan_retention(self._clock(), self._retention, self._store.partitions())
-            report = RetentionReport(self._days, plan.keep_from, dry_run=dry_run, busy=not acquired)
+            report = RetentionReport(self._days, plan.keep_from, plan.forget_before, dry_run=dry_run, busy=not acquired)
             report.created = [f"{m:%Y-%m}" for m in plan.create]
             report.dropped = list(plan.drop)
             if dry_run or not acquired:
@@ -172,7 +172,6 @@ class HistoryRetention:
                 except HistoryBusy as exc:
                     report.created.remove(f"{start:%Y-%m}")
                     report.skipped.append(f"create {start:%Y-%m}: {exc.message}")
-            report.claims_expired = self._store.expire_claims(plan.keep_from)
             for name in plan.drop:
                 try:
                     self._store.drop(name)
@@ -180,4 +179,5 @@ class HistoryRetention:
                     report.dropped.remove(name)
                     report.skipped.append(f"drop {name}: {exc.message}")
             report.unpartitioned_expired = self._store.expire_unpartitioned(plan.keep_from)
+            report.claims_expired = self._store.expire_claims(plan.forget_before)
             return report
