@@ -93,7 +93,7 @@ class PostgresHistoryPartitions:
             s.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)).as_string())
 
     def expire_claims(self, before: datetime) -> int:
-        """In batches of their own transactions: a month of claims never holds one long lock or transaction."""
+        """In batches of their own transactions: a day of claims never holds one long lock or transaction."""
         expired = 0
         while True:
             with self._db.session(transaction=False) as s:
@@ -113,9 +113,9 @@ class PostgresHistoryPartitions:
 
     @contextmanager
     def _ddl(self) -> Iterator[Session]:
-        try:
-            with self._db.session(transaction=True) as s:
-                s.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        with self._db.session(transaction=True) as s:
+            s.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            try:
                 yield s
-        except psycopg.errors.LockNotAvailable as exc:
-            raise HistoryBusy(f"the history stayed locked by other queries for more than {LOCK_TIMEOUT}") from exc
+            except psycopg.errors.LockNotAvailable as exc:  # rolled back; the connection stays good
+                raise HistoryBusy(f"the history stayed locked by other queries for more than {LOCK_TIMEOUT}") from exc
