@@ -8,16 +8,20 @@ hash the configuration, which here differs by the workflow id alone). Firings ar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from workflow_scheduler.adapters.history_partitions import PostgresHistoryPartitions
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.retention import month_start, next_month
 
 TEMPLATE_ID = "scale-template"
+_STAGE = "scale_firings_load"
 TRIGGERS_PER_WORKFLOW = 5
 OWNERS = 1000
 
@@ -97,15 +101,27 @@ def ensure_months(url: str, days: int, now: datetime | None = None) -> None:
 def add_firings(url: str, per_trigger: int, days: int, workflow_like: str = "scale-%", *, claims: bool = True) -> None:
     """``per_trigger`` firings of every trigger of the matching workflows over the last ``days`` days: nine in ten
     accepted and dispatched (with their claims, unless ``claims`` is False), one in ten refused, as the firing store
-    records them."""
-    ensure_months(url, days)
+    records them.
+
+    Loaded as bulk loads are fast: generated into a staging table; then each month's partition is detached, filled
+    without its indexes and attached again (which builds them by sorting), and the claims' indexes are dropped and
+    built again the same way. Ten million firings take minutes instead of a quarter of an hour.
+    """
+    ensure_months(url, days + 1)
     params = {"n": per_trigger, "days": days, "like": workflow_like}
-    with psycopg.connect(url) as conn:
+    database = Database(url)
+    try:
+        months = [(p.name, p.start, p.end) for p in PostgresHistoryPartitions(database).partitions()]
+    finally:
+        database.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE UNLOGGED TABLE {_STAGE} (LIKE trigger_events INCLUDING DEFAULTS)")
         conn.execute(
-            "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
+            f"INSERT INTO {_STAGE} (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
             " detail, fired_at, updated_at, claimed, attempts, latency_ms, dispatched_at)"
             " SELECT t.workflow_id, t.trigger_id, t.trigger_type, t.version,"
-            " 'exec_' || md5(t.workflow_id || '/' || t.trigger_id || '/' || j)::uuid,"
+            # Unique across loads too (the transaction id): a claim per execution id.
+            " 'exec_' || md5(t.workflow_id || '/' || t.trigger_id || '/' || j || '/' || txid_current())::uuid,"
             " CASE WHEN j %% 10 = 0 THEN 'refused' ELSE 'dispatched' END,"
             " CASE WHEN j %% 10 = 0 THEN 'the workflow is paused' END,"
             " jsonb_build_object('data_keys', jsonb_build_array('body', 'headers', 'method', 'path', 'query'),"
@@ -117,14 +133,57 @@ def add_firings(url: str, per_trigger: int, days: int, workflow_like: str = "sca
             " WHERE t.workflow_id LIKE %(like)s",
             params,
         )
-        if not claims:
-            return
-        conn.execute(
-            "INSERT INTO trigger_claims (execution_id, fired_at)"
-            " SELECT execution_id, fired_at FROM trigger_events WHERE claimed AND workflow_id LIKE %(like)s"
-            " ON CONFLICT DO NOTHING",
-            params,
+        for name, start, end in months:
+            _refill_month(conn, name, start, end)
+        if claims:
+            with _indexes_rebuilt(conn, "trigger_claims"):
+                conn.execute(f"INSERT INTO trigger_claims SELECT execution_id, fired_at FROM {_STAGE} WHERE claimed")
+        conn.execute(f"DROP TABLE {_STAGE}")
+
+
+def _refill_month(conn: psycopg.Connection[Any], name: str, start: datetime | None, end: datetime) -> None:
+    bounds = [start or datetime.min.replace(tzinfo=UTC), end]
+    if not conn.execute(f"SELECT 1 FROM {_STAGE} WHERE fired_at >= %s AND fired_at < %s LIMIT 1", bounds).fetchone():
+        return
+    partition = sql.Identifier(name)
+    conn.execute(sql.SQL("ALTER TABLE trigger_events DETACH PARTITION {}").format(partition))
+    with _indexes_rebuilt(conn, name, rebuild=False):  # attaching builds the parent's indexes on it
+        query = sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE fired_at >= %s AND fired_at < %s")
+        conn.execute(query.format(partition, sql.Identifier(_STAGE)), bounds)
+    lower = sql.SQL("MINVALUE") if start is None else sql.Literal(start.isoformat())
+    conn.execute(
+        sql.SQL("ALTER TABLE trigger_events ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            partition, lower, sql.Literal(end.isoformat())
         )
+    )
+
+
+@contextmanager
+def _indexes_rebuilt(conn: psycopg.Connection[Any], table: str, *, rebuild: bool = True) -> Iterator[None]:
+    """The table's indexes (and the constraints they back) dropped while the block loads it, then built again."""
+    found = conn.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), c.conname, pg_get_constraintdef(c.oid)"
+        " FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid"
+        " WHERE i.indrelid = %s::regclass",
+        (table,),
+    ).fetchall()
+    relation = sql.Identifier(table)
+    for index, _, constraint, _ in found:
+        if constraint:
+            conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(relation, sql.Identifier(constraint)))
+        else:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))
+    yield
+    if not rebuild:
+        return
+    for _, definition, constraint, constraint_definition in found:
+        if constraint:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(relation, sql.Identifier(constraint))
+                + sql.SQL(constraint_definition)
+            )
+        else:
+            conn.execute(sql.SQL(definition))
 
 
 def settle(url: str) -> None:
