@@ -28,5 +28,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ClaimsExpired", unit=MetricUnit.Count, value=report.claims_expired)
     if report.skipped:  # retried by the next run; a month partition stays needed or droppable for weeks
         logger.warning("retention left work for the next run", extra={"skipped": report.skipped})
-    log_event("history_retained", status="dry_run" if report.dry_run else "applied", **report.as_dict())
+    # Nested: its keys ("created" among them) would clash with the attributes of a log record.
+    log_event("history_retained", status="dry_run" if report.dry_run else "applied", report=report.as_dict())
     return report.as_dict()

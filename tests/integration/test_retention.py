@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from tests.support.databases import own_database
+from tests.support.events import load_event
 from tests.support.fakes import MemoryQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.history_partitions import PostgresHistoryPartitions, partition_name
@@ -25,6 +26,8 @@ from workflow_scheduler.domain.firing import FiringService, FiringStatus, Firing
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
 from workflow_scheduler.domain.retention import HistoryRetention, month_start, next_month
 from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.local.functions import load_handler_module
+from workflow_scheduler.local.invoke import LocalContext
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +220,15 @@ def test_the_cli_refuses_a_retention_shorter_than_the_idempotency_window(url: st
     assert refused.returncode == 2
     assert "shorter than the 24 h a webhook Idempotency-Key is remembered" in refused.stderr
     assert json.loads(subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout)["dry_run"]
+
+
+def test_the_function_runs_it_and_returns_its_report(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("FIRING_RETENTION_DAYS", "45")
+    handler = load_handler_module("retention", fresh=True)
+    report = handler.lambda_handler(load_event("retention", "daily"), LocalContext(function_name="retention"))
+    assert report["retention_days"] == 45 and report["dry_run"] is False and report["skipped"] == []
+    assert report["keep_from"] == month_start(NOW - timedelta(days=45)).isoformat()
+    monkeypatch.setenv("FIRING_RETENTION_DAYS", "0")
+    with pytest.raises(ValueError, match="shorter than the 24 h a webhook Idempotency-Key is remembered"):
+        load_handler_module("retention", fresh=True)

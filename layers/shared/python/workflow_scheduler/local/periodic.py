@@ -22,8 +22,7 @@ def every(seconds: float, function: str, handler: LambdaHandler, event: dict[str
     def run() -> None:
         while True:
             try:
-                result = handler(event, LocalContext(function_name=f"workflow-scheduler-{function}"))
-                log.info("%s: %s", function, result)
+                handler(event, LocalContext(function_name=f"workflow-scheduler-{function}"))  # it logs its result
             except Exception:  # the next run tries again, as the deployed schedule would
                 log.exception("the %s function failed", function)
             if stopping.wait(seconds):
