@@ -37,7 +37,7 @@ os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED=
 
 from bench.support import fresh_database, on_aws_call  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
-from workflow_scheduler.domain.cron_firing import jitter_seconds  # noqa: E402
+from workflow_scheduler.domain.triggers.cron.firing import jitter_seconds  # noqa: E402
 from workflow_scheduler.settings import SchedulerSettings  # noqa: E402
 from workflow_scheduler.wiring import deployment_service  # noqa: E402
 

@@ -39,7 +39,7 @@ from tests.support.engine import ACCEPT, Answer, Call, LoopbackEngine  # noqa: E
 from tests.support.events import load_event  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
 from workflow_scheduler.domain.firing import TriggerEvent  # noqa: E402
-from workflow_scheduler.domain.spec import TriggerType  # noqa: E402
+from workflow_scheduler.domain.models import TriggerType  # noqa: E402
 from workflow_scheduler.local.dispatch_poller import DispatchPoller, sqs_event  # noqa: E402
 from workflow_scheduler.local.functions import load_handler_module  # noqa: E402
 from workflow_scheduler.local.invoke import LocalContext  # noqa: E402

@@ -61,6 +61,7 @@ from tests.support.scale import (  # noqa: E402
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore  # noqa: E402
 from workflow_scheduler.adapters.migrations import apply_migrations  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
+from workflow_scheduler.domain.firing import ByTrigger, ByWebhookPath  # noqa: E402
 from workflow_scheduler.settings import SchedulerSettings  # noqa: E402
 from workflow_scheduler.wiring import deployment_service, history  # noqa: E402
 
@@ -200,9 +201,9 @@ def measure_size(
             "load_s": {"triggers": round(cloned_s, 1), "all": round(loaded_s, 1)},
             **sizes_on_disk(url),
         }
-        store.webhook_target(paths[0])  # warm: the connection
-        figures["webhook_lookup"] = cold_and_warm(store.webhook_target, paths)
-        figures["cron_lookup"] = cold_and_warm(lambda n: store.target(clone_id(n), "nightly"), picked)
+        store.targets(ByWebhookPath(paths[0]))  # warm: the connection
+        figures["webhook_lookup"] = cold_and_warm(lambda path: store.targets(ByWebhookPath(path)), paths)
+        figures["cron_lookup"] = cold_and_warm(lambda n: store.targets(ByTrigger(clone_id(n), "nightly")), picked)
         figures["status"] = cold_and_warm(lambda item: service.status(*item), owned)
         figures["triggers_read"] = cold_and_warm(triggers_read, owned)
         figures["events_read"] = cold_and_warm(lambda item: reads.page(*item, limit=50), owned)

@@ -20,6 +20,10 @@ from infra_cdk.constants import (
     CTX_EMAIL_CLIENT_TYPE,
     CTX_EMAIL_FROM,
     CTX_FIRING_RETENTION_DAYS,
+    CTX_GITHUB_API_URL,
+    CTX_GITHUB_APP_ID,
+    CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+    CTX_GITHUB_WEBHOOK_SECRET_ARN,
     CTX_SES_IDENTITIES,
     CTX_SMTP_HOST,
     CTX_SMTP_PASSWORD_SECRET_ARN,
@@ -33,6 +37,7 @@ from infra_cdk.constants import (
     CTX_WORKFLOW_ENGINE_URL,
     DEFAULT_DISPATCH_MAX_CONCURRENCY,
     DEFAULT_FIRING_RETENTION_DAYS,
+    DEFAULT_GITHUB_API_URL,
     DEFAULT_MAIL_FROM,
     DEFAULT_SMTP_PORT,
     DEFAULT_SMTP_SECURITY,
@@ -48,6 +53,7 @@ _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@*?-]+$")
 # A complete secret ARN ends with the 6 random characters Secrets Manager appends to the name.
 _COMPLETE_SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-\w{6}$")
+_GITHUB_APP_ID = re.compile(r"^\d{1,20}$")
 _CLIENT_TYPES = ("smtp", "ses")
 _SMTP_SECURITY = ("starttls", "ssl", "none")
 
@@ -58,7 +64,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TestingMail:
-    """Testing mode (seed 11): the dispatch function e-mails each firing instead of calling the engine."""
+    """Testing mode (docs/decisions.md): the dispatch function e-mails each firing instead of calling the engine."""
 
     recipient: str
     client_type: str
@@ -72,6 +78,17 @@ class TestingMail:
 
 
 @dataclass(frozen=True)
+class GithubAppConfig:
+    """The GitHub App whose deliveries the service takes. Its two secrets are the stack's own unless their ARNs
+    are given (an App already set up elsewhere); without ``app_id`` what needs GitHub's API is refused."""
+
+    app_id: str | None = None
+    api_url: str = DEFAULT_GITHUB_API_URL
+    webhook_secret_arn: str | None = None
+    private_key_secret_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     workflow_engine_url: str
     webhook_secret_arns: tuple[str, ...]  # secret_refs outside the managed prefix that webhooks may read
@@ -79,6 +96,7 @@ class StackConfig:
     dispatch_max_concurrency: int
     alarm_email: str | None
     testing: TestingMail | None  # None: the engine is called
+    github: GithubAppConfig
     firing_retention_days: int = DEFAULT_FIRING_RETENTION_DAYS
 
     @classmethod
@@ -102,9 +120,29 @@ class StackConfig:
             or DEFAULT_DISPATCH_MAX_CONCURRENCY,
             alarm_email=alarm_email,
             testing=_testing_mail(ctx) if ctx.boolean(CTX_TESTING_MODE) else None,
+            github=_github_app(ctx),
             firing_retention_days=ctx.integer(CTX_FIRING_RETENTION_DAYS, FIRING_RETENTION_DAYS_RANGE)
             or DEFAULT_FIRING_RETENTION_DAYS,
         )
+
+
+def _github_app(ctx: _Context) -> GithubAppConfig:
+    app_id = ctx.text(CTX_GITHUB_APP_ID)
+    if app_id is not None and not _GITHUB_APP_ID.match(app_id):
+        raise ConfigError(f"{CTX_GITHUB_APP_ID} must be the App's numeric id, not {app_id!r}")
+    api_url = ctx.text(CTX_GITHUB_API_URL) or DEFAULT_GITHUB_API_URL
+    if not _URL.match(api_url):
+        raise ConfigError(f"{CTX_GITHUB_API_URL} must be an http(s) URL, not {api_url!r}")
+    arns = {key: ctx.text(key) for key in (CTX_GITHUB_WEBHOOK_SECRET_ARN, CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN)}
+    for key, arn in arns.items():
+        if arn is not None and not _COMPLETE_SECRET_ARN.match(arn):
+            raise ConfigError(f"{key} must be a secret's complete ARN (ending in its 6-character suffix)")
+    return GithubAppConfig(
+        app_id=app_id,
+        api_url=api_url.rstrip("/"),
+        webhook_secret_arn=arns[CTX_GITHUB_WEBHOOK_SECRET_ARN],
+        private_key_secret_arn=arns[CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN],
+    )
 
 
 def _testing_mail(ctx: _Context) -> TestingMail:

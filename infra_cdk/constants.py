@@ -34,6 +34,11 @@ DISPATCH_ID = "Dispatch"
 ALARMS_ID = "Alarms"
 CRON_ID = "Cron"
 RECONCILE_ID = "Reconcile"
+GITHUB_APP_ID = "GithubApp"
+GITHUB_ID = "Github"
+GITHUB_ROUTER_ID = "GithubRouter"
+GITHUB_REDELIVERY_ID = "GithubRedelivery"
+EMAIL_POLLER_ID = "EmailPoller"
 RETENTION_ID = "Retention"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
@@ -41,6 +46,10 @@ WEBHOOK_FUNCTION_ID = "WebhookFunction"
 DISPATCH_FUNCTION_ID = "DispatchFunction"
 CRON_FUNCTION_ID = "CronFunction"
 RECONCILE_FUNCTION_ID = "ReconcileFunction"
+GITHUB_FUNCTION_ID = "GithubFunction"
+GITHUB_ROUTER_FUNCTION_ID = "GithubRouterFunction"
+GITHUB_REDELIVERY_FUNCTION_ID = "GithubRedeliveryFunction"
+EMAIL_POLLER_FUNCTION_ID = "EmailPollerFunction"
 RETENTION_FUNCTION_ID = "RetentionFunction"
 
 # Function folders under functions/.
@@ -50,6 +59,10 @@ WEBHOOK_FUNCTION = "webhook"
 DISPATCH_FUNCTION = "dispatch"
 CRON_FUNCTION = "cron"
 RECONCILE_FUNCTION = "reconcile"
+GITHUB_FUNCTION = "github"
+GITHUB_ROUTER_FUNCTION = "github_router"
+GITHUB_REDELIVERY_FUNCTION = "github_redelivery"
+EMAIL_POLLER_FUNCTION = "email_poller"
 RETENTION_FUNCTION = "retention"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
@@ -85,6 +98,17 @@ ENV_CRON_FUNCTION_ARN = "CRON_FUNCTION_ARN"
 ENV_SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
 ENV_SCHEDULES_DLQ_ARN = "SCHEDULES_DLQ_ARN"
 ENV_LOCK_BACKEND = "LOCK_BACKEND"
+# The GitHub functions (GithubWebhookSettings, GithubRouterSettings, GithubRedeliverySettings, GithubAppSettings).
+ENV_GITHUB_WEBHOOK_SECRET_ARN = "GITHUB_WEBHOOK_SECRET_ARN"  # noqa: S105
+ENV_GITHUB_EVENTS_QUEUE_URL = "GITHUB_EVENTS_QUEUE_URL"
+ENV_GITHUB_APP_ID = "GITHUB_APP_ID"
+ENV_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GITHUB_APP_PRIVATE_KEY_SECRET_ARN"  # noqa: S105
+ENV_GITHUB_API_URL = "GITHUB_API_URL"
+ENV_GITHUB_ROUTER_MAX_RECEIVES = "GITHUB_ROUTER_MAX_RECEIVES"
+# EmailPollerSettings.
+ENV_EMAIL_ATTACHMENTS_BUCKET = "EMAIL_ATTACHMENTS_BUCKET"
+ENV_EMAIL_ATTACHMENT_URL_SECONDS = "EMAIL_ATTACHMENT_URL_SECONDS"
+ENV_EMAIL_MAILBOX_SECRET_ARN = "EMAIL_MAILBOX_SECRET_ARN"  # noqa: S105
 # RetentionSettings (retention).
 ENV_FIRING_RETENTION_DAYS = "FIRING_RETENTION_DAYS"
 LOG_LEVEL = "INFO"
@@ -101,13 +125,60 @@ DISPATCH_MEMORY_MB = 512
 CRON_MEMORY_MB = 512  # CPU scales with memory: a firing's delay includes the cold start
 CRON_TIMEOUT = Duration.seconds(30)  # one deployment lookup, one audit row, one SQS message (5 s connect timeout)
 RECONCILE_MEMORY_MB = 512
-# Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.reconcile,
+# Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.triggers.cron.reconcile,
 # LOCK_LEASE_SECONDS = 900): a run still going after its lease ends could overlap the next one.
 RECONCILE_TIMEOUT = Duration.minutes(15)
+# GitHub App deliveries (infra_cdk/functions/github*.py). GitHub waits 10 s for an answer and counts a slower one
+# as failed: the github function only verifies, records and queues.
+GITHUB_MEMORY_MB = 512
+GITHUB_TIMEOUT = Duration.seconds(10)
+# The router: one delivery takes a candidate query, the filters and a few GitHub API calls (each waits out a rate
+# limit for at most GITHUB_API_MAX_WAIT_SECONDS, 20 s); a batch of them fits with room to spare.
+GITHUB_ROUTER_MEMORY_MB = 512
+GITHUB_ROUTER_TIMEOUT = Duration.seconds(150)
+GITHUB_ROUTER_BATCH_SIZE = 5
+GITHUB_ROUTER_BATCHING_WINDOW = Duration.seconds(1)
+GITHUB_ROUTER_MAX_CONCURRENCY = 5  # the App's API rate limit and the database are shared by every instance
+# A delivery the router must postpone (GitHub's rate limit, an outage) comes back after the visibility timeout, six
+# times the function's (AWS's advice): 15 minutes, so 5 receives span about an hour, GitHub's rate-limit window.
+# The router reads GITHUB_ROUTER_MAX_RECEIVES to know its last attempt, on which it refuses instead of postponing.
+GITHUB_EVENTS_VISIBILITY_TIMEOUT = Duration.seconds(6 * GITHUB_ROUTER_TIMEOUT.to_seconds())
+GITHUB_EVENTS_MAX_RECEIVES = 5
+GITHUB_EVENTS_DLQ_RETENTION = Duration.days(14)  # SQS's maximum
+GITHUB_REDELIVERY_MEMORY_MB = 256
+GITHUB_REDELIVERY_TIMEOUT = Duration.minutes(5)  # up to 10 pages of deliveries and 50 redeliveries
+GITHUB_REDELIVERY_RATE = Duration.minutes(10)  # within the 6-hour lookback, every failure is seen many times
+GITHUB_WEBHOOK_PATH = "/webhooks/github"
+GITHUB_WEBHOOK_SECRET_LENGTH = 40
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 # The history's retention run: catalog queries, short DDL and batched deletes of a day's claims; nothing in memory.
 RETENTION_MEMORY_MB = 256
 RETENTION_TIMEOUT = Duration.minutes(15)
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
+
+# E-mail triggers (infra_cdk/functions/email_poller.py). The poller runs every minute and polls each trigger at its
+# own check_interval. Its timeout stays under the lease of a mailbox's lock (domain/triggers/email/poll.py,
+# LOCK_LEASE_SECONDS = 300): a run still reading a mailbox when its lease ended could overlap the next one.
+EMAIL_POLL_RATE = Duration.minutes(1)
+EMAIL_POLLER_TIMEOUT = Duration.minutes(4)
+EMAIL_POLLER_MEMORY_MB = 1024  # whole messages are read into memory (ten at a time), attachments and all
+# A failed run is not retried: the next minute's run is the retry (and finds the same mail again).
+EMAIL_POLL_RETRY_ATTEMPTS = 0
+EMAIL_POLL_MAX_EVENT_AGE = Duration.minutes(1)  # the least Lambda and EventBridge Scheduler accept
+# IMAP over TLS (993) and IMAP with STARTTLS (143): the only ports the poller may open besides HTTPS (AWS APIs,
+# OAuth token endpoints) and the database proxy. A trigger naming another imap_port cannot be polled.
+IMAP_PORTS = (993, 143)
+HTTPS_PORT = 443
+# Large attachments (adapters/attachments_s3.py): objects expire with the presigned URLs that give them out (24 h;
+# S3 counts whole days from the next midnight UTC, so an object always outlives its URL).
+EMAIL_ATTACHMENT_URL_SECONDS = 24 * 3600
+EMAIL_ATTACHMENT_EXPIRY = Duration.days(1)
+EMAIL_ATTACHMENT_PREFIX = "email-attachments/"  # S3AttachmentStore's key prefix
+# What the poller reports each run (functions/email_poller/handler.py) and the alarms watch.
+EMAIL_METRIC_FAILING = "EmailTriggersFailing"
+EMAIL_METRIC_STALE = "EmailTriggersStale"
+EMAIL_FAILING_PERIODS = 3  # failing polls for 15 minutes: one lost connection does not page anyone
+EMAIL_NOT_RUNNING_PERIODS = 3  # no run of the poller for 15 minutes
 
 # PostgreSQL behind RDS Proxy.
 DB_NAME = "workflow_scheduler"
@@ -177,7 +248,7 @@ API_THROTTLE_RATE = 100  # stage defaults, per method: requests per second and b
 API_THROTTLE_BURST = 200
 HEALTH_PATH = "/health"
 V1_PROXY_PATH = "/v1/{proxy+}"
-# The webhook function reads event.path; the greedy parameter's name is the contract's (ARCHITECTURE.md), the
+# The webhook function reads event.path; the greedy parameter's name is the contract's (docs/architecture.md), the
 # local gateway's (local/routes.py) and the sample events' (events/webhook).
 WEBHOOK_PROXY_PATH = "/webhook/{path+}"
 # Every request body reaches the functions base64-encoded, byte for byte: binary webhook payloads and HMAC
@@ -185,9 +256,11 @@ WEBHOOK_PROXY_PATH = "/webhook/{path+}"
 API_BINARY_MEDIA_TYPES = ["*/*"]
 JWT_SECRET_LENGTH = 64
 
-# Webhook secrets the service manages, and the tags of every secret the service creates or may use (the same as
+# Where the service keeps the trigger secrets it manages (new ones; and the webhook secrets earlier releases made,
+# still in use), and the tags of every secret the service creates or may use (the same as
 # workflow_scheduler.domain.inline_secrets, checked by tests/infra).
-WEBHOOK_SECRET_PREFIX = "workflow-scheduler/webhooks/"  # noqa: S105
+MANAGED_SECRET_PREFIX = "workflow-scheduler/triggers/"  # noqa: S105
+LEGACY_SECRET_PREFIX = "workflow-scheduler/webhooks/"  # noqa: S105
 MANAGED_SECRET_TAG = ("managed-by", "workflow_scheduler")
 SECRET_OWNER_TAG = "workflow-scheduler:owner"  # noqa: S105
 SECRET_WORKFLOW_TAG = "workflow-scheduler:workflow-id"  # noqa: S105
@@ -213,6 +286,10 @@ CTX_SMTP_PORT = "smtpPort"
 CTX_SMTP_SECURITY = "smtpSecurity"
 CTX_SMTP_USERNAME = "smtpUsername"
 CTX_SMTP_PASSWORD_SECRET_ARN = "smtpPasswordSecretArn"  # noqa: S105
+CTX_GITHUB_APP_ID = "githubAppId"
+CTX_GITHUB_API_URL = "githubApiUrl"
+CTX_GITHUB_WEBHOOK_SECRET_ARN = "githubWebhookSecretArn"  # noqa: S105
+CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "githubAppPrivateKeySecretArn"  # noqa: S105
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once
@@ -238,4 +315,10 @@ OUTPUT_SCHEDULE_GROUP_NAME = "ScheduleGroupName"
 OUTPUT_SCHEDULES_DLQ_URL = "SchedulesDeadLetterQueueUrl"
 OUTPUT_CRON_FUNCTION = "CronFunctionName"
 OUTPUT_RECONCILE_FUNCTION = "ReconcileFunctionName"
+OUTPUT_GITHUB_WEBHOOK_URL = "GithubWebhookUrl"
+OUTPUT_GITHUB_WEBHOOK_SECRET_ARN = "GithubWebhookSecretArn"  # noqa: S105
+OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GithubAppPrivateKeySecretArn"  # noqa: S105
+OUTPUT_GITHUB_EVENTS_DLQ_URL = "GithubEventsDeadLetterQueueUrl"
+OUTPUT_EMAIL_MAILBOX_SECRET_ARN = "EmailServiceMailboxSecretArn"  # noqa: S105
+OUTPUT_EMAIL_ATTACHMENTS_BUCKET = "EmailAttachmentsBucketName"
 OUTPUT_RETENTION_FUNCTION = "RetentionFunctionName"

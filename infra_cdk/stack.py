@@ -15,6 +15,12 @@ from infra_cdk.constants import (
     DATABASE_ID,
     DISPATCH_ID,
     DISPATCH_QUEUE_ID,
+    EMAIL_POLLER_ID,
+    GITHUB_APP_ID,
+    GITHUB_ID,
+    GITHUB_REDELIVERY_ID,
+    GITHUB_ROUTER_ID,
+    GITHUB_WEBHOOK_PATH,
     LAYERS_ID,
     MIGRATIONS_ID,
     OUTPUT_ALARM_TOPIC_ARN,
@@ -22,6 +28,12 @@ from infra_cdk.constants import (
     OUTPUT_CRON_FUNCTION,
     OUTPUT_DISPATCH_DLQ_URL,
     OUTPUT_DISPATCH_QUEUE_URL,
+    OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+    OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
+    OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+    OUTPUT_GITHUB_EVENTS_DLQ_URL,
+    OUTPUT_GITHUB_WEBHOOK_SECRET_ARN,
+    OUTPUT_GITHUB_WEBHOOK_URL,
     OUTPUT_JWT_SECRET_ARN,
     OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_RECONCILE_FUNCTION,
@@ -38,6 +50,10 @@ from infra_cdk.constants import (
 from infra_cdk.functions.api import Api
 from infra_cdk.functions.cron import CronSchedules
 from infra_cdk.functions.dispatch import Dispatch
+from infra_cdk.functions.email_poller import EmailPoller
+from infra_cdk.functions.github import AUTH_BY_SIGNATURE, GithubWebhooks
+from infra_cdk.functions.github_redelivery import GithubRedelivery
+from infra_cdk.functions.github_router import GithubRouter
 from infra_cdk.functions.migrate import Migrations
 from infra_cdk.functions.reconcile import Reconcile
 from infra_cdk.functions.retention import Retention
@@ -45,6 +61,7 @@ from infra_cdk.functions.webhook import AUTH_PER_TRIGGER, Webhooks
 from infra_cdk.shared.alarms import Alarms
 from infra_cdk.shared.database import Database
 from infra_cdk.shared.dispatch_queue import DispatchQueue
+from infra_cdk.shared.github_app import GithubApp
 from infra_cdk.shared.layers import Layers
 from infra_cdk.shared.managed_secrets import ManagedSecrets
 from infra_cdk.shared.state_table import StateTable
@@ -56,6 +73,7 @@ class WorkflowSchedulerStack(Stack):
         self.config = StackConfig.from_context(self)
         self._add_shared()
         self._add_trigger_functions()
+        self._add_github()
         self._add_delivery_and_upkeep()
         self._add_outputs()
 
@@ -93,6 +111,37 @@ class WorkflowSchedulerStack(Stack):
         self.api.add_function_route(
             WEBHOOK_PROXY_PATH, ["ANY"], self.webhooks.function, authentication=AUTH_PER_TRIGGER
         )
+        self.email_poller = EmailPoller(
+            self,
+            EMAIL_POLLER_ID,
+            layers=self.layers,
+            database=self.database,
+            state_table=self.state_table,
+            dispatch_queue=self.dispatch_queue,
+            managed_secrets=self.managed_secrets,
+        )
+
+    def _add_github(self) -> None:
+        """GitHub App deliveries: the route, the events queue and its router, the redelivery sweep (issue 9)."""
+        self.github_app = GithubApp(self, GITHUB_APP_ID, config=self.config.github)
+        self.github = GithubWebhooks(
+            self, GITHUB_ID, layers=self.layers, database=self.database, config=self.config.github
+        )
+        self.api.add_function_route(
+            GITHUB_WEBHOOK_PATH, ["POST"], self.github.function, authentication=AUTH_BY_SIGNATURE
+        )
+        self.github_router = GithubRouter(
+            self,
+            GITHUB_ROUTER_ID,
+            layers=self.layers,
+            database=self.database,
+            dispatch_queue=self.dispatch_queue,
+            github_app=self.github_app,
+            webhooks=self.github,
+        )
+        self.github_redelivery = GithubRedelivery(
+            self, GITHUB_REDELIVERY_ID, layers=self.layers, database=self.database, github_app=self.github_app
+        )
 
     def _add_delivery_and_upkeep(self) -> None:
         """Delivery of queued firings, the daily reconcile, the alarms on both, the firing history's daily retention
@@ -118,21 +167,31 @@ class WorkflowSchedulerStack(Stack):
             reconcile_function=self.reconcile.function,
             email=self.config.alarm_email,
         )
+        for github_part in (self.github, self.github_router, self.github_redelivery):
+            github_part.add_alarms(self.alarms)
+        self.email_poller.add_alarms(self.alarms)
         self.retention = Retention(
             self,
             RETENTION_ID,
             layers=self.layers,
             database=self.database,
             retention_days=self.config.firing_retention_days,
-            alarm_topic=self.alarms.topic,
         )
+        self.retention.add_alarms(self.alarms)
         self.migrations = Migrations(
             self,
             MIGRATIONS_ID,
             layers=self.layers,
             database=self.database,
             managed_secrets=self.managed_secrets,
-            run_before=[self.api.function, self.webhooks.function],
+            run_before=[
+                self.api.function,
+                self.webhooks.function,
+                self.github.function,
+                self.github_router.function,
+                self.github_redelivery.function,
+                self.email_poller.function,
+            ],
         )
 
     def _add_outputs(self) -> None:
@@ -182,6 +241,36 @@ class WorkflowSchedulerStack(Stack):
                 OUTPUT_RECONCILE_FUNCTION,
                 self.reconcile.function.function_name,
                 'Invoke with {"dry_run": true} to see what reconcile would change, {"dry_run": false} to apply',
+            ),
+            (
+                OUTPUT_GITHUB_WEBHOOK_URL,
+                self.api.url + GITHUB_WEBHOOK_PATH.lstrip("/"),
+                "The GitHub App's webhook URL (set it, with the webhook secret, in the App's settings)",
+            ),
+            (
+                OUTPUT_GITHUB_WEBHOOK_SECRET_ARN,
+                self.github.webhook_secret.secret_arn,
+                "Secrets Manager secret holding the GitHub App's webhook secret (copy it into the App's settings)",
+            ),
+            (
+                OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+                self.github_app.private_key.secret_arn,
+                "Secrets Manager secret for the GitHub App's private key (put the App's PEM in it)",
+            ),
+            (
+                OUTPUT_GITHUB_EVENTS_DLQ_URL,
+                self.github.dead_letters.queue_url,
+                "Dead-letter queue of GitHub deliveries the router failed on every attempt (redrive after the fix)",
+            ),
+            (
+                OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
+                self.email_poller.service_mailbox.secret_arn,
+                "The mailbox of e-mail triggers that name none: set IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD in it",
+            ),
+            (
+                OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+                self.email_poller.attachments.bucket_name,
+                "Large e-mail attachments, given to workflows as presigned URLs; objects expire after a day",
             ),
             (
                 OUTPUT_RETENTION_FUNCTION,

@@ -30,13 +30,20 @@ from workflow_scheduler.api_views import (
     TriggersView,
     UndeployedView,
 )
-from workflow_scheduler.domain.cron import MAX_PREVIEW_COUNT, CronError, preview, translate
-from workflow_scheduler.domain.deployments import WORKFLOW_ID_PATTERN
 from workflow_scheduler.domain.errors import PayloadTooLarge, Problem, SpecInvalid, StoreUnavailable
 from workflow_scheduler.domain.history import MAX_PAGE
-from workflow_scheduler.domain.models import Deployment, DeploymentResult, TriggerRecord
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import (
+    WORKFLOW_ID_PATTERN,
+    Deployment,
+    DeploymentResult,
+    TriggerRecord,
+    TriggerType,
+)
 from workflow_scheduler.domain.spec_schema import WorkflowSpecBody
+from workflow_scheduler.domain.triggers.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.preview import MAX_PREVIEW_COUNT, preview
+from workflow_scheduler.domain.triggers.cron.translate import translate
+from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
 from workflow_scheduler.http import (
     documented,
     proxy_error,
@@ -286,8 +293,8 @@ def run_manually(workflow_id: WorkflowId, request: ManualRunRequest, user: User)
     size = len(json.dumps(request.inputs))
     if size > settings.manual_inputs_max_bytes:
         raise PayloadTooLarge(f"inputs are {size} bytes; at most {settings.manual_inputs_max_bytes} are accepted")
-    outcome = manual.run(
-        workflow_id, user, confirmation=request.confirmation, inputs=request.inputs, trigger_id=request.trigger_id
+    outcome = manual.fire(
+        ManualRequest(workflow_id, user, request.confirmation, request.inputs, trigger_id=request.trigger_id)
     )
     log_event(
         "trigger_fired",

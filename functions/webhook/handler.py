@@ -1,4 +1,4 @@
-"""The webhook function: ``ANY /webhook/{path+}``, public; each trigger checks its own auth (seed 4.3)."""
+"""The webhook function: ``ANY /webhook/{path+}``, public; each trigger checks its own auth (docs/webhooks.md)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow_scheduler.domain.errors import DomainError
-from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.domain.webhook import WebhookRequest
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
 from workflow_scheduler.http import describe_error, proxy_response
 from workflow_scheduler.observability import log_event, logger, metrics, tracer
 from workflow_scheduler.settings import WebhookSettings
-from workflow_scheduler.wiring import webhook_service
+from workflow_scheduler.wiring import webhook_firing
 
-webhooks = webhook_service(WebhookSettings.from_environment())
+firing = webhook_firing(WebhookSettings.from_environment())
 
 
 def to_request(event: APIGatewayProxyEvent) -> WebhookRequest:
@@ -43,7 +43,7 @@ def to_request(event: APIGatewayProxyEvent) -> WebhookRequest:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = to_request(APIGatewayProxyEvent(event))
     try:
-        outcome = webhooks.receive(request)
+        outcome = firing.fire(request)
     except DomainError as exc:
         status, body, headers = describe_error(exc, bearer=False)
         log_event("webhook_refused", trigger_type=TriggerType.WEBHOOK.value, path=request.path, status=exc.code)

@@ -98,7 +98,7 @@ class Api(Construct):
         self.jwt_secret.grant_read(self.function)
         state_table.grant_read_write(self.function)
         dispatch_queue.grant_send(self.function)  # manual runs
-        managed_secrets.grant_manage(self.function)  # inline webhook secrets move into Secrets Manager at deploy
+        managed_secrets.grant_manage(self.function)  # inline trigger secrets move into Secrets Manager at deploy
 
         self.rest_api = self._rest_api()
         # Bodies and parameters are checked where a method declares a model or a required parameter; the

@@ -63,6 +63,25 @@ def scheduler_principal(scope: Construct, group_arn: str) -> aws_iam.ServicePrin
     )
 
 
+def default_group_role(scope: Construct, function: aws_lambda.Function, what: str) -> aws_iam.Role:
+    """The role EventBridge Scheduler assumes to invoke ``function`` (``what`` names it) for a schedule of the
+    account's default group: never the cron triggers' group, where reconcile deletes what no trigger owns."""
+    default_group = aws_scheduler.ScheduleGroup.from_default_schedule_group(scope, "DefaultGroup")
+    role = aws_iam.Role(
+        scope,
+        "ScheduleRole",
+        description=f"{SERVICE_NAME}: assumed by EventBridge Scheduler to invoke {what}",
+        assumed_by=scheduler_principal(scope, default_group.schedule_group_arn),
+    )
+    nag.acknowledge(
+        role,
+        f"LambdaInvoke grants invoke on {what} and its qualified ARNs (versions and aliases, ARN:*); the role can "
+        "still invoke only this one function",
+        nag.invoke_grant_finding(function),
+    )
+    return role
+
+
 class CronSchedules(Construct):
     def __init__(
         self,

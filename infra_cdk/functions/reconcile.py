@@ -7,10 +7,9 @@ orphan by the first run. One reconcile runs at a time, under a lock in the state
 
 from __future__ import annotations
 
-from aws_cdk import aws_iam, aws_lambda, aws_scheduler, aws_scheduler_targets
+from aws_cdk import aws_lambda, aws_scheduler, aws_scheduler_targets
 from constructs import Construct
 
-from infra_cdk import nag
 from infra_cdk.constants import (
     ENV_LOCK_BACKEND,
     LOCK_BACKEND,
@@ -24,7 +23,7 @@ from infra_cdk.constants import (
     RECONCILE_TIMEOUT,
     SERVICE_NAME,
 )
-from infra_cdk.functions.cron import CronSchedules, scheduler_principal
+from infra_cdk.functions.cron import CronSchedules, default_group_role
 from infra_cdk.shared.database import Database
 from infra_cdk.shared.function import ServiceFunction
 from infra_cdk.shared.layers import Layers
@@ -60,13 +59,7 @@ class Reconcile(Construct):
         self.function.configure_async_invoke(retry_attempts=RECONCILE_RETRY_ATTEMPTS)
 
         # Outside the service's group (see the module docstring): the default group, which every account has.
-        default_group = aws_scheduler.ScheduleGroup.from_default_schedule_group(self, "DefaultGroup")
-        self.schedule_role = aws_iam.Role(
-            self,
-            "ScheduleRole",
-            description=f"{SERVICE_NAME}: assumed by EventBridge Scheduler for the daily reconcile run",
-            assumed_by=scheduler_principal(self, default_group.schedule_group_arn),
-        )
+        self.schedule_role = default_group_role(self, self.function, "the reconcile function (daily)")
         self.schedule = aws_scheduler.Schedule(
             self,
             "DailySchedule",
@@ -82,10 +75,4 @@ class Reconcile(Construct):
                 role=self.schedule_role,
                 dead_letter_queue=cron.dead_letters,
             ),
-        )
-        nag.acknowledge(
-            self.schedule_role,
-            "LambdaInvoke grants invoke on the reconcile function and its qualified ARNs (versions and aliases, "
-            "ARN:*); the role can still invoke only this one function",
-            nag.invoke_grant_finding(self.function),
         )

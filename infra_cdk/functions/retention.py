@@ -4,12 +4,12 @@ its daily run.
 The run creates the history's month partitions ahead of the firings, then drops the months wholly past the
 retention and expires the claims of older execution ids (workflow_scheduler.domain.retention). It is started by an
 EventBridge rule, not a Scheduler schedule: nothing about it belongs in the cron triggers' schedule group, and the
-rule needs no role of its own. A run that fails after Lambda's retries raises the RetentionErrors alarm.
+rule needs no role of its own. A run failing after Lambda's retries raises the RetentionErrors alarm (add_alarms).
 """
 
 from __future__ import annotations
 
-from aws_cdk import aws_cloudwatch, aws_cloudwatch_actions, aws_events, aws_events_targets, aws_lambda, aws_sns
+from aws_cdk import aws_cloudwatch, aws_events, aws_events_targets, aws_lambda
 from constructs import Construct
 
 from infra_cdk.constants import (
@@ -26,6 +26,7 @@ from infra_cdk.constants import (
     RETENTION_TIMEOUT,
     SERVICE_NAME,
 )
+from infra_cdk.shared.alarms import Alarms
 from infra_cdk.shared.database import Database
 from infra_cdk.shared.function import ServiceFunction
 from infra_cdk.shared.layers import Layers
@@ -40,7 +41,6 @@ class Retention(Construct):
         layers: Layers,
         database: Database,
         retention_days: int,
-        alarm_topic: aws_sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function: aws_lambda.Function = ServiceFunction(
@@ -70,22 +70,16 @@ class Retention(Construct):
                 )
             ],
         )
-        # Months ahead exist for two months, and firings of a month without one are kept in the catch-all
+
+    def add_alarms(self, alarms: Alarms) -> None:
+        # Months ahead exist two months early, and firings of a month without one are kept in the catch-all
         # partition: a failed run loses nothing, but the history stops shrinking until one succeeds.
-        self.errors = aws_cloudwatch.Alarm(
-            self,
+        self.errors = alarms.add(
             "RetentionErrors",
-            alarm_description=(
+            (
                 "The retention function failed (database, a lock held too long, or a timeout): the firing history "
                 "is not being trimmed and the months ahead not created. See the function's logs; run it again by "
                 "hand (docs/deploy.md)."
             ),
-            metric=self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
-            threshold=1,
-            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+            self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
         )
-        action = aws_cloudwatch_actions.SnsAction(alarm_topic)
-        self.errors.add_alarm_action(action)
-        self.errors.add_ok_action(action)

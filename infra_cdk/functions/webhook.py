@@ -1,5 +1,5 @@
-"""Webhook triggers: the function behind the public ``ANY /webhook/{path+}`` route (seed 4.3); the stack routes it
-through the API with ``AUTH_PER_TRIGGER`` as its authentication."""
+"""Webhook triggers: the function behind the public ``ANY /webhook/{path+}`` route (docs/webhooks.md); the stack
+routes it through the API with ``AUTH_PER_TRIGGER`` as its authentication."""
 
 from __future__ import annotations
 

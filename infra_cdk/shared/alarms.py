@@ -35,10 +35,9 @@ class Alarms(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._add_topic(email)
-        action = aws_cloudwatch_actions.SnsAction(self.topic)
 
         # Any parked firing needs an operator: fix the cause, then redrive (docs/deploy.md).
-        self.parked_firings = self._alarm(
+        self.parked_firings = self.add(
             "ParkedFirings",
             (
                 "Firings are parked in the dispatch dead-letter queue: they did not reach the workflow engine after "
@@ -50,7 +49,7 @@ class Alarms(Construct):
         )
         # Record failures are answered as partial batch failures, not errors: an error is a crash or a timeout
         # of a whole batch (its records come back only after the queue's visibility timeout).
-        self.dispatch_errors = self._alarm(
+        self.dispatch_errors = self.add(
             "DispatchErrors",
             (
                 "The dispatch function failed whole invocations (crash, timeout, or an unreachable database): "
@@ -60,7 +59,7 @@ class Alarms(Construct):
         )
         # A cron firing that never reached the dispatch queue: EventBridge Scheduler could not invoke the cron function,
         # or the function failed every retry. Nothing retries it any more: replay it (docs/deploy.md).
-        self.failed_cron_firings = self._alarm(
+        self.failed_cron_firings = self.add(
             "FailedCronFirings",
             (
                 "Cron firings (or a daily reconcile run) are in the schedules' dead-letter queue: EventBridge "
@@ -72,7 +71,7 @@ class Alarms(Construct):
             ),
         )
         # The daily reconcile run failed (Lambda retries it twice): schedules may be missing or orphaned until it runs.
-        self.reconcile_errors = self._alarm(
+        self.reconcile_errors = self.add(
             "ReconcileErrors",
             (
                 "The reconcile function failed (database, EventBridge Scheduler, the lock, or a timeout): the schedule "
@@ -80,9 +79,6 @@ class Alarms(Construct):
             ),
             reconcile_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
         )
-        for alarm in (self.parked_firings, self.dispatch_errors, self.failed_cron_firings, self.reconcile_errors):
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
 
     def _add_topic(self, email: str | None) -> None:
         # A customer managed key: the AWS managed key of SNS (alias/aws/sns) does not let CloudWatch publish.
@@ -100,18 +96,34 @@ class Alarms(Construct):
         if email:
             self.topic.add_subscription(aws_sns_subscriptions.EmailSubscription(email))
 
-    def _alarm(self, construct_id: str, description: str, metric: aws_cloudwatch.IMetric) -> aws_cloudwatch.Alarm:
-        """An alarm that fires as soon as ``metric`` reaches 1 in one period, and is OK while there is no data."""
-        return aws_cloudwatch.Alarm(
+    def add(
+        self,
+        construct_id: str,
+        description: str,
+        metric: aws_cloudwatch.IMetric,
+        *,
+        periods: int = 1,
+        below: bool = False,
+        missing_data: aws_cloudwatch.TreatMissingData = aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) -> aws_cloudwatch.Alarm:
+        """An alarm on the topic (it notifies when it fires and when it is OK again): ``metric`` at or above 1
+        (``below``: under 1) in each of ``periods`` periods in a row; OK while there is no data, by default."""
+        alarm = aws_cloudwatch.Alarm(
             self,
             construct_id,
             alarm_description=description,
             metric=metric,
             threshold=1,
-            comparison_operator=aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=aws_cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison_operator=aws_cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+            if below
+            else aws_cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=periods,
+            treat_missing_data=missing_data,
         )
+        action = aws_cloudwatch_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        return alarm
 
     def _let_cloudwatch_publish(self) -> None:
         """CloudWatch alarms of this account publish to the topic and use its key (AWS's documented statements).

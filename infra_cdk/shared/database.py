@@ -154,6 +154,12 @@ class Database(Construct):
         proxy.connections.allow_from(self.client_security_group, aws_ec2.Port.tcp(DB_PORT), "functions to the proxy")
         return proxy
 
+    def allow_client(self, security_group: aws_ec2.ISecurityGroup) -> FunctionNetwork:
+        """A function network whose own ``security_group`` reaches the proxy (and, if it restricts its egress,
+        only the proxy until the caller adds more)."""
+        self.proxy.connections.allow_from(security_group, aws_ec2.Port.tcp(DB_PORT), "a function to the proxy")
+        return FunctionNetwork(vpc=self.vpc, subnets=self.network.subnets, security_group=security_group)
+
     def grant_connect(self, function: aws_lambda.Function) -> None:
         """Give ``function`` what ``DatabaseSettings`` reads: the secret (readable), the proxy, the name.
 

@@ -20,13 +20,14 @@ from infra_cdk.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra_cdk.shared.database import Database
+from infra_cdk.shared.database import Database, FunctionNetwork
 from infra_cdk.shared.layers import ARCHITECTURE, RUNTIME, Layers
 
 
 class ServiceFunction(Construct):
     """``functions/<name>/handler.py`` with both layers, X-Ray tracing, its own log group, and a place in the
-    VPC with the credentials to reach PostgreSQL through RDS Proxy."""
+    VPC with the credentials to reach PostgreSQL through RDS Proxy (``network``: a security group of its own that
+    ``Database.allow_client`` let through, instead of the shared client group)."""
 
     def __init__(
         self,
@@ -40,6 +41,7 @@ class ServiceFunction(Construct):
         timeout: Duration,
         database: Database,
         environment: Mapping[str, str] | None = None,
+        network: FunctionNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         folder = FUNCTIONS_DIR / name
@@ -65,9 +67,9 @@ class ServiceFunction(Construct):
                 ENV_LOG_LEVEL: LOG_LEVEL,
                 **(environment or {}),
             },
-            vpc=database.network.vpc,
-            vpc_subnets=database.network.subnets,
-            security_groups=[database.network.security_group],
+            vpc=(network or database.network).vpc,
+            vpc_subnets=(network or database.network).subnets,
+            security_groups=[(network or database.network).security_group],
         )
         database.grant_connect(self.function)
 

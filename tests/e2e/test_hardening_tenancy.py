@@ -48,7 +48,7 @@ def test_bob_cannot_steal_alices_managed_secret_nor_her_workflow_id(system: Loca
     deployed = deploy(system, "POST", wf_alice, alice, alice_hook)
     assert deployed.status_code == 200, deployed.text
     hook_url = deployed.json()["triggers"][0]["webhook_url"]
-    managed = f"workflow-scheduler/webhooks/{wf_alice}/hook"  # predictable: that is the point
+    managed = f"workflow-scheduler/triggers/{wf_alice}/hook"  # predictable: that is the point
 
     def alices_signed_call() -> int:
         body = json.dumps({"order": uuid.uuid4().hex}).encode()

@@ -40,7 +40,12 @@ OPTIONS = {
     constants.CTX_TESTING_EMAIL_RECIPIENT: "qa@example.org",
     constants.CTX_EMAIL_CLIENT_TYPE: "ses",
     constants.CTX_EMAIL_FROM: "scheduler@example.com",
+    constants.CTX_GITHUB_APP_ID: "4242",
+    constants.CTX_GITHUB_API_URL: "https://github.example.com/api/v3/",
 }
+# Options that replace resources of the default app (the GitHub App's secrets, imported instead of created): checked
+# on their own construct (tests/infra/test_github.py), so that this app keeps every resource of the default one.
+REPLACING_OPTIONS = {constants.CTX_GITHUB_WEBHOOK_SECRET_ARN, constants.CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN}
 
 
 DB_ENV = {constants.ENV_DB_SECRET_ARN, constants.ENV_DB_HOST, constants.ENV_DB_NAME}
@@ -77,6 +82,15 @@ class Synthesized:
 def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     assert len(resources) == 1, sorted(resources)
     return next(iter(resources.items()))
+
+
+def event_source_of(synthesized: Synthesized, function: IConstruct) -> dict[str, Any]:
+    """The properties of the one event source mapping that feeds ``function``."""
+    name = {"Ref": synthesized.logical_id(function)}
+    mappings = synthesized.resources("AWS::Lambda::EventSourceMapping").values()
+    (props,) = [m["Properties"] for m in mappings if m["Properties"]["FunctionName"] == name]
+    found: dict[str, Any] = props
+    return found
 
 
 def service_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:

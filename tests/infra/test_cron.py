@@ -20,9 +20,9 @@ from tests.infra.conftest import (
     role_statements,
 )
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
-from workflow_scheduler.domain.cron.evaluate import next_fire_times
-from workflow_scheduler.domain.reconcile import LOCK_LEASE_SECONDS
-from workflow_scheduler.domain.schedules import ScheduleSpec
+from workflow_scheduler.domain.triggers.cron.evaluate import next_fire_times
+from workflow_scheduler.domain.triggers.cron.reconcile import LOCK_LEASE_SECONDS
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
 
 SCHEDULER = {"Service": "scheduler.amazonaws.com"}
 
@@ -230,8 +230,7 @@ def test_reconcile_function(synthesized: Synthesized) -> None:
 
 def test_daily_reconcile_schedule_lives_outside_the_service_group(synthesized: Synthesized) -> None:
     reconcile = synthesized.stack.reconcile
-    _, schedule = only(synthesized.resources("AWS::Scheduler::Schedule"))
-    props = schedule["Properties"]
+    props = synthesized.properties(reconcile.schedule)
     # In the default group: reconcile deletes any schedule of the service's group that no trigger owns.
     assert props.get("GroupName", "default") == "default" != constants.SCHEDULE_GROUP_NAME
     assert props["ScheduleExpression"] == "cron(17 3 * * ? *)"
@@ -271,7 +270,13 @@ def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(syn
         r["Properties"]["FunctionName"]["Ref"] for r in synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
     }
     stack = synthesized.stack
-    scheduled = (stack.cron.function, stack.reconcile.function, stack.retention.function)
+    scheduled = (
+        stack.cron.function,
+        stack.reconcile.function,
+        stack.github_redelivery.function,
+        stack.email_poller.function,
+        stack.retention.function,
+    )
     assert configs == {synthesized.logical_id(function) for function in scheduled}
 
 

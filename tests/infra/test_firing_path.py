@@ -16,11 +16,13 @@ from tests.infra.conftest import (
     Synthesized,
     actions,
     code_of,
+    event_source_of,
     only,
     role_statements,
     service_functions,
 )
 from workflow_scheduler.domain.inline_secrets import (
+    LEGACY_PREFIX,
     MANAGED_BY_TAG,
     MANAGED_PREFIX,
     OWNER_TAG,
@@ -32,6 +34,9 @@ from workflow_scheduler.settings import (
     ApiSettings,
     CronSettings,
     DispatchSettings,
+    GithubRedeliverySettings,
+    GithubRouterSettings,
+    GithubWebhookSettings,
     MigrateSettings,
     ReconcileSettings,
     SchedulerSettings,
@@ -103,6 +108,9 @@ def test_dispatch_function(synthesized: Synthesized) -> None:
         (constants.MIGRATE_FUNCTION_ID, MigrateSettings),
         (constants.CRON_FUNCTION_ID, CronSettings),
         (constants.RECONCILE_FUNCTION_ID, ReconcileSettings),
+        (constants.GITHUB_FUNCTION_ID, GithubWebhookSettings),
+        (constants.GITHUB_ROUTER_FUNCTION_ID, GithubRouterSettings),
+        (constants.GITHUB_REDELIVERY_FUNCTION_ID, GithubRedeliverySettings),
     ],
 )
 def test_each_function_gets_the_settings_it_reads(
@@ -125,8 +133,7 @@ def test_each_function_gets_the_settings_it_reads(
 
 def test_dispatch_event_source_reports_partial_batch_failures(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    _, mapping = only(synthesized.resources("AWS::Lambda::EventSourceMapping"))
-    props = mapping["Properties"]
+    props = event_source_of(synthesized, stack.dispatch.function)
     assert props["EventSourceArn"] == {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.queue), "Arn"]}
     assert props["FunctionName"] == {"Ref": synthesized.logical_id(stack.dispatch.function)}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -175,10 +182,12 @@ def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized
     assert not [s for s in statements if any(a.startswith("ses:") for a in actions(s))]  # not in testing mode
 
 
-def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(synthesized: Synthesized) -> None:
+def test_webhook_secrets_are_reachable_only_under_the_managed_prefixes_and_tagged(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     managed = stack.resolve(stack.managed_secrets.managed_arns)
-    assert constants.WEBHOOK_SECRET_PREFIX == MANAGED_PREFIX  # the domain's name of the secrets it manages
+    (created,) = stack.resolve(stack.managed_secrets.created_arns)
+    # The domain's names of the secrets it manages: where it makes them, and where earlier releases did.
+    assert (constants.MANAGED_SECRET_PREFIX, constants.LEGACY_SECRET_PREFIX) == (MANAGED_PREFIX, LEGACY_PREFIX)
     # The IAM conditions and the domain use the same tags.
     assert constants.MANAGED_SECRET_TAG == MANAGED_BY_TAG
     assert (constants.SECRET_OWNER_TAG, constants.SECRET_WORKFLOW_TAG, constants.SECRET_TRIGGER_TAG) == (
@@ -186,12 +195,14 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(
         WORKFLOW_TAG,
         TRIGGER_TAG,
     )
-    assert json.dumps(managed).endswith(f':secret:{MANAGED_PREFIX}*"]]}}')
+    for arn, prefix in zip(managed, (MANAGED_PREFIX, LEGACY_PREFIX), strict=True):
+        assert json.dumps(arn).endswith(f':secret:{prefix}*"]]}}')
+    assert created == managed[0]  # new secrets under the neutral prefix only
     service_tag = {"secretsmanager:ResourceTag/managed-by": "workflow_scheduler"}
     has_owner = {"secretsmanager:ResourceTag/workflow-scheduler:owner": "false"}
 
     def on_managed(function: Any) -> list[dict[str, Any]]:
-        return [s for s in role_statements(synthesized, function) if s["Resource"] == managed]
+        return [s for s in role_statements(synthesized, function) if s["Resource"] in (managed, created)]
 
     # The webhook function reads and describes them (the owner check at firing), only those tagged as the
     # service's and with an owner.
@@ -218,6 +229,7 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefix_and_tagged(
     manage = next(s for a, s in by_actions.items() if "secretsmanager:DeleteSecret" in a)
     assert manage["Condition"] == {"StringEquals": service_tag}
     create = by_actions[frozenset({"secretsmanager:CreateSecret", "secretsmanager:TagResource"})]
+    assert create["Resource"] == created and manage["Resource"] == managed
     assert create["Condition"] == {
         "StringEquals": {"aws:RequestTag/managed-by": "workflow_scheduler"},
         "Null": {"aws:RequestTag/workflow-scheduler:owner": "false"},
@@ -264,6 +276,7 @@ def _stack_routes(synthesized: Synthesized) -> set[tuple[str, str, str]]:
     folders = {
         synthesized.logical_id(stack.api.function): constants.API_FUNCTION,
         synthesized.logical_id(stack.webhooks.function): constants.WEBHOOK_FUNCTION,
+        synthesized.logical_id(stack.github.function): constants.GITHUB_FUNCTION,
     }
     routes = set()
     for method in synthesized.resources("AWS::ApiGateway::Method").values():
@@ -288,7 +301,8 @@ def test_the_local_gateway_serves_the_stack_routes(synthesized: Synthesized) -> 
         ("GET", "/health", constants.API_FUNCTION),
         ("POST", "/webhook/wf-1", constants.WEBHOOK_FUNCTION),
         ("PUT", "/webhook/team/orders/created", constants.WEBHOOK_FUNCTION),
-        ("POST", "/webhooks/github", None),  # not wired yet
+        ("POST", "/webhooks/github", constants.GITHUB_FUNCTION),
+        ("GET", "/webhooks/github", None),
         ("POST", "/webhook", None),
     ],
 )

@@ -11,7 +11,15 @@ from aws_cdk import App
 from infra_cdk import constants
 from infra_cdk.config import ConfigError, StackConfig
 from infra_cdk.functions.dispatch import environment_for_testing_mode
-from tests.infra.conftest import OPTIONS, Synthesized, actions, only, role_statements
+from tests.infra.conftest import (
+    OPTIONS,
+    REPLACING_OPTIONS,
+    Synthesized,
+    actions,
+    event_source_of,
+    only,
+    role_statements,
+)
 from workflow_scheduler.settings import DispatchSettings
 
 PARTNER_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:partner/github-AbCdEf"
@@ -66,8 +74,7 @@ def test_webhook_options(synthesized_with_options: Synthesized) -> None:
 
 def test_dispatch_concurrency_and_alarm_email(synthesized_with_options: Synthesized) -> None:
     synth = synthesized_with_options
-    _, mapping = only(synth.resources("AWS::Lambda::EventSourceMapping"))
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 4}
+    assert event_source_of(synth, synth.stack.dispatch.function)["ScalingConfig"] == {"MaximumConcurrency": 4}
     _, subscription = only(synth.resources("AWS::SNS::Subscription"))
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "oncall@example.com"
@@ -172,7 +179,8 @@ def test_unusable_values_fail_the_synthesis(context: dict[str, Any], message: st
 
 
 def test_the_options_fixture_sets_every_option_but_smtp() -> None:
-    """test_options covers each key; SMTP (an alternative to SES) is checked without a synthesis above."""
+    """test_options covers each key; SMTP (an alternative to SES) is checked without a synthesis above, and the
+    options that replace resources of the default app on their own construct."""
     keys = {value for name, value in vars(constants).items() if name.startswith("CTX_")}
     smtp = {key for key in keys if key.startswith("smtp")} | {constants.CTX_SES_IDENTITIES}
-    assert set(OPTIONS) == keys - smtp
+    assert set(OPTIONS) == keys - smtp - REPLACING_OPTIONS

@@ -17,18 +17,21 @@ def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any
 
 def test_every_service_function_runs_python_312_with_both_layers(synthesized: Synthesized) -> None:
     functions = service_functions(synthesized)
-    assert len(functions) == 7  # api, webhook, dispatch, migrate, cron, reconcile, retention
+    # api, webhook, dispatch, migrate, cron, reconcile, github, its router and sweep, email_poller, retention
+    assert len(functions) == 11
     layers = {
         synthesized.logical_id(synthesized.stack.layers.shared),
         synthesized.logical_id(synthesized.stack.layers.dependencies),
     }
-    for props in (resource["Properties"] for resource in functions.values()):
+    # The e-mail poller has a security group of its own (tests/infra/test_email.py): IMAP, HTTPS, the proxy.
+    email_poller = synthesized.logical_id(synthesized.stack.email_poller.function)
+    for logical_id, props in ((lid, resource["Properties"]) for lid, resource in functions.items()):
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["x86_64"]
         assert {layer["Ref"] for layer in props["Layers"]} == layers
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert "LogGroup" in props["LoggingConfig"]
-        assert props["VpcConfig"]["SecurityGroupIds"] == [
+        assert logical_id == email_poller or props["VpcConfig"]["SecurityGroupIds"] == [
             {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.database.client_security_group), "GroupId"]}
         ]
         env = props["Environment"]["Variables"]
@@ -73,14 +76,14 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert secret_reads and all(s["Resource"] != "*" for s in secret_reads)
     table_writes = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
-    assert len(table_writes) == 3  # api and reconcile (locks), dispatch (idempotency records)
+    assert len(table_writes) == 4  # api, reconcile and email_poller (locks), dispatch (idempotency records)
     table = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.state_table.table), "Arn"]}
     assert all(s["Resource"] == table for s in table_writes)
 
 
 def test_log_groups_expire(synthesized: Synthesized) -> None:
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 9  # seven functions, API access logs, VPC flow logs
+    assert len(groups) == 13  # eleven functions, API access logs, VPC flow logs
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
     (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
     assert retention["Properties"]["RetentionInDays"] == 90
@@ -107,7 +110,8 @@ def test_dispatch_queue_has_a_dead_letter_queue(synthesized: Synthesized) -> Non
         "maxReceiveCount": constants.DISPATCH_MAX_RECEIVES,
     }
     assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
-    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 3  # enforce_ssl: deny plain HTTP (+ schedules' DLQ)
+    # enforce_ssl: deny plain HTTP (+ schedules' DLQ, the github events queue and its DLQ)
+    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == 5
 
 
 def test_database_instance(synthesized: Synthesized) -> None:
@@ -149,12 +153,16 @@ def test_only_the_functions_reach_the_proxy(synthesized: Synthesized) -> None:
     database = synthesized.stack.database
     proxy_group = synthesized.logical_id(database.proxy.connections.security_groups[0])
     client_group = synthesized.logical_id(database.client_security_group)
+    email_poller_group = synthesized.logical_id(synthesized.stack.email_poller.security_group)
     into_proxy = [
         (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["SourceSecurityGroupId"])
         for rule in (r["Properties"] for r in synthesized.resources("AWS::EC2::SecurityGroupIngress").values())
         if rule["GroupId"] == {"Fn::GetAtt": [proxy_group, "GroupId"]}
     ]
-    assert into_proxy == [("tcp", 5432, 5432, {"Fn::GetAtt": [client_group, "GroupId"]})]
+    assert sorted(into_proxy, key=str) == sorted(
+        [("tcp", 5432, 5432, {"Fn::GetAtt": [group, "GroupId"]}) for group in (client_group, email_poller_group)],
+        key=str,
+    )
     _, proxy = only(synthesized.resources("AWS::RDS::DBProxy"))
     assert proxy["Properties"]["VpcSecurityGroupIds"] == [{"Fn::GetAtt": [proxy_group, "GroupId"]}]
 
@@ -172,11 +180,12 @@ def test_jwt_secret_is_a_generated_64_character_key(synthesized: Synthesized) ->
 
 def test_routes(synthesized: Synthesized) -> None:
     paths = {r["Properties"]["PathPart"] for r in synthesized.resources("AWS::ApiGateway::Resource").values()}
-    assert paths == {"health", "v1", "{proxy+}", "webhook", "{path+}"}
+    assert paths == {"health", "v1", "{proxy+}", "webhook", "{path+}", "webhooks", "github"}
     stack = synthesized.stack
     function_of = {
         synthesized.logical_id(stack.api.function): "api",
         synthesized.logical_id(stack.webhooks.function): "webhook",
+        synthesized.logical_id(stack.github.function): "github",
     }
     routes = set()
     for method in synthesized.resources("AWS::ApiGateway::Method").values():
@@ -190,7 +199,13 @@ def test_routes(synthesized: Synthesized) -> None:
     health = synthesized.logical_id(root.resource_for_path("health"))
     proxy = synthesized.logical_id(root.resource_for_path("v1/{proxy+}"))
     webhook = synthesized.logical_id(root.resource_for_path("webhook/{path+}"))
-    assert routes == {("GET", health, "api"), ("ANY", proxy, "api"), ("ANY", webhook, "webhook")}
+    github = synthesized.logical_id(root.resource_for_path("webhooks/github"))
+    assert routes == {
+        ("GET", health, "api"),
+        ("ANY", proxy, "api"),
+        ("ANY", webhook, "webhook"),
+        ("POST", github, "github"),
+    }
 
 
 def test_stage_logs_traces_and_throttles(synthesized: Synthesized) -> None:
@@ -250,6 +265,12 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_SCHEDULES_DLQ_URL,
         constants.OUTPUT_CRON_FUNCTION,
         constants.OUTPUT_RECONCILE_FUNCTION,
+        constants.OUTPUT_GITHUB_WEBHOOK_URL,
+        constants.OUTPUT_GITHUB_WEBHOOK_SECRET_ARN,
+        constants.OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+        constants.OUTPUT_GITHUB_EVENTS_DLQ_URL,
+        constants.OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
+        constants.OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
         constants.OUTPUT_RETENTION_FUNCTION,
     }
     assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])

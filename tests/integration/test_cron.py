@@ -185,7 +185,7 @@ def test_stale_paused_and_undeployed_firings_are_refused(fresh: System) -> None:
 
 
 def test_jitter_delays_the_message_by_a_fixed_amount(fresh: System) -> None:
-    from workflow_scheduler.domain.cron_firing import jitter_seconds
+    from workflow_scheduler.domain.triggers.cron.firing import jitter_seconds
 
     assert fresh.api.call("deploy", "wf-c", deploy_body(cron("j", "0 9 * * *", jitter_seconds=300))).status == 200
     expected = jitter_seconds("wf-c", "j", 300)

@@ -30,8 +30,7 @@ from workflow_scheduler.adapters.dispatch_queue import SqsDispatchQueue
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.firing import FiringService, FiringTarget
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.local.dispatch_poller import BATCH_SIZE, DispatchPoller
 from workflow_scheduler.local.invoke import LocalContext
 
@@ -216,7 +215,7 @@ def assert_one_execution_each(fresh: Rig, accepted: Counter[str], rows: dict[str
 
     A 2xx whose answer the dispatcher did not get in time (its read timeout or a dropped connection, which a loaded
     machine produces now and then) is delivered again with the same ``Idempotency-Key``, which the engine honours
-    (ARCHITECTURE.md): still one execution. So a firing answered 2xx more than once must have every call under its
+    (docs/architecture.md): still one execution. So a firing answered 2xx more than once must have every call under its
     own execution id as the key, and the dispatcher must have seen the earlier call fail (more than one attempt).
     """
     for execution_id, count in accepted.items():

@@ -215,7 +215,7 @@ def test_inline_secret_moves_to_secrets_manager(fresh: System) -> None:
     auth = {"type": "api_key", "header": "X-Api-Key", "secret": "inline-Key-9f"}
     deployed = fresh.api.call("deploy", "wf-hook", deploy_body(webhook("inline", auth=auth)))
     assert deployed.status == 200 and "inline-Key-9f" not in json.dumps(deployed.body)
-    name = "workflow-scheduler/webhooks/wf-hook/inline"
+    name = "workflow-scheduler/triggers/wf-hook/inline"
     assert boto3.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"] == "inline-Key-9f"
     with psycopg.connect(fresh.database_url) as conn:
         stored = conn.execute(

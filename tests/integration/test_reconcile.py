@@ -16,7 +16,7 @@ from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
 from workflow_scheduler.domain.locks import LockNotAcquired
-from workflow_scheduler.domain.reconcile import LOCK_NAME, Reconciler
+from workflow_scheduler.domain.triggers.cron.reconcile import LOCK_NAME, Reconciler
 from workflow_scheduler.settings import SchedulerSettings
 from workflow_scheduler.wiring import deployment_service
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-import ipaddress
 import socket
 import ssl
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from tests.support.tls import self_signed_certificate
 from workflow_scheduler.adapters.secrets import read_secret
 from workflow_scheduler.adapters.testing_mailer import EXECUTION_HEADER, MailNotifier
 from workflow_scheduler.domain.delivery import DeliveryResult
 from workflow_scheduler.domain.firing import TriggerEvent
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.settings import TestingMailSettings as MailSettings  # not "Test*": pytest would collect it
 
 RECIPIENT = "qa@example.com"
@@ -126,27 +122,11 @@ def smtp_port(inbox: Inbox) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1: the client trusts it only when told to."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert_pem, key_pem = self_signed_certificate()
     folder = tmp_path_factory.mktemp("tls")
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_file.write_bytes(cert_pem)
+    key_file.write_bytes(key_pem)
     return cert_file, key_file
 
 

@@ -9,10 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 from workflow_scheduler.domain.errors import RegistrationFailed
-from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import UndoLog
-from workflow_scheduler.domain.registrars import IndexOnlyRegistrar
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
 
 
 class MemoryTx:
@@ -136,11 +135,21 @@ class MemoryFiringStore:
     def record(self, event: Any, status: Any, error: str | None = None) -> None:
         self.rows.append((event.execution_id, str(status), error))
 
-    def webhook_target(self, path: str) -> Any:
-        return next((t for t in self._targets if t.trigger.lookup.get("webhook_path") == path), None)
+    def targets(self, query: Any) -> list[Any]:
+        from workflow_scheduler.domain.firing import ByTrigger, ByWebhookPath, ByWorkflow
 
-    def targets(self, workflow_id: str) -> list[Any]:
-        return [t for t in self._targets if t.trigger.workflow_id == workflow_id]
+        match query:
+            case ByWebhookPath(path=path):
+                return [t for t in self._targets if t.trigger.lookup.get("webhook_path") == path]
+            case ByTrigger(workflow_id=workflow_id, trigger_id=trigger_id):
+                return [
+                    t
+                    for t in self._targets
+                    if (t.trigger.workflow_id, t.trigger.trigger_id) == (workflow_id, trigger_id)
+                ]
+            case ByWorkflow(workflow_id=workflow_id):
+                return [t for t in self._targets if t.trigger.workflow_id == workflow_id]
+        raise TypeError(f"unknown target query {query!r}")
 
 
 class MemoryQueue:

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow_scheduler.domain.cron.errors import CronError
-from workflow_scheduler.domain.cron.evaluate import iter_fire_times, next_fire_times
-from workflow_scheduler.domain.cron.eventbridge import EventBridgeCron, parse_eventbridge_cron
-from workflow_scheduler.domain.cron.preview import clock_change_warnings, deploy_preview, preview
-from workflow_scheduler.domain.cron.timezones import clock_changes
-from workflow_scheduler.domain.cron.translate import translate
-from workflow_scheduler.domain.cron.unix import DayRule, parse_unix_cron
+from workflow_scheduler.domain.triggers.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.evaluate import iter_fire_times, next_fire_times
+from workflow_scheduler.domain.triggers.cron.eventbridge import EventBridgeCron, parse_eventbridge_cron
+from workflow_scheduler.domain.triggers.cron.preview import clock_change_warnings, deploy_preview, preview
+from workflow_scheduler.domain.triggers.cron.timezones import clock_changes
+from workflow_scheduler.domain.triggers.cron.translate import translate
+from workflow_scheduler.domain.triggers.cron.unix import DayRule, parse_unix_cron
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

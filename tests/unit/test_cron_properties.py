@@ -21,11 +21,11 @@ from croniter import croniter
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from workflow_scheduler.domain.cron.errors import CronError
-from workflow_scheduler.domain.cron.evaluate import next_fire_times
-from workflow_scheduler.domain.cron.eventbridge import LAST_YEAR
-from workflow_scheduler.domain.cron.timezones import clock_changes
-from workflow_scheduler.domain.cron.translate import translate
+from workflow_scheduler.domain.triggers.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.evaluate import next_fire_times
+from workflow_scheduler.domain.triggers.cron.eventbridge import LAST_YEAR
+from workflow_scheduler.domain.triggers.cron.timezones import clock_changes
+from workflow_scheduler.domain.triggers.cron.translate import translate
 
 FIRES = 500
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

@@ -14,10 +14,9 @@ from workflow_scheduler.domain.errors import (
     WebhookPathTaken,
     WorkflowIdTaken,
 )
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerStatus
-from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerStatus, TriggerType
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 
 
 def manual(node_id: str, **parameters: Any) -> dict[str, Any]:

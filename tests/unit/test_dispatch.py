@@ -14,7 +14,7 @@ from workflow_scheduler.adapters.engine import parse_retry_after
 from workflow_scheduler.domain.delivery import Delivery, DeliveryResult
 from workflow_scheduler.domain.dispatch import Dispatcher, GuardedDelivery, RetryPolicy
 from workflow_scheduler.domain.firing import FiringStatus, TriggerEvent
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.local.dispatch_poller import sqs_event
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

@@ -32,5 +32,6 @@ def test_http_imports_no_trigger_module() -> None:
     tree = ast.parse((PACKAGE / "http.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    trigger_modules = {"firing", "manual", "webhook", "cron", "cron_firing", "registrars", "triggers"}
+    trigger_modules = {"firing", "manual", "webhook", "cron", "registrar", "manager", "triggers"}
     assert not {name.rsplit(".", 1)[-1] for name in imported} & trigger_modules
+    assert not [name for name in imported if name.startswith("workflow_scheduler.domain.triggers")]

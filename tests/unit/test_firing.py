@@ -1,30 +1,24 @@
+"""The one firing path (unit, with fakes): execution ids, claims, refusals, outages and large data. Each type's
+firing: test_manual.py, test_webhook.py, and cron's in tests/integration/test_cron.py."""
+
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.support.fakes import MemoryFiringStore, MemoryQueue
-from workflow_scheduler.domain.errors import PayloadTooLarge, Unauthorized
 from workflow_scheduler.domain.firing import (
     DispatchUnavailable,
     FiringService,
     FiringStatus,
     FiringTarget,
-    WorkflowPaused,
     execution_id_for,
 )
-from workflow_scheduler.domain.manual import ConfirmationRequired, ManualRuns, NoManualTrigger
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.domain.webhook import MethodNotAllowed, WebhookNotFound, WebhookRequest, WebhookService
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-SECRETS = {"hook-key": "s3cret", "hook-sig": "It's a Secret to Everybody"}
 
 
 def target(
@@ -115,140 +109,3 @@ def test_oversized_data_travels_by_reference() -> None:
     service(queue).fire(target(), "k", {"blob": "x" * (1024 * 1024)})
     [(event, _)] = queue.sent
     assert event.payload_stored and event.data == {}
-
-
-# -- manual -------------------------------------------------------------------------------------------------
-
-
-def manual_runs(*targets: FiringTarget, queue: MemoryQueue | None = None) -> ManualRuns:
-    store = MemoryFiringStore(list(targets))
-    return ManualRuns(store, service(queue, store), clock=lambda: NOW, new_key=lambda: "fresh")
-
-
-def test_manual_run_data_and_confirmation() -> None:
-    queue = MemoryQueue()
-    runs = manual_runs(target(config={"require_confirmation": True}), queue=queue)
-    with pytest.raises(ConfirmationRequired):
-        runs.run("wf", "alice", confirmation=False, inputs={})
-    assert queue.sent == []
-    outcome = runs.run("wf", "alice", confirmation=True, inputs={"n": 1})
-    [(event, _)] = queue.sent
-    assert event.data == {
-        "trigger_time": NOW.isoformat(),
-        "execution_id": outcome.execution_id,
-        "user_id": "alice",
-        "inputs": {"n": 1},
-    }
-
-
-def test_manual_run_refusals() -> None:
-    with pytest.raises(WorkflowPaused):
-        manual_runs(target(deployment=DeploymentStatus.PAUSED)).run("wf", "alice", confirmation=True, inputs={})
-    with pytest.raises(NoManualTrigger):
-        manual_runs(target(type_=TriggerType.WEBHOOK)).run("wf", "alice", confirmation=True, inputs={})
-    from workflow_scheduler.domain.errors import DeploymentNotFound
-
-    with pytest.raises(DeploymentNotFound):
-        manual_runs(target()).run("wf", "mallory", confirmation=True, inputs={})
-
-
-# -- webhook ------------------------------------------------------------------------------------------------
-
-
-def hook(auth: dict[str, Any] | None = None, methods: list[str] | None = None, **kwargs: Any) -> FiringTarget:
-    config = {"methods": methods or ["POST"], "auth": auth or {"type": "none"}}
-    return target("h", TriggerType.WEBHOOK, config, lookup={"webhook_path": "/webhook/wf"}, **kwargs)
-
-
-def webhooks(*targets: FiringTarget, queue: MemoryQueue | None = None, max_body: int = 1024) -> WebhookService:
-    store = MemoryFiringStore(list(targets))
-    return WebhookService(store, service(queue, store), SECRETS.__getitem__, max_body, new_key=lambda: "fresh")
-
-
-def request(method: str = "POST", body: bytes = b'{"a": 1}', **headers: str) -> WebhookRequest:
-    merged = {"content-type": "application/json", **{k.replace("_", "-").lower(): v for k, v in headers.items()}}
-    return WebhookRequest(method, "/webhook/wf", merged, {"q": ["1"], "m": ["a", "b"]}, body, "10.0.0.1")
-
-
-def test_webhook_trigger_data() -> None:
-    queue = MemoryQueue()
-    auth = {"type": "api_key", "header": "X-Key", "secret_ref": "hook-key"}
-    outcome = webhooks(hook(auth), queue=queue).receive(request(x_key="s3cret", user_agent="curl", cookie="c=1"))
-    assert outcome.status is FiringStatus.QUEUED
-    [(event, _)] = queue.sent
-    assert event.data == {
-        "headers": {"content-type": "application/json", "user-agent": "curl"},
-        "body": {"a": 1},
-        "body_encoding": "json",
-        "query_params": {"q": "1", "m": ["a", "b"]},
-        "method": "POST",
-        "path": "/webhook/wf",
-        "source_ip": "10.0.0.1",
-    }
-
-
-def test_hmac_signature_uses_the_raw_body() -> None:
-    auth = {"type": "hmac_sha256", "header": "X-Hub-Signature-256", "secret_ref": "hook-sig"}
-    body = b"Hello, World!"
-    published = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
-    service_ = webhooks(hook(auth))
-    assert service_.receive(request(body=body, x_hub_signature_256=published)).status is FiringStatus.QUEUED
-    computed = "sha256=" + hmac.new(b"It's a Secret to Everybody", body, hashlib.sha256).hexdigest()
-    assert computed == published
-    with pytest.raises(Unauthorized, match="does not match"):
-        service_.receive(request(body=body + b" ", x_hub_signature_256=published))
-    with pytest.raises(Unauthorized, match="missing"):
-        service_.receive(request(body=body))
-
-
-def test_basic_auth() -> None:
-    auth = {"type": "basic", "username": "bot", "secret_ref": "hook-key"}
-    service_ = webhooks(hook(auth))
-
-    def basic(user: str, password: str) -> str:
-        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-    assert service_.receive(request(authorization=basic("bot", "s3cret"))).accepted
-    for header in (basic("bot", "nope"), basic("root", "s3cret"), "Basic !!!", "Bearer x"):
-        with pytest.raises(Unauthorized):
-            service_.receive(request(authorization=header))
-
-
-def test_webhook_refusals() -> None:
-    service_ = webhooks(hook(methods=["POST", "PUT"]), max_body=10)
-    with pytest.raises(MethodNotAllowed) as caught:
-        service_.receive(request("GET", body=b""))
-    assert caught.value.allowed == ["POST", "PUT"]
-    with pytest.raises(PayloadTooLarge):
-        service_.receive(request(body=b"x" * 11))
-    with pytest.raises(WebhookNotFound):
-        service_.receive(WebhookRequest("POST", "/webhook/other", {}, {}, b""))
-    with pytest.raises(WorkflowPaused):
-        webhooks(hook(deployment=DeploymentStatus.PAUSED)).receive(request())
-
-
-def test_idempotency_key_makes_retries_one_execution() -> None:
-    queue = MemoryQueue()
-    service_ = webhooks(hook(), queue=queue)
-    first = service_.receive(request(idempotency_key="abc"))
-    second = service_.receive(request(idempotency_key="abc"))
-    third = service_.receive(request(idempotency_key="xyz"))
-    assert first.execution_id == second.execution_id != third.execution_id
-    assert second.status is FiringStatus.DUPLICATE and len(queue.sent) == 2
-
-
-@pytest.mark.parametrize(
-    ("content_type", "body", "parsed", "encoding"),
-    [
-        ("application/json", b'{"a": [1]}', {"a": [1]}, "json"),
-        ("application/json", b"{broken", "{broken", "text"),
-        ("application/x-www-form-urlencoded", b"a=1&b=2&b=3", {"a": "1", "b": ["2", "3"]}, "form"),
-        ("text/plain; charset=utf-8", "héllo".encode(), "héllo", "text"),
-        ("application/octet-stream", b"\x00\xff", base64.b64encode(b"\x00\xff").decode(), "base64"),
-        ("", b"", None, "empty"),
-    ],
-)
-def test_body_parsing(content_type: str, body: bytes, parsed: Any, encoding: str) -> None:
-    from workflow_scheduler.domain.webhook import parse_body
-
-    assert parse_body(body, content_type) == (parsed, encoding)

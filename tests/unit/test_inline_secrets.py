@@ -9,9 +9,9 @@ from tests.support.fakes import MemorySecretStore, MemoryStore, RecordingRegistr
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.inline_secrets import extract_inline_secrets, managed_secret_name
-from workflow_scheduler.domain.registrars import WebhookRegistrar
-from workflow_scheduler.domain.spec import TriggerType
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.triggers.manager import TriggerManager
+from workflow_scheduler.domain.triggers.webhook.registrar import WebhookRegistrar
 
 
 def keyed(node_id: str, secret: str, **extra: Any) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def test_extraction_leaves_the_original_alone() -> None:
     assert {n: (s.trigger_id, s.value) for n, s in lifted.items()} == {name: ("h", "s3cret")}
     assert redacted["nodes"][0]["parameters"]["auth"] == {"type": "api_key", "header": "X-Key", "secret_ref": name}
     assert original["nodes"][0]["parameters"]["auth"]["secret"] == "s3cret"
-    assert managed_secret_name("wf", "odd id/ü").startswith("workflow-scheduler/webhooks/wf/h-")
+    assert managed_secret_name("wf", "odd id/ü").startswith("workflow-scheduler/triggers/wf/h-")
 
 
 def test_inline_secret_is_stored_outside_the_database(parts: Any) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from workflow_scheduler.domain.firing import TriggerEvent
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.notification import MAX_JSON_CHARS, render_notification, without_secrets
-from workflow_scheduler.domain.spec import TriggerType
 
 FIRED_AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script>"

@@ -11,8 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from workflow_scheduler.domain.spec import PARAMS_MODEL, SUBTYPES, parse_workflow_spec
+from workflow_scheduler.domain.spec import SUBTYPES, parse_workflow_spec
 from workflow_scheduler.domain.spec_schema import EXAMPLE
+from workflow_scheduler.domain.triggers import params_model as registered_params_model
 from workflow_scheduler.local.openapi import openapi_document
 
 REF = "#/components/schemas/"
@@ -103,7 +104,7 @@ def test_workflow_spec_is_a_union_of_trigger_subtypes_with_the_domain_parameter_
     for subtype, ref in mapping.items():
         node = schema_of(document, ref)
         assert node["properties"]["subtype"]["const"] == subtype
-        params_model = PARAMS_MODEL[SUBTYPES[subtype]]
+        params_model = registered_params_model(SUBTYPES[subtype])
         published = schema_of(document, node["properties"]["parameters"]["$ref"])
         expected = params_model.model_json_schema(ref_template=REF + "{model}")
         expected.pop("$defs", None)

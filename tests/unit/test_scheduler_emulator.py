@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow_scheduler.domain.schedules import ScheduleSpec
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
 from workflow_scheduler.local.scheduler_emulator import Schedule, SchedulerEmulator, target_event
 
 CRON_ARN = "arn:aws:lambda:us-east-1:123456789012:function:workflow-scheduler-cron"

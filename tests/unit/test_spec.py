@@ -5,7 +5,9 @@ from typing import Any
 import pytest
 
 from workflow_scheduler.domain.errors import SpecInvalid
-from workflow_scheduler.domain.spec import TriggerType, WebhookParams, parse_workflow_spec
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.spec import parse_workflow_spec
+from workflow_scheduler.domain.triggers.webhook.params import WebhookParams
 
 
 def trigger(node_id: str, subtype: str, **parameters: Any) -> dict[str, Any]:

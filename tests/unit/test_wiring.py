@@ -85,6 +85,6 @@ def test_every_handler_gets_its_services_from_wiring() -> None:
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Call)
         and ast.unparse(node.func)
-        in {"Database", "Dispatcher", "WebhookService", "CronFirings", "ManualRuns", "FiringService", "Reconciler"}
+        in {"Database", "Dispatcher", "WebhookFiring", "CronFiring", "ManualFiring", "FiringService", "Reconciler"}
     ]
     assert built_in_handlers == []

@@ -78,7 +78,8 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> None:
 
 
 def cmd_cron_translate(args: argparse.Namespace) -> None:
-    from workflow_scheduler.domain.cron import CronError, translate
+    from workflow_scheduler.domain.triggers.cron.errors import CronError
+    from workflow_scheduler.domain.triggers.cron.translate import translate
 
     try:
         translation = translate(args.expression, args.timezone)
@@ -95,7 +96,8 @@ def cmd_cron_translate(args: argparse.Namespace) -> None:
 def cmd_cron_preview(args: argparse.Namespace) -> None:
     from datetime import UTC, datetime
 
-    from workflow_scheduler.domain.cron import CronError, preview
+    from workflow_scheduler.domain.triggers.cron.errors import CronError
+    from workflow_scheduler.domain.triggers.cron.preview import preview
 
     try:
         _print(preview(args.expression, args.timezone, args.count, datetime.now(UTC)).as_dict())

@@ -1,4 +1,4 @@
-"""Powertools Logger, Metrics and Tracer shared by every function (seed 8.2 log fields)."""
+"""Powertools Logger, Metrics and Tracer shared by every function (log fields: docs/architecture.md)."""
 
 from __future__ import annotations
 

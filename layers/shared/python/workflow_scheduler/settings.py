@@ -188,7 +188,7 @@ class EngineSettings(_Part):
 
 
 class TestingMailSettings(_Part):
-    """Testing mode (seed 11): notify by e-mail instead of calling the engine.
+    """Testing mode (docs/decisions.md): notify by e-mail instead of calling the engine.
 
     "email" names the e-mail trigger in code; the variables keep the names deployed stacks already set.
     """
@@ -221,6 +221,74 @@ class DispatchSettings(DatabaseSettings, EngineSettings, TestingMailSettings):
 
 class MigrateSettings(DatabaseSettings):
     pass
+
+
+class GithubAppSettings(_Part):
+    """The GitHub App: its id, its private key (a Secrets Manager secret in AWS, a PEM locally) and the API's URL
+    (GitHub Enterprise and tests point it elsewhere)."""
+
+    github_app_id: str | None = None
+    github_app_private_key_secret_arn: str | None = None
+    github_app_private_key: str | None = None  # locally only: in AWS the key stays in Secrets Manager
+    github_api_url: str = "https://api.github.com"
+    github_api_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # The longest a call waits out GitHub's rate limits before giving up (the router retries later).
+    github_api_max_wait_seconds: float = Field(default=20.0, ge=0, le=600)
+
+    @property
+    def github_app_configured(self) -> bool:
+        return bool(self.github_app_id and (self.github_app_private_key or self.github_app_private_key_secret_arn))
+
+
+class GithubWebhookSettings(DatabaseSettings):
+    """The github function (``POST /webhooks/github``): the App's webhook secret (a Secrets Manager secret in AWS,
+    the value itself locally) and the queue it hands deliveries to. Without them every delivery is answered 503
+    (the function still starts: the local system serves the route before it configures GitHub)."""
+
+    github_webhook_secret_arn: str | None = None
+    github_webhook_secret: str | None = None  # locally only: in AWS the secret stays in Secrets Manager
+    github_events_queue_url: str | None = None
+    # GitHub sends up to 25 MB; 4 MiB is what one Lambda invocation carries (domain/triggers/github/ingress.py).
+    github_webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=25 * 1024 * 1024)
+
+
+class GithubRouterSettings(DatabaseSettings, FiringSettings, GithubAppSettings):
+    """The github router (the events queue's consumer): firings go to the dispatch queue."""
+
+    # The events queue's maxReceiveCount: on the last receive, what GitHub cannot answer is refused, not postponed.
+    github_router_max_receives: int = Field(default=5, ge=1, le=1000)
+
+
+class GithubRedeliverySettings(DatabaseSettings, GithubAppSettings):
+    """The redelivery sweep: how far back it looks, how much it asks per run, how long deliveries are kept."""
+
+    github_redelivery_lookback_hours: int = Field(default=6, ge=1, le=72)  # GitHub keeps deliveries 3 days
+    github_redelivery_max_per_run: int = Field(default=50, ge=1, le=1000)
+    github_redelivery_max_attempts: int = Field(default=3, ge=2, le=10)
+    # At least GitHub's 3-day redelivery window: a redelivered id must still be found to be acknowledged.
+    github_delivery_retention_days: int = Field(default=30, ge=4, le=3650)
+
+
+class EmailPollerSettings(DatabaseSettings, FiringSettings, LockSettings):
+    """The e-mail poller: where large attachments go, how often a trigger is polled by default, how many mailboxes
+    are read at once, and the service-wide mailbox for triggers that name none (seed: ``IMAP_SERVER``,
+    ``EMAIL_USER``, ``EMAIL_PASSWORD``; in AWS one JSON secret with those keys, ``EMAIL_MAILBOX_SECRET_ARN``)."""
+
+    email_attachments_bucket: str
+    email_attachment_url_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)  # SigV4 allows 7 days
+    email_check_interval: int = Field(default=60, ge=1, le=24 * 3600)  # seconds, for triggers that set none
+    email_poll_concurrency: int = Field(default=4, ge=1, le=32)  # mailboxes read at once
+    imap_server: str | None = None  # host or host:port
+    imap_use_ssl: bool = True
+    email_user: str | None = None
+    email_password: str | None = Field(default=None, repr=False)  # locally only: in AWS it stays in the secret
+    email_mailbox_secret_arn: str | None = None
+
+    @model_validator(mode="after")
+    def _one_mailbox_source(self) -> EmailPollerSettings:
+        if self.email_mailbox_secret_arn and (self.imap_server or self.email_user or self.email_password):
+            raise ValueError("set the service mailbox either by EMAIL_MAILBOX_SECRET_ARN or by IMAP_SERVER, not both")
+        return self
 
 
 class RetentionSettings(DatabaseSettings):

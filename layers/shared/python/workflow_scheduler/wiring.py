@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.settings import (
     ApiSettings,
     CronSettings,
     DatabaseSettings,
     DispatchSettings,
+    EmailPollerSettings,
+    GithubAppSettings,
+    GithubRedeliverySettings,
+    GithubRouterSettings,
+    GithubWebhookSettings,
     ReconcileSettings,
     RetentionSettings,
     SchedulerSettings,
@@ -30,19 +36,24 @@ if TYPE_CHECKING:
 
     from workflow_scheduler.adapters.delivery_guard import IdempotentDeliveryGuard
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
+    from workflow_scheduler.adapters.github_app import GithubAppClient
     from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
-    from workflow_scheduler.domain.cron_firing import CronFirings
     from workflow_scheduler.domain.delivery import Deliverer
     from workflow_scheduler.domain.deployments import DeploymentService
     from workflow_scheduler.domain.dispatch import Dispatcher
-    from workflow_scheduler.domain.firing import FiringService
+    from workflow_scheduler.domain.firing import FiringService, SecretOwnerCheck, SecretReader, TriggerFiring
     from workflow_scheduler.domain.history import History
-    from workflow_scheduler.domain.manual import ManualRuns
-    from workflow_scheduler.domain.reconcile import Reconciler
-    from workflow_scheduler.domain.registrars import TriggerRegistrar
     from workflow_scheduler.domain.retention import HistoryRetention
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
-    from workflow_scheduler.domain.webhook import WebhookService
+    from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
+    from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.email.service import EmailPollService
+    from workflow_scheduler.domain.triggers.github.ingress import GithubIngress
+    from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep
+    from workflow_scheduler.domain.triggers.github.router import GithubRouter
+    from workflow_scheduler.domain.triggers.manual.firing import ManualRequest
+    from workflow_scheduler.domain.triggers.registrar import TriggerRegistrar
+    from workflow_scheduler.domain.triggers.webhook.firing import WebhookRequest
 
 
 def connection_pool(settings: DatabaseSettings) -> Database:
@@ -73,15 +84,12 @@ def schedules(scheduler: SchedulerSettings) -> EventBridgeSchedules:
 
 
 def registrars(scheduler: SchedulerSettings | None = None) -> list[TriggerRegistrar]:
-    """The trigger types whose firing path exists; any other subtype is refused at deploy."""
-    from workflow_scheduler.domain.registrars import ManualRegistrar, WebhookRegistrar
+    """The trigger types whose firing path exists here; any other subtype is refused at deploy."""
+    from workflow_scheduler.domain.triggers import registrars as available
+    from workflow_scheduler.domain.triggers.registrar import RegistrarDeps
 
-    available: list[TriggerRegistrar] = [ManualRegistrar(), WebhookRegistrar()]
-    if scheduler is not None and scheduler.scheduler_configured:
-        from workflow_scheduler.domain.cron_registrar import CronRegistrar
-
-        available.append(CronRegistrar(schedules(scheduler)))
-    return available
+    store = schedules(scheduler) if scheduler is not None and scheduler.scheduler_configured else None
+    return available(RegistrarDeps(schedules=store))
 
 
 def deployment_service(
@@ -91,7 +99,7 @@ def deployment_service(
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.secret_store import SecretsManagerStore
     from workflow_scheduler.domain.deployments import DEFAULT_MAX_TRIGGERS, DeploymentService
-    from workflow_scheduler.domain.triggers import TriggerManager
+    from workflow_scheduler.domain.triggers.manager import TriggerManager
     from workflow_scheduler.observability import logger
 
     def report(failed: list[str]) -> None:
@@ -116,6 +124,24 @@ def firing_service(db: Database, dispatch_queue_url: str) -> tuple[PostgresFirin
     return store, FiringService(store, SqsDispatchQueue(dispatch_queue_url))
 
 
+def trigger_firing(
+    trigger_type: TriggerType,
+    db: Database,
+    dispatch_queue_url: str,
+    *,
+    read_secret: SecretReader | None = None,
+    check_secret: SecretOwnerCheck | None = None,
+    max_body_bytes: int | None = None,
+) -> TriggerFiring[Any]:
+    """A type's firing (the registry's) on the firing store and the dispatch queue, with what else it needs."""
+    from workflow_scheduler.domain.firing import FiringDeps
+    from workflow_scheduler.domain.triggers import firing
+
+    store, service = firing_service(db, dispatch_queue_url)
+    deps = FiringDeps(store, service, read_secret, check_secret, max_body_bytes)
+    return firing(trigger_type, deps)
+
+
 def history(db: Database, stale_after: timedelta) -> History:
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
@@ -128,39 +154,38 @@ def history(db: Database, stale_after: timedelta) -> History:
 class ApiServices:
     database: Database
     deployments: DeploymentService
-    manual: ManualRuns
+    manual: TriggerFiring[ManualRequest]
     history: History
 
 
 def api_services(settings: ApiSettings) -> ApiServices:
     """The api function's: deployments, manual runs and the firing history, on one connection pool."""
-    from workflow_scheduler.domain.manual import ManualRuns
-
     db = connection_pool(settings)
-    store, firing = firing_service(db, settings.dispatch_queue_url)
     return ApiServices(
         database=db,
         deployments=deployment_service(db, settings, max_triggers=settings.max_triggers_per_workflow),
-        manual=ManualRuns(store, firing),
+        manual=trigger_firing(TriggerType.MANUAL, db, settings.dispatch_queue_url),
         history=history(db, timedelta(seconds=settings.firing_stale_after_seconds)),
     )
 
 
-def webhook_service(settings: WebhookSettings) -> WebhookService:
+def webhook_firing(settings: WebhookSettings) -> TriggerFiring[WebhookRequest]:
     """The webhook function's: each request's trigger, its auth (secrets read with their owner checked), firing."""
     from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
-    from workflow_scheduler.domain.webhook import WebhookService
 
-    store, firing = firing_service(connection_pool(settings), settings.dispatch_queue_url)
-    return WebhookService(store, firing, read_secret, settings.webhook_max_body_bytes, check_secret=SecretOwnership())
+    return trigger_firing(
+        TriggerType.WEBHOOK,
+        connection_pool(settings),
+        settings.dispatch_queue_url,
+        read_secret=read_secret,
+        check_secret=SecretOwnership(),
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
 
 
-def cron_firings(settings: CronSettings) -> CronFirings:
+def cron_firing(settings: CronSettings) -> TriggerFiring[CronInvocation]:
     """The cron function's: a scheduled invocation to its firing."""
-    from workflow_scheduler.domain.cron_firing import CronFirings
-
-    store, firing = firing_service(connection_pool(settings), settings.dispatch_queue_url)
-    return CronFirings(store, firing)
+    return trigger_firing(TriggerType.CRON, connection_pool(settings), settings.dispatch_queue_url)
 
 
 @dataclass(frozen=True)
@@ -208,7 +233,7 @@ def reconciler(settings: ReconcileSettings) -> Reconciler:
     """The reconcile function's (and ``workflow-scheduler reconcile``'s): the schedule group against the index."""
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.locks_dynamodb import lock_manager
-    from workflow_scheduler.domain.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
 
     if not settings.scheduler_configured:
         raise ValueError("reconcile needs SCHEDULE_GROUP_NAME, CRON_FUNCTION_ARN and SCHEDULER_ROLE_ARN")
@@ -219,11 +244,123 @@ def legacy_secret_adoption(db: Database, *, dry_run: bool = False) -> AdoptionRe
     """Owner tags for the managed secrets created before secrets carried them (domain/secret_adoption.py)."""
     from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
     from workflow_scheduler.adapters.secret_store import SecretsManagerStore
-    from workflow_scheduler.domain.inline_secrets import MANAGED_PREFIX
+    from workflow_scheduler.domain.inline_secrets import LEGACY_PREFIX
     from workflow_scheduler.domain.secret_adoption import adopt_legacy_secrets
 
-    refs = PostgresDeploymentStore(db).webhook_secret_refs(MANAGED_PREFIX)
+    refs = PostgresDeploymentStore(db).webhook_secret_refs(LEGACY_PREFIX)
     return adopt_legacy_secrets(refs, SecretsManagerStore(), dry_run=dry_run)
+
+
+def github_api(settings: GithubAppSettings) -> GithubAppClient | None:
+    """The GitHub App's REST client, or None without the App's id and key (what needs the API is then refused).
+
+    In AWS the key is read from Secrets Manager once per instance: a new key (GitHub lets an App have several)
+    reaches the functions as their instances are replaced.
+    """
+    if not settings.github_app_configured:
+        return None
+    from workflow_scheduler.adapters.github_app import GithubAppClient
+    from workflow_scheduler.adapters.secrets import read_secret
+
+    key = settings.github_app_private_key or read_secret(
+        required(settings.github_app_private_key_secret_arn, "GITHUB_APP_PRIVATE_KEY_SECRET_ARN")
+    )
+    return GithubAppClient(
+        required(settings.github_app_id, "GITHUB_APP_ID"),
+        key,
+        api_url=settings.github_api_url,
+        timeout=(3.05, settings.github_api_timeout_seconds),
+        max_wait_seconds=settings.github_api_max_wait_seconds,
+    )
+
+
+def github_ingress(settings: GithubWebhookSettings) -> GithubIngress:
+    """The github function's: verify, record and queue each delivery (503 while the secret or queue is not set)."""
+    from workflow_scheduler.adapters.github_queue import MissingDeliveryQueue, SqsDeliveryQueue
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.adapters.secrets import read_secret
+    from workflow_scheduler.domain.triggers.github.ingress import (
+        GithubIngress,
+        GithubNotConfigured,
+        webhook_secrets_from,
+    )
+
+    def secrets() -> list[str]:
+        if settings.github_webhook_secret:
+            return webhook_secrets_from(settings.github_webhook_secret)
+        if settings.github_webhook_secret_arn:
+            return webhook_secrets_from(read_secret(settings.github_webhook_secret_arn))  # cached 5 minutes
+        raise GithubNotConfigured("GITHUB_WEBHOOK_SECRET_ARN is not set: GitHub deliveries cannot be verified")
+
+    url = settings.github_events_queue_url
+    return GithubIngress(
+        PostgresGithubStore(connection_pool(settings)),
+        SqsDeliveryQueue(url) if url else MissingDeliveryQueue(),
+        secrets,
+        settings.github_webhook_max_body_bytes,
+    )
+
+
+def github_router(settings: GithubRouterSettings) -> GithubRouter:
+    """The github router's: candidates, filters, changed files and enrichment from the App, firings."""
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.domain.triggers.github.router import GithubFirings, GithubRouter
+
+    db = connection_pool(settings)
+    firing_store, firing = firing_service(db, settings.dispatch_queue_url)
+    store = PostgresGithubStore(db)
+    return GithubRouter(store, store, GithubFirings(firing, firing_store), github_api(settings))
+
+
+def github_redelivery_sweep(settings: GithubRedeliverySettings) -> RedeliverySweep:
+    """The github redelivery function's: failed deliveries never recorded, asked for again; old records pruned."""
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep, SweepLimits
+
+    limits = SweepLimits(
+        lookback=timedelta(hours=settings.github_redelivery_lookback_hours),
+        max_redeliveries=settings.github_redelivery_max_per_run,
+        max_attempts=settings.github_redelivery_max_attempts,
+        retention=timedelta(days=settings.github_delivery_retention_days),
+    )
+    return RedeliverySweep(github_api(settings), PostgresGithubStore(connection_pool(settings)), limits)
+
+
+def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
+    """The e-mail poller's: the due e-mail triggers polled over IMAP under the mailbox locks, their firings queued,
+    large attachments in S3, cursors and poll health in PostgreSQL, secrets read with their owner checked."""
+    from workflow_scheduler.adapters.attachments_s3 import S3AttachmentStore
+    from workflow_scheduler.adapters.concurrency import thread_pool_runner
+    from workflow_scheduler.adapters.email_store import PostgresEmailStore
+    from workflow_scheduler.adapters.imap_connector import MailboxConnector, ServiceMailbox
+    from workflow_scheduler.adapters.locks_dynamodb import lock_manager
+    from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
+    from workflow_scheduler.domain.triggers.email.poll import EmailPoller
+    from workflow_scheduler.domain.triggers.email.service import EmailPollService
+
+    db = connection_pool(settings)
+    _, firing = firing_service(db, settings.dispatch_queue_url)
+    store = PostgresEmailStore(db)
+    service_mailbox = ServiceMailbox(
+        server=settings.imap_server,
+        username=settings.email_user,
+        password=settings.email_password,
+        use_ssl=settings.imap_use_ssl,
+        secret_arn=settings.email_mailbox_secret_arn,
+        read_secret=read_secret,
+    )
+    attachments = S3AttachmentStore(settings.email_attachments_bucket, expires_in=settings.email_attachment_url_seconds)
+    poller = EmailPoller(
+        store, firing, lock_manager(settings), MailboxConnector(read_secret, service_mailbox), attachments
+    )
+    return EmailPollService(
+        store,
+        poller,
+        default_mailbox=service_mailbox,
+        default_interval=timedelta(seconds=settings.email_check_interval),
+        check_secret=SecretOwnership(),
+        run_all=thread_pool_runner(settings.email_poll_concurrency),
+    )
 
 
 def history_retention(settings: RetentionSettings) -> HistoryRetention:

@@ -11,9 +11,8 @@ from psycopg.types.json import Jsonb
 
 from workflow_scheduler.adapters.postgres import Database, Row, Session
 from workflow_scheduler.domain.errors import WebhookPathTaken
-from workflow_scheduler.domain.models import Deployment, DeploymentStatus, TriggerRecord, TriggerStatus
+from workflow_scheduler.domain.models import Deployment, DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.secret_adoption import SecretReference
-from workflow_scheduler.domain.spec import TriggerType
 
 LOOKUP_COLUMNS = (
     "cron_expression",

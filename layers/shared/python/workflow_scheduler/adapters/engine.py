@@ -1,4 +1,4 @@
-"""The workflow engine's execute call (ARCHITECTURE.md, "Engine call"): a ``Deliverer`` over HTTP.
+"""The workflow engine's execute call (docs/architecture.md, "Engine call"): a ``Deliverer`` over HTTP.
 
 2xx is delivered; 408, 429, 5xx, timeouts and connection errors are worth another try; any other 4xx is the
 engine refusing the firing for good.

@@ -6,13 +6,21 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from psycopg.types.json import Jsonb
 
 from workflow_scheduler.adapters.deployment_store import trigger_record
 from workflow_scheduler.adapters.postgres import Database, Row, Session
-from workflow_scheduler.domain.firing import FiringStatus, FiringTarget, TriggerEvent
+from workflow_scheduler.domain.firing import (
+    ByTrigger,
+    ByWebhookPath,
+    ByWorkflow,
+    FiringStatus,
+    FiringTarget,
+    TargetQuery,
+    TriggerEvent,
+)
 from workflow_scheduler.domain.history import Cursor, Firing
 from workflow_scheduler.domain.models import DeploymentStatus
 
@@ -77,21 +85,19 @@ class PostgresFiringStore:
 
     # -- lookups -----------------------------------------------------------------------------------------
 
-    def webhook_target(self, path: str) -> FiringTarget | None:
-        """The trigger that owns a webhook path: one indexed query (uq_webhook_path)."""
+    def targets(self, query: TargetQuery) -> list[FiringTarget]:
+        """What a firing targets: one indexed query per kind of lookup."""
         with self._db.session(transaction=False) as s:
-            row = s.one(f"{_TARGET} WHERE t.webhook_path = %s", (path,))
-        return _target(row) if row else None
-
-    def targets(self, workflow_id: str) -> list[FiringTarget]:
-        with self._db.session(transaction=False) as s:
-            rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s ORDER BY t.trigger_id", (workflow_id,))
+            match query:
+                case ByWebhookPath(path=path):  # uq_webhook_path
+                    rows = s.all(f"{_TARGET} WHERE t.webhook_path = %s", (path,))
+                case ByTrigger(workflow_id=workflow_id, trigger_id=trigger_id):
+                    rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s AND t.trigger_id = %s", (workflow_id, trigger_id))
+                case ByWorkflow(workflow_id=workflow_id):
+                    rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s ORDER BY t.trigger_id", (workflow_id,))
+                case _:
+                    assert_never(query)
         return [_target(r) for r in rows]
-
-    def target(self, workflow_id: str, trigger_id: str) -> FiringTarget | None:
-        with self._db.session(transaction=False) as s:
-            row = s.one(f"{_TARGET} WHERE t.workflow_id = %s AND t.trigger_id = %s", (workflow_id, trigger_id))
-        return _target(row) if row else None
 
     def payload(self, execution_id: str) -> dict[str, Any] | None:
         """The stored data of a firing too large for its queue message (older firings: the JSONB copy)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -91,3 +91,11 @@ class Session:
 
     def all(self, sql: str, params: Any = None) -> list[Row]:
         return self.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, params: Sequence[Any]) -> None:
+        """One statement for many parameter sets, pipelined (one round trip, not one per set)."""
+        self._db.statements += 1
+        if sql.lstrip()[:6].upper() in _WRITES:
+            self._db.writes += 1
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql, params)

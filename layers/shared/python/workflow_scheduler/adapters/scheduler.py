@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow_scheduler.adapters.concurrency import RateLimiter
 from workflow_scheduler.domain.errors import RegistrationFailed
-from workflow_scheduler.domain.schedules import ScheduleSpec
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
 
 
 @dataclass(frozen=True)

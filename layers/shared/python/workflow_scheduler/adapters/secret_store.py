@@ -1,4 +1,4 @@
-"""Secrets this service manages (inline webhook secrets) in AWS Secrets Manager, and the tags of any secret."""
+"""Secrets this service manages (inline trigger secrets) in AWS Secrets Manager, and the tags of any secret."""
 
 from __future__ import annotations
 

@@ -14,12 +14,13 @@ from workflow_scheduler.observability import logger
 CACHE_SECONDS = 300
 
 
-def read_secret(secret_id: str) -> str:
+def read_secret(secret_id: str, *, fresh: bool = False) -> str:
+    """The secret's value, cached ``CACHE_SECONDS``; ``fresh`` reads it again (after it was refused, say)."""
     from aws_lambda_powertools.utilities.parameters import get_secret
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
-        value = get_secret(secret_id, max_age=CACHE_SECONDS)
+        value = get_secret(secret_id, max_age=CACHE_SECONDS, force_fetch=fresh)
     except GetParameterError as exc:
         # The message names the secret, never its value.
         raise SecretUnavailable(f"secret {secret_id!r} cannot be read") from exc
@@ -27,7 +28,7 @@ def read_secret(secret_id: str) -> str:
 
 
 class SecretOwnership:
-    """Refuses a webhook secret whose tags do not make it the trigger owner's own.
+    """Refuses a trigger's secret (a webhook's, an e-mail trigger's password) unless its tags make it the owner's.
 
     The tags are cached like the values (one DescribeSecret per secret per ``CACHE_SECONDS`` per warm instance):
     a check on every call would double the Secrets Manager calls and latency for no gain between deploys.
@@ -53,6 +54,6 @@ class SecretOwnership:
         trigger = target.trigger
         if not usable_by(self._info(secret_id), target.owner, trigger.workflow_id, trigger.trigger_id):
             where = {"workflow_id": trigger.workflow_id, "trigger_id": trigger.trigger_id}
-            logger.error("webhook secret is not the trigger owner's", extra={"event": "secret_not_owned", **where})
+            logger.error("the trigger's secret is not its owner's", extra={"event": "secret_not_owned", **where})
             # The caller learns nothing about whose secret it is.
             raise SecretUnavailable("the trigger's secret cannot be used")

@@ -1,4 +1,4 @@
-"""Testing mode (seed 11): deliver a firing as a notification e-mail, over SMTP or SES, instead of to the engine.
+"""Testing mode (docs/decisions.md): deliver a firing as a notification e-mail, over SMTP or SES, not to the engine.
 
 Both transports send the same MIME message (multipart/alternative, text and HTML), so the headers, among them
 ``X-Workflow-Execution-Id``, are the same whichever is configured. Outcomes follow the dispatch rules: transient

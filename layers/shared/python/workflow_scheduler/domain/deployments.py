@@ -6,7 +6,6 @@ Every change runs in one database transaction; side effects outside the database
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,12 +26,14 @@ from workflow_scheduler.domain.inline_secrets import (
     SecretStore,
     created_for,
     extract_inline_secrets,
-    managed_secret_name,
+    managed_secret_names,
     owner_tags,
     refusal,
+    secret_reference,
     secret_refs,
 )
 from workflow_scheduler.domain.models import (
+    WORKFLOW_ID,
     Deployment,
     DeploymentResult,
     DeploymentStatus,
@@ -40,12 +41,10 @@ from workflow_scheduler.domain.models import (
     plan_triggers,
 )
 from workflow_scheduler.domain.ports import CallRunner, DeploymentStore, DeploymentTx, UndoLog, run_in_turn
-from workflow_scheduler.domain.spec import TRIGGER_NODE, WEBHOOK_PREFIX, TriggerSpec, WebhookParams, parse_workflow_spec
-from workflow_scheduler.domain.triggers import TriggerManager
+from workflow_scheduler.domain.spec import TRIGGER_NODE, TriggerSpec, parse_workflow_spec
+from workflow_scheduler.domain.triggers.manager import TriggerManager
 
 T = TypeVar("T")
-WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 DEFAULT_MAX_TRIGGERS = 100
 
 
@@ -95,10 +94,9 @@ class DeploymentService:
         self._check_trigger_count(raw_spec)
         redacted, inline = extract_inline_secrets(raw_spec, workflow_id)
         spec = parse_workflow_spec(redacted)
-        _check_default_paths(workflow_id, spec.triggers)
-        self._triggers.check_available(spec)
+        self._triggers.check(workflow_id, spec)
         if inline:
-            self._secret_store()  # refused before any work when there is none
+            self._secret_store(inline)  # refused before any work when there is none
 
         def change(tx: DeploymentTx, undo: UndoLog) -> DeploymentResult:
             current = tx.lock_deployment(workflow_id)
@@ -192,13 +190,16 @@ class DeploymentService:
         """Refuse a new or changed trigger whose secret_ref is not the caller's (unchanged ones were checked)."""
         problems = []
         for trigger in triggers:
-            ref = trigger.params.auth.secret_ref if isinstance(trigger.params, WebhookParams) else None
-            if ref is None or (ref in inline and inline[ref].trigger_id == trigger.trigger_id):
+            found = secret_reference(trigger.type, trigger.config)
+            if found is None:
+                continue
+            where, ref = found
+            if ref in inline and inline[ref].trigger_id == trigger.trigger_id:
                 continue  # its own inline secret, written below
             info = self._secrets.describe(ref) if self._secrets is not None else None
             why = refusal(info, owner, workflow_id, trigger.trigger_id)
             if why is not None:
-                problems.append(Problem("parameters.auth.secret_ref", why, trigger.trigger_id))
+                problems.append(Problem(f"parameters.{where}", why, trigger.trigger_id))
         if problems:
             raise SecretRefused(problems)
 
@@ -210,12 +211,12 @@ class DeploymentService:
             if count > self._max_triggers:
                 raise TooManyTriggers(count, self._max_triggers)
 
-    def _secret_store(self) -> SecretStore:
+    def _secret_store(self, inline: dict[str, InlineSecret]) -> SecretStore:
         """Where inline secrets go; without one they are refused (the caller may pass ``secret_ref``)."""
         if self._secrets is None:
-            raise SpecInvalid(
-                [Problem("auth.secret", "inline secrets need Secrets Manager; pass 'secret_ref' instead")]
-            )
+            first = next(iter(inline.values()))
+            message = f"inline secrets need Secrets Manager; pass '{first.reference}' instead"
+            raise SpecInvalid([Problem(first.parameter, message)])
         return self._secrets
 
     def _current_secret_values(
@@ -224,14 +225,14 @@ class DeploymentService:
         """The current value of each inline secret's managed secret; refuses one the service did not make for it."""
         if not inline:
             return {}
-        store = self._secret_store()
+        store = self._secret_store(inline)
         values: dict[str, str | None] = {}
         problems = []
         for name, secret in inline.items():
             info = store.describe(name)
             if info is not None and not created_for(info, owner, workflow_id, secret.trigger_id):
                 message = f"the secret {name!r} exists but was not created by this service for this trigger"
-                problems.append(Problem("parameters.auth.secret", message, secret.trigger_id))
+                problems.append(Problem(f"parameters.{secret.parameter}", message, secret.trigger_id))
                 continue
             values[name] = None if info is None or info.deleted else store.read(name)
         if problems:
@@ -248,7 +249,7 @@ class DeploymentService:
     ) -> None:
         if not secrets:
             return
-        store = self._secret_store()
+        store = self._secret_store(secrets)
         for name, secret in secrets.items():
             store.write(name, secret.value, owner_tags(owner, workflow_id, secret.trigger_id))
             before = previous[name]
@@ -262,7 +263,7 @@ class DeploymentService:
             return
         store = self._secrets
         for trigger_id, name in sorted(refs):
-            if name != managed_secret_name(workflow_id, trigger_id):
+            if name not in managed_secret_names(workflow_id, trigger_id):
                 continue
             info = store.describe(name)
             if info is None or info.deleted or not created_for(info, owner, workflow_id, trigger_id):
@@ -281,7 +282,7 @@ class DeploymentService:
 
 
 def _check_workflow_id(workflow_id: str) -> None:
-    if not _WORKFLOW_ID.match(workflow_id):
+    if not WORKFLOW_ID.match(workflow_id):
         raise SpecInvalid(
             [
                 Problem(
@@ -292,25 +293,8 @@ def _check_workflow_id(workflow_id: str) -> None:
         )
 
 
-def _check_default_paths(workflow_id: str, triggers: tuple[TriggerSpec, ...]) -> None:
-    """``/webhook/<id>`` is workflow <id>'s default path: no other workflow may take it, not even before <id> is
-    first deployed (a path squatted in advance would keep its future owner from deploying)."""
-    problems = []
-    for trigger in triggers:
-        path = trigger.params.webhook_path if isinstance(trigger.params, WebhookParams) else None
-        name = path.removeprefix(WEBHOOK_PREFIX) if path else None
-        if name and "/" not in name and _WORKFLOW_ID.match(name) and name != workflow_id:
-            message = (
-                f"{path} is the default path of workflow {name!r}; only that workflow may use it. "
-                "Give a custom path at least two segments (e.g. /webhook/orders/new)"
-            )
-            problems.append(Problem("parameters.webhook_path", message, trigger.trigger_id))
-    if problems:
-        raise SpecInvalid(problems)
-
-
 def _refs(records: list[TriggerRecord]) -> set[tuple[str, str]]:
-    return secret_refs([(r.trigger_id, r.config) for r in records])
+    return secret_refs([(r.trigger_id, r.type, r.config) for r in records])
 
 
 def _in_node_order(records: list[TriggerRecord], spec: dict[str, Any]) -> list[TriggerRecord]:

@@ -1,4 +1,5 @@
-"""The one firing path: every trigger type builds a ``TriggerEvent`` and hands it to ``FiringService``.
+"""The one firing path: every trigger type's ``TriggerFiring`` turns an outside event into a ``TriggerEvent`` and
+hands it to ``FiringService``; each finds its triggers through one store contract, ``TargetStore.targets(query)``.
 
 A firing gets a deterministic ``execution_id`` from what makes it unique, is recorded in ``trigger_events``
 whatever its outcome, and, when accepted, is put on the dispatch queue. Only the dispatch function talks to
@@ -15,14 +16,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from workflow_scheduler.domain.errors import Conflict, Problem, SpecInvalid, Unavailable
 from workflow_scheduler.domain.json_limits import json_depth_exceeds, too_deep_message
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 
 # Fixed forever: execution ids derived from it must stay the same across releases.
 _EXECUTION_NAMESPACE = uuid.UUID("6f1d2a4e-3b7c-4d8e-9f10-a1b2c3d4e5f6")
@@ -66,7 +66,7 @@ class TriggerEvent(BaseModel):
         return self.model_dump_json().replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
 
     def engine_body(self) -> dict[str, Any]:
-        """The body of the engine's execute call (ARCHITECTURE.md)."""
+        """The body of the engine's execute call (docs/architecture.md)."""
         return {
             "execution_id": self.execution_id,
             "workflow_id": self.workflow_id,
@@ -86,13 +86,61 @@ class FiringTarget:
 
 @dataclass(frozen=True)
 class FiringOutcome:
+    """What every type's firing answers."""
+
     status: FiringStatus
     execution_id: str
     reason: str | None = None
+    delay_seconds: float | None = None  # how long after it was due the event came (cron: its scheduled minute)
 
     @property
     def accepted(self) -> bool:
         return self.status in (FiringStatus.QUEUED, FiringStatus.DUPLICATE)
+
+
+@dataclass(frozen=True)
+class ByWorkflow:
+    """Every trigger of a workflow (a manual run picks among them)."""
+
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class ByTrigger:
+    """One trigger, by its key (a scheduled invocation names it)."""
+
+    workflow_id: str
+    trigger_id: str
+
+
+@dataclass(frozen=True)
+class ByWebhookPath:
+    """The trigger that owns a webhook path."""
+
+    path: str
+
+
+TargetQuery = ByWorkflow | ByTrigger | ByWebhookPath
+
+
+class TargetStore(Protocol):
+    def targets(self, query: TargetQuery) -> list[FiringTarget]:
+        """The registered triggers the query names, each with its deployment's state (none: an empty list)."""
+
+
+RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
+
+
+class TriggerFiring(Protocol[RequestT_contra]):
+    """Every trigger type's firing (``<type>/firing.py``): one outside event in, one outcome out. A refusal the
+    caller must hear about (a paused workflow, bad credentials) is a ``DomainError``."""
+
+    def fire(self, request: RequestT_contra) -> FiringOutcome: ...
+
+
+# Reads a secret's value by name; checks that a trigger may use a secret (raises when it may not).
+SecretReader = Callable[[str], str]
+SecretOwnerCheck = Callable[[str, FiringTarget], None]
 
 
 class WorkflowPaused(Conflict):
@@ -228,3 +276,14 @@ class FiringService:
         if outcome.status == FiringStatus.DUPLICATE:
             self._store.record(event, FiringStatus.DUPLICATE, outcome.reason)
         return outcome
+
+
+@dataclass(frozen=True)
+class FiringDeps:
+    """What a type's firing is built from (``build(deps)`` in ``<type>/firing.py`` takes the parts it needs)."""
+
+    targets: TargetStore
+    service: FiringService
+    read_secret: SecretReader | None = None  # webhook: the trigger's auth secret
+    check_secret: SecretOwnerCheck | None = None
+    max_body_bytes: int | None = None  # webhook: larger request bodies are refused

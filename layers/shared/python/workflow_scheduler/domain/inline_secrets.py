@@ -1,10 +1,11 @@
-"""Webhook secrets in Secrets Manager: inline ones move there at deploy, and tags say whose each one is.
+"""Trigger secrets in Secrets Manager: inline ones move there at deploy, and tags say whose each one is.
 
-A spec may carry ``auth.secret`` in plain text on a webhook trigger node; before anything is validated or
-stored, the secret is lifted out and replaced by ``secret_ref``, the name of a secret this service manages for
-that trigger. Every secret the service creates is tagged with its owner (the token's ``sub``), workflow and
-trigger; a ``secret_ref`` is usable only for a secret tagged with the deploying user as owner, and the service
-deletes only secrets it created for that very workflow and trigger.
+A trigger's parameter model marks its secret field (``SECRET`` in domain/triggers/params.py: webhook
+``auth.secret`` today). A spec may carry that field in plain text; before anything is validated or stored, the
+secret is lifted out and replaced by its sibling ``<name>_ref`` (``auth.secret_ref``), the name of a secret this
+service manages for that trigger. Every secret the service creates is tagged with its owner (the token's ``sub``),
+workflow and trigger; a ``*_ref`` is usable only for a secret tagged with the deploying user as owner, and the
+service deletes only secrets it created for that very workflow and trigger.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import Problem, SpecInvalid
-from workflow_scheduler.domain.spec import TRIGGER_NODE, TriggerType
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.spec import SUBTYPES, TRIGGER_NODE
+from workflow_scheduler.domain.triggers import params_model
+from workflow_scheduler.domain.triggers.params import secret_fields
 
-MANAGED_PREFIX = "workflow-scheduler/webhooks/"
-MAX_INLINE_SECRET = 4096  # the documented limit of auth.secret (WebhookAuth.secret)
+# Where the service creates the secrets it manages. Earlier releases named their (webhook) secrets under
+# LEGACY_PREFIX: those stay in use (read, described, deleted with their trigger) until a deploy replaces them.
+MANAGED_PREFIX = "workflow-scheduler/triggers/"
+LEGACY_PREFIX = "workflow-scheduler/webhooks/"
+MAX_INLINE_SECRET = 4096  # for a secret field that declares no max_length (WebhookAuth.secret's is this)
 _SAFE = re.compile(r"^[A-Za-z0-9_+=.@-]+$")
 
 # The tags, in one place (the CDK's IAM conditions use the same keys: infra_cdk/constants.py).
@@ -44,6 +51,12 @@ class SecretInfo:
 class InlineSecret:
     trigger_id: str
     value: str = field(repr=False)
+    parameter: str = field(kw_only=True)  # where it was in the node's parameters ("auth.secret")
+
+    @property
+    def reference(self) -> str:
+        """The parameter that names the managed secret instead (``secret_ref``)."""
+        return self.parameter.rsplit(".", 1)[-1] + "_ref"
 
 
 class SecretStore(Protocol):
@@ -104,16 +117,29 @@ def refusal(info: SecretInfo | None, owner: str, workflow_id: str, trigger_id: s
     )
 
 
-def managed_secret_name(workflow_id: str, trigger_id: str) -> str:
+def managed_secret_name(workflow_id: str, trigger_id: str, prefix: str = MANAGED_PREFIX) -> str:
+    """The name of the secret the service manages for a trigger (one per trigger: a type has one secret field)."""
     part = trigger_id if _SAFE.match(trigger_id) else "h-" + hashlib.sha256(trigger_id.encode()).hexdigest()[:24]
-    return f"{MANAGED_PREFIX}{workflow_id}/{part}"
+    return f"{prefix}{workflow_id}/{part}"
+
+
+def managed_secret_names(workflow_id: str, trigger_id: str) -> tuple[str, str]:
+    """The names a managed secret of this trigger may have: today's, and the one earlier releases gave it."""
+    return managed_secret_name(workflow_id, trigger_id), managed_secret_name(workflow_id, trigger_id, LEGACY_PREFIX)
+
+
+def _container(params: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The object that holds the field at ``path`` (its parent), if the parameters have one there."""
+    for key in path[:-1]:
+        params = params.get(key) if isinstance(params, dict) else None
+    return params if isinstance(params, dict) else None
 
 
 def extract_inline_secrets(raw_spec: Any, workflow_id: str) -> tuple[Any, dict[str, InlineSecret]]:
-    """A copy of the spec with every inline webhook secret replaced by its managed reference, and those secrets.
+    """A copy of the spec with every inline trigger secret replaced by its managed reference, and those secrets.
 
-    Only webhook trigger nodes have a secret field; any other node's data is the workflow's own and stays as it
-    is. An inline secret over ``MAX_INLINE_SECRET`` characters is refused (its value is never repeated).
+    Only the fields a trigger type marks secret are lifted; any other node's data is the workflow's own and stays
+    as it is. An inline secret longer than its field allows is refused (its value is never repeated).
     """
     if not isinstance(raw_spec, dict) or not isinstance(raw_spec.get("nodes"), list):
         return raw_spec, {}
@@ -121,36 +147,47 @@ def extract_inline_secrets(raw_spec: Any, workflow_id: str) -> tuple[Any, dict[s
     problems: list[Problem] = []
     spec = copy.deepcopy(raw_spec)
     for node in spec["nodes"]:
-        if not (
-            isinstance(node, dict)
-            and node.get("node_type") == TRIGGER_NODE
-            and node.get("subtype") == TriggerType.WEBHOOK.subtype
-            and isinstance(node.get("id"), str)
-        ):
+        if not (isinstance(node, dict) and node.get("node_type") == TRIGGER_NODE and isinstance(node.get("id"), str)):
             continue
-        auth = (node.get("parameters") or {}).get("auth") if isinstance(node.get("parameters"), dict) else None
-        if not isinstance(auth, dict) or not isinstance(auth.get("secret"), str) or not auth["secret"]:
-            continue
-        if "secret_ref" in auth:
-            continue  # both given: validation reports it
-        if len(auth["secret"]) > MAX_INLINE_SECRET:
-            problems.append(
-                Problem("parameters.auth.secret", f"must be at most {MAX_INLINE_SECRET} characters", node["id"])
-            )
-            continue
-        name = managed_secret_name(workflow_id, node["id"])
-        lifted[name] = InlineSecret(node["id"], auth.pop("secret"))
-        auth["secret_ref"] = name
+        subtype = node.get("subtype")
+        trigger_type = SUBTYPES.get(subtype) if isinstance(subtype, str) else None
+        if trigger_type is None:
+            continue  # validation reports it
+        for secret in secret_fields(params_model(trigger_type)):
+            holder = _container(node.get("parameters"), secret.path)
+            name, reference = secret.path[-1], secret.ref_path[-1]
+            if holder is None or not isinstance(holder.get(name), str) or not holder[name]:
+                continue
+            if reference in holder:
+                continue  # both given: validation reports it
+            where = ".".join(secret.path)
+            limit = secret.max_length or MAX_INLINE_SECRET
+            if len(holder[name]) > limit:
+                problems.append(Problem(f"parameters.{where}", f"must be at most {limit} characters", node["id"]))
+                continue
+            managed = managed_secret_name(workflow_id, node["id"])
+            lifted[managed] = InlineSecret(node["id"], holder.pop(name), parameter=where)
+            holder[reference] = managed
     if problems:
         raise SpecInvalid(problems)
     return spec, lifted
 
 
-def secret_refs(configs: list[tuple[str, dict[str, Any]]]) -> set[tuple[str, str]]:
-    """(trigger id, secret_ref) of every trigger configuration that names a secret."""
-    refs: set[tuple[str, str]] = set()
-    for trigger_id, config in configs:
-        ref = (config.get("auth") or {}).get("secret_ref")
+def secret_reference(trigger_type: TriggerType, config: dict[str, Any]) -> tuple[str, str] | None:
+    """Where a trigger's configuration names its secret, and the name: (``auth.secret_ref``, name), or None."""
+    for secret in secret_fields(params_model(trigger_type)):
+        holder = _container(config, secret.ref_path)
+        ref = holder.get(secret.ref_path[-1]) if holder is not None else None
         if isinstance(ref, str):
-            refs.add((trigger_id, ref))
+            return ".".join(secret.ref_path), ref
+    return None
+
+
+def secret_refs(triggers: list[tuple[str, TriggerType, dict[str, Any]]]) -> set[tuple[str, str]]:
+    """(trigger id, secret name) of every trigger configuration (id, type, config) that names a secret."""
+    refs: set[tuple[str, str]] = set()
+    for trigger_id, trigger_type, config in triggers:
+        found = secret_reference(trigger_type, config)
+        if found is not None:
+            refs.add((trigger_id, found[1]))
     return refs

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workflow_scheduler.domain.spec import TriggerSpec, TriggerType
+if TYPE_CHECKING:
+    from workflow_scheduler.domain.spec import TriggerSpec
+
+WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+
+
+class TriggerType(StrEnum):
+    CRON = "cron"
+    MANUAL = "manual"
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+    GITHUB = "github"
+
+    @property
+    def subtype(self) -> str:
+        """The node ``subtype`` that names this type in a workflow spec."""
+        return f"TRIGGER_{self.value.upper()}"
 
 
 class DeploymentStatus(StrEnum):

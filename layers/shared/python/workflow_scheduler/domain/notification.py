@@ -1,4 +1,4 @@
-"""Testing mode (seed 11): the notification e-mail sent instead of running the workflow.
+"""Testing mode (docs/decisions.md): the notification e-mail sent instead of running the workflow.
 
 Everything shown comes from outside (webhook bodies, e-mail subjects, GitHub payloads), so every value is
 HTML-escaped and keys that look like credentials are left out.
@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from workflow_scheduler.domain.firing import TriggerEvent
-from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.models import TriggerType
 
 # Keys whose values are never shown, at any depth of the data or the config.
 _SECRET_KEY = re.compile(

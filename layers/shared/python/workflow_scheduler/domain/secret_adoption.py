@@ -1,5 +1,8 @@
 """Owner tags for the managed webhook secrets created before secrets carried them (run once, on upgrade).
 
+Those releases named them under ``LEGACY_PREFIX`` (``workflow-scheduler/webhooks/``); every secret made since
+carries its owner tags from the start, so only names under that prefix are looked at.
+
 Earlier releases tagged the secrets they created only ``managed-by``; the webhook function now uses a secret only
 when it is tagged as the trigger owner's, so such a webhook would answer 503 after the upgrade. A managed secret
 named for exactly one workflow and trigger can only have been made for that trigger, and a workflow id belongs to
@@ -17,6 +20,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from workflow_scheduler.domain.inline_secrets import (
+    LEGACY_PREFIX,
     MANAGED_BY_TAG,
     OWNER_TAG,
     SecretInfo,
@@ -86,7 +90,7 @@ def skip_reason(ref: SecretReference, info: SecretInfo | None) -> Skip | None:
 
 
 def named_for_trigger(ref: SecretReference) -> bool:
-    return ref.secret_ref == managed_secret_name(ref.workflow_id, ref.trigger_id)
+    return ref.secret_ref == managed_secret_name(ref.workflow_id, ref.trigger_id, LEGACY_PREFIX)
 
 
 def adopt_legacy_secrets(

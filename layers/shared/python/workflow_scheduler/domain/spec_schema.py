@@ -9,18 +9,15 @@ where the subtype needs none.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from workflow_scheduler.domain.spec import (
-    TRIGGER_NODE,
-    CronParams,
-    EmailParams,
-    GithubParams,
-    ManualParams,
-    WebhookParams,
-)
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.spec import TRIGGER_NODE
+from workflow_scheduler.domain.triggers import REGISTRY, params_model
 
 
 class _Node(BaseModel):
@@ -33,35 +30,20 @@ class _TriggerNode(_Node):
     node_type: Literal["TRIGGER_NODE"]
 
 
-class CronTriggerNode(_TriggerNode):
-    subtype: Literal["TRIGGER_CRON"]
-    parameters: CronParams
+def trigger_node(trigger_type: TriggerType) -> type[_TriggerNode]:
+    """``<Type>TriggerNode``: its subtype and its type's parameter model (left out only where nothing is required)."""
+    model = params_model(trigger_type)
+    required = any(field.is_required() for field in model.model_fields.values())
+    parameters: Any = (model, ...) if required else (model, Field(default_factory=model))
+    subtype: Any = (Literal[trigger_type.subtype], ...)
+    name = f"{trigger_type.value.capitalize()}TriggerNode"
+    return create_model(name, __base__=_TriggerNode, subtype=subtype, parameters=parameters)
 
 
-class ManualTriggerNode(_TriggerNode):
-    subtype: Literal["TRIGGER_MANUAL"]
-    parameters: ManualParams = Field(default_factory=ManualParams)
-
-
-class WebhookTriggerNode(_TriggerNode):
-    subtype: Literal["TRIGGER_WEBHOOK"]
-    parameters: WebhookParams = Field(default_factory=WebhookParams)
-
-
-class EmailTriggerNode(_TriggerNode):
-    subtype: Literal["TRIGGER_EMAIL"]
-    parameters: EmailParams = Field(default_factory=EmailParams)
-
-
-class GithubTriggerNode(_TriggerNode):
-    subtype: Literal["TRIGGER_GITHUB"]
-    parameters: GithubParams
-
-
-TriggerNode = Annotated[
-    CronTriggerNode | ManualTriggerNode | WebhookTriggerNode | EmailTriggerNode | GithubTriggerNode,
-    Field(discriminator="subtype"),
-]
+if TYPE_CHECKING:  # built from the registry at import: the type checker sees the common base
+    TriggerNode = _TriggerNode
+else:
+    TriggerNode = Annotated[reduce(or_, (trigger_node(t) for t in REGISTRY)), Field(discriminator="subtype")]
 
 
 class OtherNode(_Node):

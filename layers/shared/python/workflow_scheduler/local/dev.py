@@ -154,16 +154,49 @@ def _logged(what: str, step: Callable[[], object]) -> None:
 
 def _start(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int) -> None:
     started = time.monotonic()
+    server = _listen(stack, budget, host, port)
+    authority = f"{_url_host(host)}:{server.port}"
+    base_url = f"http://{authority}"
+    environment = _backing_services(stack, budget)
+    mounts: list[Mount] = []
+    if os.environ.get("WORKFLOW_ENGINE_URL") is None:
+        mounts.append(EngineStub().handle)
+    environment.update(_function_environment(base_url, engine_stubbed=bool(mounts)))
+    os.environ.update(environment)  # before any handler is imported: functions read settings at cold start
+
+    routes = active_routes()
+    schedules_changed = threading.Event()
+    gateway = Gateway(routes, _route_handlers(routes, schedules_changed), mounts, domain_name=authority)
+    workers = _Workers(gateway, environment, schedules_changed)
+    server.serve(gateway)
+
+    state.save_environment(environment, base_url)
+    stack.callback(state.clear_environment)
+    stack.callback(every(RETENTION_EVERY_SECONDS, RETENTION_FUNCTION, _local(RETENTION_FUNCTION), {"dry_run": False}))
+    # The first to stop, side by side: nothing new comes in and nothing new starts while the rest stops.
+    stack.callback(_bounded, budget, 1.5, {"the gateway": server.close, **workers.start()})
+    _banner(
+        base_url,
+        environment,
+        routes,
+        stub_mounted=bool(mounts),
+        dispatching=workers.dispatching,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _listen(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int) -> GatewayServer:
     try:
         server = GatewayServer(host, port)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     stack.callback(_bounded, budget, 1.0, {"the gateway": server.close})
-    authority = f"{_url_host(host)}:{server.port}"
-    base_url = f"http://{authority}"
+    return server
 
-    pgdata = state.local_dir() / "pgdata"
-    database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(stack, budget, pgdata)
+
+def _backing_services(stack: contextlib.ExitStack, budget: StopBudget) -> dict[str, str]:
+    """PostgreSQL migrated, the AWS endpoint with the stack's resources in it: their settings for the functions."""
+    database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(stack, budget, state.local_dir() / "pgdata")
     try:
         applied = apply_migrations(database_url)
     except psycopg.Error as exc:
@@ -176,68 +209,62 @@ def _start(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int
         environment.update(create_resources(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"]))
     except (BotoCoreError, ClientError) as exc:
         raise CliError(f"cannot create the AWS resources at {environment['AWS_ENDPOINT_URL']}: {exc}") from exc
+    return environment
 
-    mounts: list[Mount] = []
-    engine_url = os.environ.get("WORKFLOW_ENGINE_URL")
-    if engine_url is None:
-        stub = EngineStub()
-        mounts.append(stub.handle)
-        engine_url = base_url + BASE_PATH
-    environment.update(
-        JWT_AUDIENCE=state.LOCAL_AUDIENCE,
-        JWT_ISSUER=state.LOCAL_ISSUER,
-        PUBLIC_BASE_URL=base_url,
-        WORKFLOW_ENGINE_URL=engine_url,
-    )
+
+def _function_environment(base_url: str, *, engine_stubbed: bool) -> dict[str, str]:
+    """What the CDK stack would set on the functions, pointed at this machine; the developer's values win."""
+    engine_url = base_url + BASE_PATH if engine_stubbed else os.environ["WORKFLOW_ENGINE_URL"]
+    environment = {
+        "JWT_AUDIENCE": state.LOCAL_AUDIENCE,
+        "JWT_ISSUER": state.LOCAL_ISSUER,
+        "PUBLIC_BASE_URL": base_url,
+        "WORKFLOW_ENGINE_URL": engine_url,
+    }
     environment.update({key: os.environ.get(key, value) for key, value in FUNCTION_DEFAULTS.items()})
     environment.update({key: os.environ.get(key, value) for key, value in DISPATCH_DEFAULTS.items()})
     environment["DISPATCH_MAX_ATTEMPTS"] = str(DISPATCH_MAX_RECEIVES)  # the queue's maxReceiveCount: parked after it
-    os.environ.update(environment)  # before any handler is imported: functions read settings at cold start
+    return environment
 
-    routes = active_routes()
-    handlers: dict[str, LambdaHandler] = {}
-    for route in routes:
-        if route.function not in handlers:
-            handlers[route.function] = _local(route.function)
-    dispatch = _local(DISPATCH_FUNCTION) if DISPATCH_FUNCTION in function_names() else None
-    cron = _local(CRON_FUNCTION)
+
+def _route_handlers(routes: list[Route], schedules_changed: threading.Event) -> dict[str, LambdaHandler]:
+    handlers = {route.function: _local(route.function) for route in routes}
     # The api function is what changes schedules: after each call the emulator looks again at once.
-    schedules_changed = threading.Event()
     if API_FUNCTION in handlers:
         handlers[API_FUNCTION] = _then(handlers[API_FUNCTION], schedules_changed.set)
     _prepare_function_logs()
-    gateway = Gateway(routes, handlers, mounts, domain_name=authority)
-    aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
-    poller = None
-    if dispatch is not None:
-        dispatch_lock = gateway.function_lock(DISPATCH_FUNCTION)
-        poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, dispatch_lock)
-    emulator = SchedulerEmulator(
-        SchedulerApi(aws.scheduler(), environment["SCHEDULE_GROUP_NAME"]),
-        {environment["CRON_FUNCTION_ARN"]: cron},
-        gateway.function_lock(CRON_FUNCTION),
-        wake=schedules_changed,
-    )
-    server.serve(gateway)
+    return handlers
 
-    state.save_environment(environment, base_url)
-    stack.callback(state.clear_environment)
-    # The first to stop, side by side: nothing new comes in and nothing new starts while the rest stops.
-    sources: dict[str, Callable[[], object]] = {"the gateway": server.close, "the scheduler emulator": emulator.stop}
-    if poller is not None:  # once the gateway serves the engine stub the function may call
-        sources["the dispatch poller"] = poller.stop
-        poller.start()
-    emulator.start()
-    stack.callback(every(RETENTION_EVERY_SECONDS, RETENTION_FUNCTION, _local(RETENTION_FUNCTION), {"dry_run": False}))
-    stack.callback(_bounded, budget, 1.5, sources)
-    _banner(
-        base_url,
-        environment,
-        routes,
-        stub_mounted=bool(mounts),
-        dispatching=poller is not None,
-        seconds=time.monotonic() - started,
-    )
+
+class _Workers:
+    """What AWS runs without an HTTP call: the dispatch queue's consumer and EventBridge Scheduler's firings."""
+
+    def __init__(self, gateway: Gateway, environment: dict[str, str], schedules_changed: threading.Event) -> None:
+        aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
+        self._poller = None
+        if DISPATCH_FUNCTION in function_names():
+            dispatch_lock = gateway.function_lock(DISPATCH_FUNCTION)
+            dispatch = _local(DISPATCH_FUNCTION)
+            self._poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, dispatch_lock)
+        self._emulator = SchedulerEmulator(
+            SchedulerApi(aws.scheduler(), environment["SCHEDULE_GROUP_NAME"]),
+            {environment["CRON_FUNCTION_ARN"]: _local(CRON_FUNCTION)},
+            gateway.function_lock(CRON_FUNCTION),
+            wake=schedules_changed,
+        )
+
+    @property
+    def dispatching(self) -> bool:
+        return self._poller is not None
+
+    def start(self) -> dict[str, Callable[[], object]]:
+        """Start them (once the gateway serves the engine stub the functions may call); their stop steps."""
+        stops: dict[str, Callable[[], object]] = {"the scheduler emulator": self._emulator.stop}
+        if self._poller is not None:
+            stops["the dispatch poller"] = self._poller.stop
+            self._poller.start()
+        self._emulator.start()
+        return stops
 
 
 def _local(function: str) -> LambdaHandler:

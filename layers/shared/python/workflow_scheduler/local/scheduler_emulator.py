@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workflow_scheduler.domain.cron import CronError, iter_fire_times
-from workflow_scheduler.domain.schedules import SCHEDULE_ARN, SCHEDULED_TIME
+from workflow_scheduler.domain.triggers.cron.errors import CronError
+from workflow_scheduler.domain.triggers.cron.evaluate import iter_fire_times
+from workflow_scheduler.domain.triggers.cron.schedules import SCHEDULE_ARN, SCHEDULED_TIME
 from workflow_scheduler.local.invoke import LocalContext
 
 if TYPE_CHECKING:

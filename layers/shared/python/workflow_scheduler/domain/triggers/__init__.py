@@ -1,109 +1,81 @@
-"""TriggerManager: applies a trigger plan through the registrar of each trigger's type."""
+"""The one registry of trigger types: for each ``TriggerType``, where its parts live.
+
+Every type is a package here with the same parts: ``params.py`` (its parameter model and validation),
+``registrar.py`` (deploy-time side effects with their compensation) and ``firing.py`` (an outside event becomes
+the one ``TriggerEvent``: a ``TriggerFiring``); the last two each have ``build(deps)``. Adding a type is its folder and
+one entry below. Parts are named as ``module:attribute`` under this package and imported on first use, so a
+function's cold start loads only the types it serves (the webhook function never imports the cron modules).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from workflow_scheduler.domain.errors import Problem, TriggerTypeUnavailable
-from workflow_scheduler.domain.models import TriggerPlan, TriggerRecord, TriggerStatus
-from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
-from workflow_scheduler.domain.registrars import TriggerRegistrar
-from workflow_scheduler.domain.spec import TriggerSpec, TriggerType, WorkflowSpec
+from workflow_scheduler.domain.models import TriggerType
+from workflow_scheduler.domain.triggers.params import TriggerParams, secret_fields
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def trigger_status(spec_config: Mapping[str, Any], paused: bool) -> TriggerStatus:
-    if paused:
-        return TriggerStatus.PAUSED
-    if spec_config.get("enabled") is False:
-        return TriggerStatus.DISABLED
-    return TriggerStatus.ACTIVE
+    from workflow_scheduler.domain.firing import FiringDeps, TriggerFiring
+    from workflow_scheduler.domain.triggers.registrar import RegistrarDeps, TriggerRegistrar
 
 
-class TriggerManager:
-    def __init__(self, registrars: Iterable[TriggerRegistrar]) -> None:
-        self._registrars: dict[TriggerType, TriggerRegistrar] = {r.trigger_type: r for r in registrars}
+@dataclass(frozen=True)
+class TriggerTypeParts:
+    params: str  # the parameter model
+    registrar: str | None = None  # build(deps) -> its registrar, or None without what it needs; no entry: not yet
+    firing: str | None = None  # build(deps) -> its TriggerFiring
 
-    def check_available(self, spec: WorkflowSpec) -> None:
-        problems = [
-            Problem(
-                "subtype",
-                f"{t.type.subtype} triggers cannot be deployed yet: their firing path is not available",
-                t.trigger_id,
-            )
-            for t in spec.triggers
-            if t.type not in self._registrars
-        ]
-        if problems:
-            raise TriggerTypeUnavailable(problems)
 
-    def _registrar(self, trigger_type: TriggerType) -> TriggerRegistrar:
-        return self._registrars[trigger_type]
+REGISTRY: dict[TriggerType, TriggerTypeParts] = {
+    TriggerType.CRON: TriggerTypeParts("cron.params:CronParams", "cron.registrar:build", "cron.firing:build"),
+    TriggerType.MANUAL: TriggerTypeParts("manual.params:ManualParams", "manual.registrar:build", "manual.firing:build"),
+    TriggerType.WEBHOOK: TriggerTypeParts(
+        "webhook.params:WebhookParams", "webhook.registrar:build", "webhook.firing:build"
+    ),
+    # Validated, but refused at deploy (trigger_type_unavailable) until their firing path exists.
+    TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams"),
+    TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams"),
+}
 
-    def _record(self, workflow_id: str, spec: TriggerSpec, version: int, paused: bool) -> TriggerRecord:
-        return TriggerRecord(
-            workflow_id=workflow_id,
-            trigger_id=spec.trigger_id,
-            type=spec.type,
-            config=spec.config,
-            config_hash=spec.config_hash,
-            version=version,
-            status=trigger_status(spec.config, paused),
-            lookup=self._registrar(spec.type).lookup_columns(workflow_id, spec),
-        )
 
-    def apply(
-        self, tx: DeploymentTx, workflow_id: str, plan: TriggerPlan, version: int, paused: bool, undo: UndoLog
-    ) -> list[TriggerRecord]:
-        """Remove, re-register and add triggers; return the triggers registered afterwards."""
-        for record in plan.removed:
-            tx.delete_trigger(workflow_id, record.trigger_id)
-            self._registrar(record.type).unregister(record, undo)
-        result = list(plan.unchanged)
-        for old, spec in plan.changed:
-            record = self._record(workflow_id, spec, version, paused)
-            self._registrar(spec.type).check(tx, record)
-            tx.replace_trigger(record)
-            if old.type == spec.type:
-                self._registrar(spec.type).replace(old, record, undo)
-            else:
-                self._registrar(old.type).unregister(old, undo)
-                self._registrar(spec.type).register(record, undo)
-            result.append(record)
-        for spec in plan.added:
-            record = self._record(workflow_id, spec, version, paused)
-            self._registrar(spec.type).check(tx, record)
-            tx.insert_trigger(record)
-            self._registrar(spec.type).register(record, undo)
-            result.append(record)
-        return result
+def _load(part: str) -> Any:
+    module, _, attribute = part.partition(":")
+    return getattr(import_module(f"{__name__}.{module}"), attribute)
 
-    def remove_all(self, tx: DeploymentTx, records: Iterable[TriggerRecord], undo: UndoLog) -> None:
-        for record in records:
-            tx.delete_trigger(record.workflow_id, record.trigger_id)
-            self._registrar(record.type).unregister(record, undo)
 
-    def set_paused(
-        self, tx: DeploymentTx, records: Iterable[TriggerRecord], paused: bool, undo: UndoLog
-    ) -> list[TriggerRecord]:
-        updated = []
-        for record in records:
-            status = trigger_status(record.config, paused)
-            if status != record.status:
-                tx.set_trigger_status(record.workflow_id, record.trigger_id, status)
-                self._registrar(record.type).set_active(record, status == TriggerStatus.ACTIVE, undo)
-            updated.append(replace(record, status=status))
-        return updated
+def params_model(trigger_type: TriggerType) -> type[TriggerParams]:
+    model = _load(REGISTRY[trigger_type].params)
+    if not (isinstance(model, type) and issubclass(model, TriggerParams)):
+        raise TypeError(f"{REGISTRY[trigger_type].params} is not a TriggerParams model")
+    return model
 
-    def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
-        view: dict[str, Any] = {
-            "trigger_id": record.trigger_id,
-            "type": record.type.value,
-            "status": record.status.value,
-            "version": record.version,
-        }
-        registrar = self._registrars.get(record.type)
-        if registrar is not None:
-            view.update(registrar.describe(record, base_url))
-        return view
+
+def registrars(deps: RegistrarDeps) -> list[TriggerRegistrar]:
+    """The registrar of every type that can be deployed with ``deps``; the others are refused at deploy."""
+    available = []
+    for parts in REGISTRY.values():
+        if parts.registrar is not None:
+            build: Callable[[RegistrarDeps], TriggerRegistrar | None] = _load(parts.registrar)
+            if (registrar := build(deps)) is not None:
+                available.append(registrar)
+    return available
+
+
+def firing(trigger_type: TriggerType, deps: FiringDeps) -> TriggerFiring[Any]:
+    """The type's firing; its request type is the type's own (``CronInvocation``, ``WebhookRequest``, ...)."""
+    part = REGISTRY[trigger_type].firing
+    if part is None:
+        raise ValueError(f"{trigger_type.subtype} triggers have no firing path yet")
+    build: Callable[[FiringDeps], TriggerFiring[Any]] = _load(part)
+    return build(deps)
+
+
+@cache
+def secret_field_names() -> frozenset[str]:
+    """The names of the secret fields of every type (never quoted back in an error, whatever the node's type)."""
+    return frozenset(f.path[-1] for trigger_type in REGISTRY for f in secret_fields(params_model(trigger_type)))

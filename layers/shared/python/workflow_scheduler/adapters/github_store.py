@@ -1,0 +1,190 @@
+"""PostgreSQL side of GitHub deliveries: the delivery record, the App's installations and the router's candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from workflow_scheduler.adapters.deployment_store import trigger_record
+from workflow_scheduler.adapters.postgres import Database, Row, Session
+from workflow_scheduler.domain.models import DeploymentStatus
+from workflow_scheduler.domain.triggers.github.deliveries import (
+    Delivery,
+    DeliveryStatus,
+    Installation,
+    InstallationChange,
+    InstallationState,
+    RecordedDelivery,
+    RoutingSummary,
+)
+from workflow_scheduler.domain.triggers.github.router import Candidate
+
+# The literal 'github' matches the partial indexes' predicate (a bound parameter would not, in a generic plan);
+# @> is the array operator the GIN index on github_events serves.
+CANDIDATES = (
+    "SELECT t.*, d.status AS d_status, d.owner AS d_owner FROM trigger_index t JOIN deployments d USING (workflow_id)"
+    " WHERE t.trigger_type = 'github' AND t.github_repository = %(repository)s"
+    " AND t.github_events @> ARRAY[%(event)s]::text[] ORDER BY t.workflow_id, t.trigger_id"
+)
+_RECORD = (
+    "INSERT INTO github_webhook_events (delivery_id, event, action, repository, installation_id, sender, status,"
+    " note, payload_text) VALUES (%(delivery_id)s, %(event)s, %(action)s, %(repository)s, %(installation_id)s,"
+    " %(sender)s, %(status)s, %(note)s, %(payload_text)s)"
+    " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id"
+)
+# One statement per event: the row is created if the installation was never seen.
+_INSTALLATION = (
+    "INSERT INTO github_installations AS i (installation_id, account_login, account_type, state,"
+    " repository_selection, repositories)"
+    " VALUES (%(id)s, %(login)s, %(type)s, COALESCE(%(state)s::text, 'active'), %(selection)s,"
+    "  ARRAY(SELECT DISTINCT r FROM unnest(COALESCE(%(repositories)s::text[], %(added)s::text[])) AS r"
+    "   WHERE NOT r = ANY(%(removed)s::text[]) ORDER BY r))"
+    " ON CONFLICT (installation_id) DO UPDATE SET"
+    " account_login = COALESCE(EXCLUDED.account_login, i.account_login),"
+    " account_type = COALESCE(EXCLUDED.account_type, i.account_type),"
+    " state = COALESCE(%(state)s::text, i.state),"
+    " repository_selection = COALESCE(EXCLUDED.repository_selection, i.repository_selection),"
+    " repositories = ARRAY(SELECT DISTINCT r FROM"
+    "  unnest(COALESCE(%(repositories)s::text[], i.repositories || %(added)s::text[]))"
+    "  AS r WHERE NOT r = ANY(%(removed)s::text[]) ORDER BY r),"
+    " updated_at = now()"
+)
+
+
+def _candidate(row: Row) -> Candidate:
+    return Candidate(
+        trigger=trigger_record(row), deployment_status=DeploymentStatus(row["d_status"]), owner=row["d_owner"]
+    )
+
+
+def _delivery(row: Row) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"],
+        event=row["event"],
+        action=row["action"],
+        repository=row["repository"],
+        installation_id=row["installation_id"],
+        sender=row["sender"],
+        body=row["payload_text"],
+        status=DeliveryStatus(row["status"]),
+    )
+
+
+class PostgresGithubStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- ingress -------------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def record(
+        self, delivery: Delivery, *, note: str | None, installation: InstallationChange | None
+    ) -> Iterator[bool]:
+        params = {
+            **delivery.described(),
+            "status": (DeliveryStatus.RECEIVED if note is None else DeliveryStatus.ROUTED).value,
+            "note": note,
+            "payload_text": delivery.body if note is None else None,
+        }
+        with self._db.session(transaction=True) as s:
+            if s.one(_RECORD, params) is None:
+                yield False
+                return
+            if installation is not None:
+                _apply(s, installation)
+            yield True
+
+    # -- router --------------------------------------------------------------------------------------------------
+
+    def delivery(self, delivery_id: str) -> Delivery | None:
+        with self._db.session(transaction=False) as s:
+            row = s.one("SELECT * FROM github_webhook_events WHERE delivery_id = %s", (delivery_id,))
+        return _delivery(row) if row else None
+
+    def installation_state(self, installation_id: int) -> InstallationState | None:
+        with self._db.session(transaction=False) as s:
+            row = s.one("SELECT state FROM github_installations WHERE installation_id = %s", (installation_id,))
+        return InstallationState(row["state"]) if row else None
+
+    def candidates(self, repository: str, event: str) -> list[Candidate]:
+        with self._db.session(transaction=False) as s:
+            rows = s.all(CANDIDATES, {"repository": repository.lower(), "event": event})
+        return [_candidate(r) for r in rows]
+
+    def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
+        with self._db.session(transaction=False) as s:
+            s.execute(
+                "UPDATE github_webhook_events SET status = 'routed', candidates = %s, matched = %s, outcomes = %s,"
+                " note = %s, error = NULL, payload_text = NULL, attempts = attempts + 1, updated_at = now()"
+                " WHERE delivery_id = %s",
+                (summary.candidates, summary.matched, Jsonb(summary.outcomes_json()), summary.note, delivery_id),
+            )
+
+    def mark_failed(self, delivery_id: str, error: str) -> None:
+        with self._db.session(transaction=False) as s:
+            s.execute(
+                "UPDATE github_webhook_events SET status = 'failed', error = %s, attempts = attempts + 1,"
+                " updated_at = now() WHERE delivery_id = %s AND status <> 'routed'",
+                (error, delivery_id),
+            )
+
+    # -- sweep ---------------------------------------------------------------------------------------------------
+
+    def recorded(self, delivery_ids: Collection[str]) -> set[str]:
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                "SELECT delivery_id FROM github_webhook_events WHERE delivery_id = ANY(%s)", (list(delivery_ids),)
+            )
+        return {r["delivery_id"] for r in rows}
+
+    def prune(self, received_before: datetime) -> int:
+        with self._db.session(transaction=False) as s:
+            return s.execute("DELETE FROM github_webhook_events WHERE received_at < %s", (received_before,)).rowcount
+
+    # -- what an operator reads ----------------------------------------------------------------------------------
+
+    def recorded_delivery(self, delivery_id: str) -> RecordedDelivery | None:
+        with self._db.session(transaction=False) as s:
+            row = s.one("SELECT * FROM github_webhook_events WHERE delivery_id = %s", (delivery_id,))
+        if row is None:
+            return None
+        return RecordedDelivery(
+            delivery=_delivery(row),
+            candidates=row["candidates"],
+            matched=row["matched"],
+            outcomes=row["outcomes"],
+            note=row["note"],
+            error=row["error"],
+            attempts=row["attempts"],
+            received_at=row["received_at"],
+        )
+
+    def installation(self, installation_id: int) -> Installation | None:
+        with self._db.session(transaction=False) as s:
+            row = s.one("SELECT * FROM github_installations WHERE installation_id = %s", (installation_id,))
+        if row is None:
+            return None
+        return Installation(
+            installation_id=row["installation_id"],
+            state=InstallationState(row["state"]),
+            account_login=row["account_login"],
+            repositories=tuple(row["repositories"]),
+        )
+
+
+def _apply(s: Session, change: InstallationChange) -> None:
+    params: dict[str, Any] = {
+        "id": change.installation_id,
+        "login": change.account_login,
+        "type": change.account_type,
+        "state": change.state.value if change.state is not None else None,
+        "selection": change.repository_selection,
+        "repositories": list(change.repositories) if change.repositories is not None else None,
+        "added": list(change.added),
+        "removed": list(change.removed),
+    }
+    s.execute(_INSTALLATION, params)

@@ -1,0 +1,1 @@
+"""E-mail triggers: an IMAP mailbox polled for messages matching a filter."""

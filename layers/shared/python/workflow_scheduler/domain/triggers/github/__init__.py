@@ -1,0 +1,1 @@
+"""GitHub triggers: GitHub App webhook deliveries matched against Actions-style filters."""

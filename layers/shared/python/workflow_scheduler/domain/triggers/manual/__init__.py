@@ -1,0 +1,1 @@
+"""Manual triggers: the owner runs a workflow through the API."""

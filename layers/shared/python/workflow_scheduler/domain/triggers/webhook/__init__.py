@@ -1,0 +1,1 @@
+"""Webhook triggers: an HTTP call to a deployed path fires its workflow, after the trigger's own auth."""
