@@ -99,7 +99,7 @@ def test_the_migration_keeps_the_history_and_its_claims() -> None:
                 " now() - i * interval '3 days' FROM generate_series(0, 59) i"
             )
             before = conn.execute("SELECT * FROM trigger_events ORDER BY execution_id").fetchall()
-        assert apply_migrations(url) == ["0005_scale"]
+        assert apply_migrations(url)[0] == "0005_scale"
         with psycopg.connect(url) as conn:
             after = conn.execute(
                 "SELECT id, workflow_id, trigger_id, trigger_type, version, execution_id, status, error, detail,"
