@@ -36,7 +36,7 @@ class Firings:
     def firings(self, *args: Any) -> list[Firing]:
         return []
 
-    def last_firings(self, workflow_id: str) -> dict[str, Firing]:
+    def last_firings(self, workflow_id: str, trigger_ids: Sequence[str]) -> dict[str, Firing]:
         return {}
 
     def recent_firings(self, workflow_id: str, trigger_ids: Sequence[str], per_trigger: int) -> dict[str, list[Firing]]:

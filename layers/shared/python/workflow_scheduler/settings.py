@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflow_scheduler.domain.retention import DEFAULT_RETENTION_DAYS, RetentionTooShort, retention_period
+
 
 def environment_variables(settings: type[BaseModel]) -> dict[str, str]:
     """Each field's environment variable, by field name."""
@@ -295,3 +297,17 @@ class EmailPollerSettings(DatabaseSettings, FiringSettings, LockSettings, EmailS
     email_attachments_bucket: str
     email_attachment_url_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)  # SigV4 allows 7 days
     email_poll_concurrency: int = Field(default=4, ge=1, le=32)  # mailboxes read at once
+
+
+class RetentionSettings(DatabaseSettings):
+    """The firing history's retention run: how many days of ``trigger_events`` it keeps (domain/retention.py)."""
+
+    firing_retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @model_validator(mode="after")
+    def _not_shorter_than_idempotency(self) -> RetentionSettings:
+        try:
+            retention_period(self.firing_retention_days)
+        except RetentionTooShort as exc:
+            raise ValueError(f"FIRING_RETENTION_DAYS: {exc.message}") from exc
+        return self
