@@ -187,3 +187,19 @@ def test_mail_that_arrives_during_a_pause_does_not_fire_after_resume(email: Emai
     assert email.api.call("resume", email.workflow_id).status == 200
     email.dovecot.append(email.user, alert_mail("after resume"))
     assert email.poll()["fired"] == 1 and email.fired() == ["after resume"]
+
+
+@pytest.mark.timeout(60, method="thread")  # a deadlock would hang the pool's shutdown
+def test_triggers_deployed_together_check_their_mailboxes_side_by_side(email: Email) -> None:
+    email.dovecot.create_folder(email.user, "Alerts")
+    email.dovecot.append(email.user, alert_mail("already there"), folder="Alerts")
+    reply = email.deploy(email.node("inbox"), email.node("alerts", folder="Alerts"), email.node("again"))
+    assert reply.status == 200, reply.body
+    with Database(email.stack.database_url).session(transaction=False) as s:
+        cursors = s.all("SELECT trigger_id, folder, last_uid FROM email_cursors WHERE workflow_id = %s ORDER BY 1",
+                        (email.workflow_id,))  # fmt: skip
+    assert [(c["trigger_id"], c["folder"], c["last_uid"]) for c in cursors] == [
+        ("again", "INBOX", 0),
+        ("alerts", "Alerts", 1),
+        ("inbox", "INBOX", 0),
+    ]

@@ -148,7 +148,8 @@ def deployment_service(
 
     return DeploymentService(
         PostgresDeploymentStore(db),
-        TriggerManager(registrars(scheduler, email=email_deploy(db, email) if email is not None else None)),
+        # E-mail deploys write cursors from the deploy's side-effect threads, while its transaction holds ``db``.
+        TriggerManager(registrars(scheduler, email=email_deploy(db.sibling(), email) if email is not None else None)),
         on_compensation_failure=report,
         secrets=SecretsManagerStore(),
         max_triggers=DEFAULT_MAX_TRIGGERS if max_triggers is None else max_triggers,

@@ -35,6 +35,11 @@ class Database:
         self.statements = 0
         self.writes = 0
 
+    def sibling(self) -> Database:
+        """Another ``Database`` on the same server with a connection of its own: for work on other threads while a
+        transaction holds this one (a deploy's side effects, run side by side)."""
+        return Database(self._conninfo, self._connect_timeout)
+
     def _connection(self) -> psycopg.Connection[Row]:
         conn = self._conn
         if conn is None or conn.closed or conn.broken:

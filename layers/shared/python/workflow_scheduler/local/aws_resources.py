@@ -21,6 +21,7 @@ from workflow_scheduler.local.state import signing_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -35,6 +36,7 @@ SCHEDULE_GROUP_NAME = "workflow-scheduler"
 SCHEDULES_DLQ_NAME = "workflow-scheduler-schedules-dlq"
 CRON_FUNCTION_NAME = "workflow-scheduler-cron"
 SCHEDULER_ROLE_NAME = "workflow-scheduler-scheduler"
+EMAIL_ATTACHMENTS_BUCKET = "workflow-scheduler-email-attachments"
 # moto's account; the ARNs it gives the resources it holds name it too.
 ACCOUNT_ID = "123456789012"
 
@@ -60,6 +62,9 @@ class Aws:
 
     def scheduler(self) -> EventBridgeSchedulerClient:
         return self._session.client("scheduler", endpoint_url=self.endpoint_url, config=self._config)
+
+    def s3(self) -> S3Client:
+        return self._session.client("s3", endpoint_url=self.endpoint_url, config=self._config)
 
     @property
     def region(self) -> str:
@@ -144,6 +149,20 @@ def scheduler_role(aws: Aws) -> str:
     return f"arn:aws:iam::{ACCOUNT_ID}:role/{SCHEDULER_ROLE_NAME}"
 
 
+def email_attachments_bucket(aws: Aws) -> str:
+    """Where the e-mail poller puts large attachments, given to workflows as presigned URLs."""
+    client = aws.s3()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):  # made by an earlier start
+        if aws.region == "us-east-1":  # the one region that refuses a location constraint
+            client.create_bucket(Bucket=EMAIL_ATTACHMENTS_BUCKET)
+        else:
+            client.create_bucket(
+                Bucket=EMAIL_ATTACHMENTS_BUCKET,
+                CreateBucketConfiguration={"LocationConstraint": aws.region},  # type: ignore[typeddict-item]
+            )
+    return EMAIL_ATTACHMENTS_BUCKET
+
+
 def _queue(client: SQSClient, name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
     try:
         url = client.get_queue_url(QueueName=name)["QueueUrl"]
@@ -165,6 +184,7 @@ RESOURCES: tuple[LocalResource, ...] = (
     ),
     LocalResource("CRON_FUNCTION_ARN", "Lambda function: the schedules' target", cron_function),
     LocalResource("SCHEDULER_ROLE_ARN", "IAM role: assumed by EventBridge Scheduler", scheduler_role),
+    LocalResource("EMAIL_ATTACHMENTS_BUCKET", "S3 bucket: large e-mail attachments", email_attachments_bucket),
 )
 
 

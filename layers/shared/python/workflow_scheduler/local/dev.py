@@ -58,6 +58,10 @@ DISPATCH_DEFAULTS = {
     "DISPATCH_BACKOFF_BASE_SECONDS": "1",
     "DISPATCH_BACKOFF_MAX_SECONDS": "10",
 }
+# E-mail triggers: polled every EMAIL_CHECK_INTERVAL seconds (the stack: every minute), and a trigger's own
+# check_interval may be as short (AWS holds it to a minute); the developer's environment overrides them.
+EMAIL_DEFAULTS = {"EMAIL_CHECK_INTERVAL": "60", "EMAIL_MIN_CHECK_INTERVAL": "1"}
+EMAIL_POLLER_FUNCTION = "email_poller"
 DISPATCH_FUNCTION = "dispatch"
 CRON_FUNCTION = "cron"
 API_FUNCTION = "api"
@@ -223,6 +227,7 @@ def _function_environment(base_url: str, *, engine_stubbed: bool) -> dict[str, s
     }
     environment.update({key: os.environ.get(key, value) for key, value in FUNCTION_DEFAULTS.items()})
     environment.update({key: os.environ.get(key, value) for key, value in DISPATCH_DEFAULTS.items()})
+    environment.update({key: os.environ.get(key, value) for key, value in EMAIL_DEFAULTS.items()})
     environment["DISPATCH_MAX_ATTEMPTS"] = str(DISPATCH_MAX_RECEIVES)  # the queue's maxReceiveCount: parked after it
     return environment
 
@@ -237,10 +242,13 @@ def _route_handlers(routes: list[Route], schedules_changed: threading.Event) -> 
 
 
 class _Workers:
-    """What AWS runs without an HTTP call: the dispatch queue's consumer and EventBridge Scheduler's firings."""
+    """What AWS runs without an HTTP call: the dispatch queue's consumer, EventBridge Scheduler's firings and the
+    e-mail poller's schedule (its mailbox locks in moto's DynamoDB, like the stack's; LOCK_BACKEND=redis also works)."""
 
     def __init__(self, gateway: Gateway, environment: dict[str, str], schedules_changed: threading.Event) -> None:
         aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
+        self._email_every = float(environment["EMAIL_CHECK_INTERVAL"])
+        self._email = _local(EMAIL_POLLER_FUNCTION) if EMAIL_POLLER_FUNCTION in function_names() else None
         self._poller = None
         if DISPATCH_FUNCTION in function_names():
             dispatch_lock = gateway.function_lock(DISPATCH_FUNCTION)
@@ -264,6 +272,8 @@ class _Workers:
             stops["the dispatch poller"] = self._poller.stop
             self._poller.start()
         self._emulator.start()
+        if self._email is not None:
+            stops["the e-mail poller"] = every(self._email_every, EMAIL_POLLER_FUNCTION, self._email, {})
         return stops
 
 
@@ -513,6 +523,8 @@ def _banner(
         f"  engine      {engine}",
         *([f"  dispatch    queue -> dispatch: {retries}"] if dispatching else []),
         f"  schedules   group {environment['SCHEDULE_GROUP_NAME']} -> cron (scheduler emulator)",
+        f"  e-mail      email_poller every {environment['EMAIL_CHECK_INTERVAL']} s (EMAIL_CHECK_INTERVAL);"
+        f" service mailbox {os.environ.get('IMAP_SERVER') or 'none (IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD)'}",
         f"  aws         {environment['AWS_ENDPOINT_URL']}",
         f"  database    {_describe_database(environment['DATABASE_URL'])}",
         "  token       TOKEN=$(.venv/bin/workflow-scheduler token --user alice --raw)",
