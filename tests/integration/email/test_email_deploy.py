@@ -25,6 +25,7 @@ from tests.support.dovecot import HOST, Dovecot, MailUser, spare_port
 from tests.support.email_triggers import empty_email_tables
 from tests.support.events import load_event
 from tests.support.fake_mailbox import alert_mail
+from tests.support.oauth_server import OAuthServer
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.inline_secrets import OWNER_TAG, managed_secret_name
 from workflow_scheduler.local.invoke import LocalContext
@@ -157,8 +158,9 @@ def test_starttls_and_a_users_own_password_secret(email: Email) -> None:
     node["parameters"]["password_ref"] = name
     reply = email.deploy(node)
     assert reply.status == 200, reply.body
-    email.dovecot.append(email.user, alert_mail("over starttls"))
+    uid = email.dovecot.append(email.user, alert_mail("over starttls"))
     assert email.poll()["fired"] == 1 and email.fired() == ["over starttls"]
+    assert r"\Seen" not in email.dovecot.flags(email.user)[uid]  # mark_as_read off: left unread
 
     reply = email.api.call("deploy", email.workflow_id + "-b", deploy_body(node), user="mallory")
     assert reply.status == 422 and reply.body["problems"][0]["field"] == "parameters.password_ref", reply.body
@@ -203,3 +205,31 @@ def test_triggers_deployed_together_check_their_mailboxes_side_by_side(email: Em
         ("alerts", "Alerts", 1),
         ("inbox", "INBOX", 0),
     ]
+
+
+def test_an_xoauth2_trigger_is_checked_with_a_token_from_its_oauth_client(
+    email: Email, oauth_server: OAuthServer
+) -> None:
+    client = oauth_server.provider.add_client(email.user.name)
+    refresh, secret = f"alice/refresh-{email.workflow_id}", f"alice/client-{email.workflow_id}"
+    for name, value in ((refresh, client.refresh_token), (secret, client.client_secret)):
+        boto3.client("secretsmanager").create_secret(
+            Name=name, SecretString=value, Tags=[{"Key": OWNER_TAG, "Value": "alice"}]
+        )
+    node = email.node(
+        auth="xoauth2", oauth_token_url=oauth_server.token_url, oauth_client_id=client.client_id,
+        oauth_refresh_token_ref=refresh, oauth_client_secret_ref=secret,
+    )  # fmt: skip
+    del node["parameters"]["password"]
+    requests_before = len(oauth_server.provider.token_requests)
+    reply = email.deploy(node)
+    assert reply.status == 200, reply.body
+    assert reply.body["triggers"][0]["auth"] == "xoauth2"
+    assert len(oauth_server.provider.token_requests) > requests_before  # the deploy logged in with a token
+    email.dovecot.append(email.user, alert_mail("via a token"))
+    assert email.poll()["fired"] == 1 and email.fired() == ["via a token"]
+
+    oauth_server.provider.clients.pop(client.client_id)  # the provider no longer knows the client
+    reply = email.api.call("deploy", email.workflow_id + "-b", deploy_body(node))
+    assert reply.status == 422 and reply.body["error"] == "oauth_token_refused", reply.body
+    assert client.refresh_token not in json.dumps(reply.body)
