@@ -64,6 +64,7 @@ PLACEHOLDER_ENV = {
     "SCHEDULE_GROUP_NAME": "workflow-scheduler",
     "CRON_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:cron",
     "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/scheduler",
+    "EMAIL_ATTACHMENTS_BUCKET": "workflow-scheduler-email-attachments",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
 }

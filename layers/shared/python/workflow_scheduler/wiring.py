@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from workflow_scheduler.adapters.postgres import Database
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from workflow_scheduler.adapters.delivery_guard import IdempotentDeliveryGuard
     from workflow_scheduler.adapters.firing_store import PostgresFiringStore
     from workflow_scheduler.adapters.github_app import GithubAppClient
-    from workflow_scheduler.adapters.imap_connector import ServiceMailbox
+    from workflow_scheduler.adapters.imap_connector import MailboxConnector, ServiceMailbox
     from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
     from workflow_scheduler.domain.delivery import Deliverer
     from workflow_scheduler.domain.deployments import DeploymentService
@@ -49,8 +50,10 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
     from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
+    from workflow_scheduler.domain.triggers.email.mailbox import Mailbox
+    from workflow_scheduler.domain.triggers.email.poll import MailboxAccess
     from workflow_scheduler.domain.triggers.email.registrar import EmailDeployDeps
-    from workflow_scheduler.domain.triggers.email.service import EmailPollService
+    from workflow_scheduler.domain.triggers.email.service import DefaultMailbox, EmailPollService
     from workflow_scheduler.domain.triggers.github.ingress import GithubIngress
     from workflow_scheduler.domain.triggers.github.redelivery import RedeliverySweep
     from workflow_scheduler.domain.triggers.github.router import GithubRouter
@@ -113,17 +116,30 @@ def service_mailbox(settings: EmailSettings) -> ServiceMailbox:
 
 
 def email_deploy(db: Database, settings: EmailSettings) -> EmailDeployDeps:
-    """What deploying an e-mail trigger needs: a login with the secrets as they are now, the cursors."""
+    """What deploying an e-mail trigger needs: a login with the secrets as they are now, the cursors. The IMAP
+    adapters load at the first e-mail deploy, not at the api function's cold start (they cost ~150 ms)."""
     from workflow_scheduler.adapters.email_store import PostgresEmailStore
-    from workflow_scheduler.adapters.imap_connector import MailboxConnector
-    from workflow_scheduler.adapters.secrets import read_secret
     from workflow_scheduler.domain.triggers.email.registrar import EmailDeployDeps
 
-    mailbox = service_mailbox(settings)
+    mailbox = cache(partial(service_mailbox, settings))
+
+    @cache
+    def connector() -> MailboxConnector:
+        from workflow_scheduler.adapters.imap_connector import MailboxConnector
+        from workflow_scheduler.adapters.secrets import read_secret
+
+        return MailboxConnector(read_secret, mailbox(), always_fresh=True)
+
+    def open_mailbox(access: MailboxAccess) -> Mailbox:
+        return connector()(access)
+
+    def default_mailbox() -> DefaultMailbox | None:
+        return mailbox()()
+
     return EmailDeployDeps(
-        open_mailbox=MailboxConnector(read_secret, mailbox, always_fresh=True),
+        open_mailbox=open_mailbox,
         cursors=PostgresEmailStore(db),
-        default_mailbox=mailbox,
+        default_mailbox=default_mailbox,
         default_interval=timedelta(seconds=settings.email_check_interval),
         min_interval=timedelta(seconds=settings.email_min_check_interval),
     )
