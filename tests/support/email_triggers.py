@@ -1,5 +1,5 @@
-"""E-mail triggers written straight into the deployment store (the type is not deployable through the API yet),
-as a deploy would leave them: a deployment row and a trigger_index row."""
+"""E-mail triggers written straight into the deployment store, as a deploy would leave them (a deployment row and a
+trigger_index row) but without the deploy's mailbox check: for tests of the poller alone."""
 
 from __future__ import annotations
 
