@@ -121,7 +121,7 @@ class MemoryFiringStore:
     def __init__(self, targets: list[Any] | None = None) -> None:
         self.claimed: dict[str, Any] = {}
         self.rows: list[tuple[str, str, str | None]] = []  # (execution_id, status, error)
-        self._targets = targets or []
+        self._targets = targets if targets is not None else []
 
     @contextmanager
     def claim(self, event: Any, store_payload: bool = False) -> Iterator[bool]:
@@ -136,9 +136,16 @@ class MemoryFiringStore:
         self.rows.append((event.execution_id, str(status), error))
 
     def targets(self, query: Any) -> list[Any]:
-        from workflow_scheduler.domain.firing import ByTrigger, ByWebhookPath, ByWorkflow
+        from workflow_scheduler.domain.firing import ByGithubEvent, ByTrigger, ByWebhookPath, ByWorkflow
 
         match query:
+            case ByGithubEvent(repository=repository, event=event):
+                return [
+                    t
+                    for t in self._targets
+                    if t.trigger.lookup.get("github_repository") == repository.lower()
+                    and event in t.trigger.lookup.get("github_events", ())
+                ]
             case ByWebhookPath(path=path):
                 return [t for t in self._targets if t.trigger.lookup.get("webhook_path") == path]
             case ByTrigger(workflow_id=workflow_id, trigger_id=trigger_id):

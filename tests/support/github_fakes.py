@@ -1,5 +1,5 @@
-"""In-memory fakes for the GitHub trigger's ports: the delivery and installation store, the candidates, the
-events queue, the App's API and its deliveries."""
+"""In-memory fakes for the GitHub trigger's ports: the delivery and installation store, the events queue, the App's
+API and its deliveries (the candidates are ``MemoryFiringStore``'s targets)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow_scheduler.domain.errors import Unavailable
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
+from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.triggers.github.api import Diff, FileList, GithubApiError
 from workflow_scheduler.domain.triggers.github.deliveries import (
     Delivery,
@@ -26,7 +26,7 @@ from workflow_scheduler.domain.triggers.github.deliveries import (
 )
 from workflow_scheduler.domain.triggers.github.filters import GithubFilter
 from workflow_scheduler.domain.triggers.github.ingress import GithubRequest
-from workflow_scheduler.domain.triggers.github.router import Candidate, lookup_columns
+from workflow_scheduler.domain.triggers.github.registrar import lookup_columns
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 SECRET = "It's a Secret to Everybody"
@@ -74,17 +74,12 @@ class _Row:
 
 
 class MemoryGithubStore:
-    """Deliveries, installations and candidate triggers; a record made inside a block that raises is undone."""
+    """Deliveries and installations; a record made inside a block that raises is undone."""
 
     def __init__(self, clock: Any = lambda: datetime.now(UTC)) -> None:
         self.rows: dict[str, _Row] = {}
         self.installations: dict[int, dict[str, Any]] = {}
-        self.triggers: list[Candidate] = []
-        self.candidate_queries = 0
         self.clock = clock
-
-    def add_trigger(self, record: TriggerRecord, status: DeploymentStatus = DeploymentStatus.DEPLOYED) -> None:
-        self.triggers.append(Candidate(record, status, owner="alice"))
 
     # -- IngressLedger --
 
@@ -114,7 +109,7 @@ class MemoryGithubStore:
             current["repositories"] = set(change.repositories)
         current["repositories"] = (current["repositories"] | set(change.added)) - set(change.removed)
 
-    # -- RouterLedger and CandidateStore --
+    # -- RouterLedger --
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         row = self.rows.get(delivery_id)
@@ -133,15 +128,6 @@ class MemoryGithubStore:
         row = self.rows[delivery_id]
         row.delivery = replace(row.delivery, status=DeliveryStatus.FAILED)
         row.error, row.attempts = error, row.attempts + 1
-
-    def candidates(self, repository: str, event: str) -> list[Candidate]:
-        self.candidate_queries += 1
-        return [
-            c
-            for c in self.triggers
-            if c.trigger.lookup["github_repository"] == repository.lower()
-            and event in c.trigger.lookup["github_events"]
-        ]
 
     # -- SweepLedger --
 

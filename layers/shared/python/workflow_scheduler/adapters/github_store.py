@@ -1,4 +1,5 @@
-"""PostgreSQL side of GitHub deliveries: the delivery record, the App's installations and the router's candidates."""
+"""PostgreSQL side of GitHub deliveries: the delivery record and the App's installations (the router's candidates are
+``ByGithubEvent`` in adapters/firing_store.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from workflow_scheduler.adapters.deployment_store import trigger_record
 from workflow_scheduler.adapters.postgres import Database, Row, Session
-from workflow_scheduler.domain.models import DeploymentStatus
 from workflow_scheduler.domain.triggers.github.deliveries import (
     Delivery,
     DeliveryStatus,
@@ -21,15 +20,7 @@ from workflow_scheduler.domain.triggers.github.deliveries import (
     RecordedDelivery,
     RoutingSummary,
 )
-from workflow_scheduler.domain.triggers.github.router import Candidate
 
-# The literal 'github' matches the partial indexes' predicate (a bound parameter would not, in a generic plan);
-# @> is the array operator the GIN index on github_events serves.
-CANDIDATES = (
-    "SELECT t.*, d.status AS d_status, d.owner AS d_owner FROM trigger_index t JOIN deployments d USING (workflow_id)"
-    " WHERE t.trigger_type = 'github' AND t.github_repository = %(repository)s"
-    " AND t.github_events @> ARRAY[%(event)s]::text[] ORDER BY t.workflow_id, t.trigger_id"
-)
 _RECORD = (
     "INSERT INTO github_webhook_events (delivery_id, event, action, repository, installation_id, sender, status,"
     " note, payload_text) VALUES (%(delivery_id)s, %(event)s, %(action)s, %(repository)s, %(installation_id)s,"
@@ -53,12 +44,6 @@ _INSTALLATION = (
     "  AS r WHERE NOT r = ANY(%(removed)s::text[]) ORDER BY r),"
     " updated_at = now()"
 )
-
-
-def _candidate(row: Row) -> Candidate:
-    return Candidate(
-        trigger=trigger_record(row), deployment_status=DeploymentStatus(row["d_status"]), owner=row["d_owner"]
-    )
 
 
 def _delivery(row: Row) -> Delivery:
@@ -109,11 +94,6 @@ class PostgresGithubStore:
         with self._db.session(transaction=False) as s:
             row = s.one("SELECT state FROM github_installations WHERE installation_id = %s", (installation_id,))
         return InstallationState(row["state"]) if row else None
-
-    def candidates(self, repository: str, event: str) -> list[Candidate]:
-        with self._db.session(transaction=False) as s:
-            rows = s.all(CANDIDATES, {"repository": repository.lower(), "event": event})
-        return [_candidate(r) for r in rows]
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
         with self._db.session(transaction=False) as s:

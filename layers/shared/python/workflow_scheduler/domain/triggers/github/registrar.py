@@ -1,0 +1,43 @@
+"""The GitHub registrar: a GitHub trigger is its index row, found by repository and event (``ByGithubEvent``).
+
+Nothing is registered at GitHub: the App's one webhook brings every installation's events, and the router picks the
+triggers. An installation the service has not seen yet is accepted (the App may predate the service).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflow_scheduler.domain.models import TriggerRecord, TriggerType
+from workflow_scheduler.domain.spec import TriggerSpec
+from workflow_scheduler.domain.triggers.github.filters import GithubFilter
+from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar, RegistrarDeps
+
+
+def lookup_columns(flt: GithubFilter) -> dict[str, Any]:
+    """A GitHub trigger's index columns, as ``ByGithubEvent`` looks them up (GitHub ignores the case of repository
+    names: they are kept in lower case)."""
+    return {
+        "github_repository": flt.repository.lower(),
+        "github_events": list(flt.events),
+        "github_installation_id": flt.github_app_installation_id,
+    }
+
+
+class GithubRegistrar(IndexOnlyRegistrar):
+    def __init__(self) -> None:
+        super().__init__(TriggerType.GITHUB)
+
+    def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
+        return lookup_columns(GithubFilter.from_config(spec.config))
+
+    def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
+        return {
+            "repository": record.config.get("repository"),
+            "events": record.config.get("events", []),
+            "github_app_installation_id": record.config.get("github_app_installation_id"),
+        }
+
+
+def build(deps: RegistrarDeps) -> GithubRegistrar:
+    return GithubRegistrar()
