@@ -31,6 +31,7 @@ from workflow_scheduler.domain.models import Deployment, DeploymentStatus, Trigg
 from workflow_scheduler.domain.triggers.github.deliveries import DeliveryStatus, InstallationState
 from workflow_scheduler.domain.triggers.github.router import NO_CREDENTIALS
 from workflow_scheduler.local.invoke import LocalContext
+from workflow_scheduler.settings import GithubRouterSettings
 from workflow_scheduler.wiring import deployment_service
 
 pytestmark = pytest.mark.integration
@@ -404,7 +405,16 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-def test_a_message_that_names_no_delivery_is_dropped_not_retried(fresh: System, with_app: ModuleType) -> None:
-    records = [sqs_record("not json"), sqs_record(json.dumps({"delivery_id": "never-recorded"}))]
-    assert fresh.route(with_app, records) == {"batchItemFailures": []}
+def test_a_message_that_is_not_ours_is_dropped_not_retried(fresh: System, with_app: ModuleType) -> None:
+    assert fresh.route(with_app, [sqs_record("not json")]) == {"batchItemFailures": []}
+    assert fresh.dispatched() == []
+
+
+def test_a_delivery_not_recorded_yet_is_retried_until_the_last_receive(fresh: System, with_app: ModuleType) -> None:
+    """The message is sent just before the record commits; a record rolled back after the send never appears."""
+    early = sqs_record(json.dumps({"delivery_id": "not-yet"}))
+    assert fresh.route(with_app, [early]) == {"batchItemFailures": [{"itemIdentifier": early["messageId"]}]}
+    receives = GithubRouterSettings.model_fields["github_router_max_receives"].default
+    last = sqs_record(json.dumps({"delivery_id": "not-yet"}), receive_count=receives)
+    assert fresh.route(with_app, [last]) == {"batchItemFailures": []}
     assert fresh.dispatched() == []

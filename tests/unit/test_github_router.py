@@ -46,7 +46,8 @@ class World:
         self.firing_store = MemoryFiringStore(self.targets)
         self.dispatch = MemoryQueue()
         self.ingress = GithubIngress(self.store, self.events, lambda: ["It's a Secret to Everybody"])
-        self.router = GithubRouter(self.store, self.firing_store, FiringService(self.firing_store, self.dispatch), api)
+        service = FiringService(self.firing_store, self.dispatch)
+        self.router = GithubRouter(self.store, self.firing_store, service, api, pause=lambda seconds: None)
 
     def add_trigger(self, record: TriggerRecord, status: DeploymentStatus = DeploymentStatus.DEPLOYED) -> None:
         self.targets.append(FiringTarget(status, "alice", record))
@@ -122,7 +123,6 @@ def test_a_delivery_routed_before_is_not_routed_again(world: World) -> None:
     world.deliver("push", push(), "d-1")
     assert world.router.route("d-1") is not None
     assert world.router.route("d-1") is None  # the queue delivered the message twice
-    assert world.router.route("never-recorded") is None
     assert len(world.fired) == 1
 
 

@@ -16,7 +16,8 @@ uses the one lookup contract (``TargetStore.targets``) and the one ``FiringServi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,17 @@ from workflow_scheduler.domain.triggers.github.enrichment import EnrichmentLimit
 from workflow_scheduler.domain.triggers.github.filters import GithubFilter, Match, Outcome, matches
 
 NOT_MATCHED = "not_matched"
+RECORD_WAITS = (0.05, 0.2, 0.5)  # seconds between reads of a delivery's record that is not there yet
 NO_CREDENTIALS = (
     "the GitHub App's credentials are not configured (GITHUB_APP_ID and its private key), "
     "and the trigger's path filters need the changed files from GitHub's API"
 )
+
+
+class DeliveryNotRecorded(Unavailable):
+    """The message names a delivery whose record is not there: not committed yet, or rolled back."""
+
+    code = "github_delivery_not_recorded"
 
 
 class RoutingPostponed(Unavailable):
@@ -69,22 +77,30 @@ class GithubRouter:
         firings: FiringService,
         api: GithubApi | None,
         limits: EnrichmentLimits | None = None,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self._ledger = ledger
         self._targets = targets
         self._firings = firings
         self._api = api  # None: no App credentials
         self._limits = limits or EnrichmentLimits()
+        self._pause = pause
 
     def route(self, delivery_id: str, *, last_attempt: bool = False) -> RoutingSummary | None:
-        """Route a recorded delivery; None when there is nothing to do (unknown, or routed already).
+        """Route a recorded delivery; None when there is nothing to do (routed already, or never recorded and this
+        is the last attempt).
 
         ``last_attempt``: the queue will not deliver it again, so what GitHub cannot answer now is recorded as
         refused instead of postponed. Raises ``RoutingPostponed`` (or another ``Unavailable``) when the
-        delivery must be tried again; it is recorded as failed with the reason.
+        delivery must be tried again; it is recorded as failed with the reason. Raises ``DeliveryNotRecorded``
+        while the delivery is not recorded.
         """
-        delivery = self._ledger.delivery(delivery_id)
-        if delivery is None or delivery.status is DeliveryStatus.ROUTED or delivery.body is None:
+        delivery = self._recorded(delivery_id)
+        if delivery is None:
+            if last_attempt:  # its record was rolled back: GitHub heard 503, and the sweep asks for it again
+                return None
+            raise DeliveryNotRecorded(f"delivery {delivery_id} is not recorded (yet); it is routed again later")
+        if delivery.status is DeliveryStatus.ROUTED or delivery.body is None:
             return None
         try:
             summary = self._route(delivery, loads_strict(delivery.body), last_attempt)
@@ -94,6 +110,17 @@ class GithubRouter:
             raise
         self._ledger.mark_routed(delivery_id, summary)
         return summary
+
+    def _recorded(self, delivery_id: str) -> Delivery | None:
+        """The delivery's record. The github function sends the message just before its record commits, so the
+        queue can bring the message first: the record is read again a few times before giving up on this attempt."""
+        delivery = self._ledger.delivery(delivery_id)
+        for seconds in RECORD_WAITS:
+            if delivery is not None:
+                break
+            self._pause(seconds)
+            delivery = self._ledger.delivery(delivery_id)
+        return delivery
 
     def _route(self, delivery: Delivery, payload: Mapping[str, Any], last_attempt: bool) -> RoutingSummary:
         installation = delivery.installation_id
