@@ -94,7 +94,7 @@ def populate(url: str, triggers: int, repositories: int) -> None:
     for i in range(triggers):
         config = base[(i // repositories) % len(base)].model_dump(mode="json")
         config["repository"] = repository(i % repositories)
-        lookup = lookup_columns(GithubFilter.from_config(config))
+        lookup = lookup_columns(config)
         workflow_id = f"wf-{i}"
         text = json.dumps(config)
         deployments.write(f"{workflow_id}\t{uuid.uuid4()}\towner-{i % 100}\t{{}}\t1\tdeployed\n")

@@ -24,7 +24,6 @@ from workflow_scheduler.domain.triggers.github.deliveries import (
     InstallationState,
     RoutingSummary,
 )
-from workflow_scheduler.domain.triggers.github.filters import GithubFilter
 from workflow_scheduler.domain.triggers.github.ingress import GithubRequest
 from workflow_scheduler.domain.triggers.github.registrar import lookup_columns
 
@@ -60,7 +59,7 @@ def github_trigger(workflow_id: str, trigger_id: str = "gh", version: int = 1, *
         config_hash=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
         version=version,
         status=TriggerStatus.ACTIVE,
-        lookup=lookup_columns(GithubFilter.from_config(config)),
+        lookup=lookup_columns(config),
     )
 
 

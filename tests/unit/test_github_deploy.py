@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -167,3 +169,17 @@ def test_malformed_parameters_are_refused_by_field(
 ) -> None:
     problems = refused(service, github(**{**EVERY_PARAMETER, **change}))
     assert field in [p["field"] for p in problems]
+
+
+def test_building_the_registrars_loads_no_github_matching_code() -> None:
+    """The api function builds every registrar at cold start; GitHub's patterns load only with a GitHub spec."""
+    probe = (
+        "import sys\n"
+        "from workflow_scheduler.domain.triggers import registrars\n"
+        "from workflow_scheduler.domain.triggers.registrar import RegistrarDeps\n"
+        "registrars(RegistrarDeps())\n"
+        "print(sorted(m for m in sys.modules if m.startswith('workflow_scheduler.domain.triggers.github.')))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "triggers.github.registrar" in loaded
+    assert "triggers.github.filters" not in loaded and "triggers.github.patterns" not in loaded

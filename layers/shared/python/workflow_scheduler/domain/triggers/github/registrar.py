@@ -6,21 +6,22 @@ triggers. An installation the service has not seen yet is accepted (the App may 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
 from workflow_scheduler.domain.spec import TriggerSpec
-from workflow_scheduler.domain.triggers.github.filters import GithubFilter
 from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar, RegistrarDeps
 
 
-def lookup_columns(flt: GithubFilter) -> dict[str, Any]:
-    """A GitHub trigger's index columns, as ``ByGithubEvent`` looks them up (GitHub ignores the case of repository
-    names: they are kept in lower case)."""
+def lookup_columns(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A GitHub trigger's index columns from its parameters, as ``ByGithubEvent`` looks them up (GitHub ignores the
+    case of repository names: they are kept in lower case). The filters are not loaded: the api function builds
+    every registrar at cold start."""
     return {
-        "github_repository": flt.repository.lower(),
-        "github_events": list(flt.events),
-        "github_installation_id": flt.github_app_installation_id,
+        "github_repository": str(config["repository"]).lower(),
+        "github_events": [str(e) for e in config["events"]],
+        "github_installation_id": int(config["github_app_installation_id"]),
     }
 
 
@@ -29,7 +30,7 @@ class GithubRegistrar(IndexOnlyRegistrar):
         super().__init__(TriggerType.GITHUB)
 
     def lookup_columns(self, workflow_id: str, spec: TriggerSpec) -> dict[str, Any]:
-        return lookup_columns(GithubFilter.from_config(spec.config))
+        return lookup_columns(spec.config)
 
     def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
         return {
