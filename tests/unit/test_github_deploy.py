@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from tests.support.fakes import MemoryFiringStore, MemoryStore
+from tests.support.imports import modules_loaded_by
 from workflow_scheduler.domain.deployments import DeploymentService
 from workflow_scheduler.domain.errors import SpecInvalid
 from workflow_scheduler.domain.firing import ByGithubEvent, FiringTarget
@@ -173,13 +172,11 @@ def test_malformed_parameters_are_refused_by_field(
 
 def test_building_the_registrars_loads_no_github_matching_code() -> None:
     """The api function builds every registrar at cold start; GitHub's patterns load only with a GitHub spec."""
-    probe = (
-        "import sys\n"
+    loaded = modules_loaded_by(
         "from workflow_scheduler.domain.triggers import registrars\n"
         "from workflow_scheduler.domain.triggers.registrar import RegistrarDeps\n"
-        "registrars(RegistrarDeps())\n"
-        "print(sorted(m for m in sys.modules if m.startswith('workflow_scheduler.domain.triggers.github.')))\n"
+        "registrars(RegistrarDeps())"
     )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert "triggers.github.registrar" in loaded
-    assert "triggers.github.filters" not in loaded and "triggers.github.patterns" not in loaded
+    github = "workflow_scheduler.domain.triggers.github"
+    assert f"{github}.registrar" in loaded
+    assert f"{github}.filters" not in loaded and f"{github}.patterns" not in loaded

@@ -3,12 +3,11 @@ only where its registrar has what it needs, and a spec loads the modules of its 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
+from tests.support.imports import modules_loaded_by
 from workflow_scheduler.domain.models import TriggerType
 from workflow_scheduler.domain.triggers import REGISTRY, params_model, registrars
 from workflow_scheduler.domain.triggers.params import TriggerParams
@@ -35,13 +34,12 @@ def test_cron_is_deployable_only_with_eventbridge_scheduler_and_email_not_yet() 
 
 
 def test_parsing_a_spec_loads_only_the_modules_of_its_trigger_types() -> None:
-    probe = (
-        "import sys\n"
-        "from workflow_scheduler.domain.spec import parse_workflow_spec\n"
-        "parse_workflow_spec({'nodes': [{'id': 'h', 'node_type': 'TRIGGER_NODE', 'subtype': 'TRIGGER_WEBHOOK'}]})\n"
-        "print(sorted(m for m in sys.modules if m.startswith('workflow_scheduler.domain.triggers.')))\n"
+    loaded = " ".join(
+        modules_loaded_by(
+            "from workflow_scheduler.domain.spec import parse_workflow_spec\n"
+            "parse_workflow_spec({'nodes': [{'id': 'h', 'node_type': 'TRIGGER_NODE', 'subtype': 'TRIGGER_WEBHOOK'}]})"
+        )
     )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "triggers.webhook.params" in loaded
     assert "triggers.cron" not in loaded and "triggers.email" not in loaded and "triggers.github" not in loaded
 
