@@ -37,10 +37,10 @@ REGISTRY: dict[TriggerType, TriggerTypeParts] = {
     TriggerType.WEBHOOK: TriggerTypeParts(
         "webhook.params:WebhookParams", "webhook.registrar:build", "webhook.firing:build"
     ),
+    # Validated, but refused at deploy (trigger_type_unavailable) until their firing path exists.
+    TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams"),
     # No firing builder: the github router fires (domain/triggers/github/router.py; one delivery, many triggers).
     TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams", "github.registrar:build"),
-    # Validated, but refused at deploy (trigger_type_unavailable) until its firing path exists.
-    TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams"),
 }
 
 
