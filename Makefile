@@ -49,5 +49,11 @@ synth: install layer
 openapi: install
 	$(BIN)/workflow-scheduler openapi > docs/openapi.json
 
+# On demand, never in the tests: the request paths at 1k, 100k and 1M triggers in a database of their own
+# (bench/scale.py; about 10 minutes, most of it loading 10M firings). `make bench SIZES=1000,100000` for less.
+SIZES ?= 1000,100000,1000000
+bench: install services
+	$(BIN)/python bench/scale.py --sizes $(SIZES)
+
 clean:
 	rm -rf $(VENV) build cdk.out .pytest_cache .mypy_cache .ruff_cache

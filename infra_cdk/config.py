@@ -19,6 +19,7 @@ from infra_cdk.constants import (
     CTX_DISPATCH_MAX_CONCURRENCY,
     CTX_EMAIL_CLIENT_TYPE,
     CTX_EMAIL_FROM,
+    CTX_FIRING_RETENTION_DAYS,
     CTX_GITHUB_API_URL,
     CTX_GITHUB_APP_ID,
     CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
@@ -35,12 +36,14 @@ from infra_cdk.constants import (
     CTX_WEBHOOK_SECRET_ARNS,
     CTX_WORKFLOW_ENGINE_URL,
     DEFAULT_DISPATCH_MAX_CONCURRENCY,
+    DEFAULT_FIRING_RETENTION_DAYS,
     DEFAULT_GITHUB_API_URL,
     DEFAULT_MAIL_FROM,
     DEFAULT_SMTP_PORT,
     DEFAULT_SMTP_SECURITY,
     DEFAULT_WORKFLOW_ENGINE_URL,
     DISPATCH_MAX_CONCURRENCY_RANGE,
+    FIRING_RETENTION_DAYS_RANGE,
     WEBHOOK_MAX_BODY_BYTES_RANGE,
 )
 
@@ -94,6 +97,7 @@ class StackConfig:
     alarm_email: str | None
     testing: TestingMail | None  # None: the engine is called
     github: GithubAppConfig
+    firing_retention_days: int = DEFAULT_FIRING_RETENTION_DAYS
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackConfig:
@@ -117,6 +121,8 @@ class StackConfig:
             alarm_email=alarm_email,
             testing=_testing_mail(ctx) if ctx.boolean(CTX_TESTING_MODE) else None,
             github=_github_app(ctx),
+            firing_retention_days=ctx.integer(CTX_FIRING_RETENTION_DAYS, FIRING_RETENTION_DAYS_RANGE)
+            or DEFAULT_FIRING_RETENTION_DAYS,
         )
 
 

@@ -39,6 +39,7 @@ GITHUB_ID = "Github"
 GITHUB_ROUTER_ID = "GithubRouter"
 GITHUB_REDELIVERY_ID = "GithubRedelivery"
 EMAIL_POLLER_ID = "EmailPoller"
+RETENTION_ID = "Retention"
 API_FUNCTION_ID = "ApiFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
 WEBHOOK_FUNCTION_ID = "WebhookFunction"
@@ -49,6 +50,7 @@ GITHUB_FUNCTION_ID = "GithubFunction"
 GITHUB_ROUTER_FUNCTION_ID = "GithubRouterFunction"
 GITHUB_REDELIVERY_FUNCTION_ID = "GithubRedeliveryFunction"
 EMAIL_POLLER_FUNCTION_ID = "EmailPollerFunction"
+RETENTION_FUNCTION_ID = "RetentionFunction"
 
 # Function folders under functions/.
 API_FUNCTION = "api"
@@ -61,6 +63,7 @@ GITHUB_FUNCTION = "github"
 GITHUB_ROUTER_FUNCTION = "github_router"
 GITHUB_REDELIVERY_FUNCTION = "github_redelivery"
 EMAIL_POLLER_FUNCTION = "email_poller"
+RETENTION_FUNCTION = "retention"
 
 # Environment variables the functions read (workflow_scheduler.settings). Names, not values: hence the noqa.
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -106,6 +109,8 @@ ENV_GITHUB_ROUTER_MAX_RECEIVES = "GITHUB_ROUTER_MAX_RECEIVES"
 ENV_EMAIL_ATTACHMENTS_BUCKET = "EMAIL_ATTACHMENTS_BUCKET"
 ENV_EMAIL_ATTACHMENT_URL_SECONDS = "EMAIL_ATTACHMENT_URL_SECONDS"
 ENV_EMAIL_MAILBOX_SECRET_ARN = "EMAIL_MAILBOX_SECRET_ARN"  # noqa: S105
+# RetentionSettings (retention).
+ENV_FIRING_RETENTION_DAYS = "FIRING_RETENTION_DAYS"
 LOG_LEVEL = "INFO"
 LOCK_BACKEND = "dynamodb"  # locks in the state table (adapters/locks_dynamodb.py); no Redis in the stack
 
@@ -146,6 +151,9 @@ GITHUB_REDELIVERY_RATE = Duration.minutes(10)  # within the 6-hour lookback, eve
 GITHUB_WEBHOOK_PATH = "/webhooks/github"
 GITHUB_WEBHOOK_SECRET_LENGTH = 40
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# The history's retention run: catalog queries, short DDL and batched deletes of a day's claims; nothing in memory.
+RETENTION_MEMORY_MB = 256
+RETENTION_TIMEOUT = Duration.minutes(15)
 LOG_RETENTION = aws_logs.RetentionDays.THREE_MONTHS
 
 # E-mail triggers (infra_cdk/functions/email_poller.py). The poller runs every minute and polls each trigger at its
@@ -226,6 +234,13 @@ RECONCILE_SCHEDULE_MINUTE = "17"
 RECONCILE_SCHEDULE_HOUR = "3"
 RECONCILE_INPUT = {"dry_run": False}
 RECONCILE_RETRY_ATTEMPTS = 2  # Lambda's default: reconcile is idempotent; a run that fails is retried, then alarms
+# The daily retention run of the firing history (infra_cdk/functions/retention.py), by an EventBridge rule: 04:47 UTC,
+# off the hour and after reconcile. It creates the months ahead, so the time of day does not matter.
+RETENTION_SCHEDULE_MINUTE = "47"
+RETENTION_SCHEDULE_HOUR = "4"
+RETENTION_INPUT = {"dry_run": False}
+RETENTION_RETRY_ATTEMPTS = 2  # idempotent: a failed run is retried, then alarms
+RETENTION_MAX_EVENT_AGE = Duration.hours(6)
 
 # REST API.
 API_STAGE_NAME = "prod"
@@ -259,6 +274,7 @@ CTX_WORKFLOW_ENGINE_URL = "workflowEngineUrl"
 CTX_WEBHOOK_SECRET_ARNS = "webhookSecretArns"  # noqa: S105
 CTX_WEBHOOK_MAX_BODY_BYTES = "webhookMaxBodyBytes"
 CTX_DISPATCH_MAX_CONCURRENCY = "dispatchMaxConcurrency"
+CTX_FIRING_RETENTION_DAYS = "firingRetentionDays"
 CTX_ALARM_EMAIL = "alarmEmail"
 CTX_TESTING_MODE = "testingMode"
 CTX_TESTING_EMAIL_RECIPIENT = "testingEmailRecipient"
@@ -277,6 +293,7 @@ CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "githubAppPrivateKeySecretArn"  # noqa: 
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once
+DEFAULT_FIRING_RETENTION_DAYS = 30  # workflow_scheduler.domain.retention's default (checked by tests/infra)
 DEFAULT_MAIL_FROM = "workflow-scheduler@localhost"  # TestingMailSettings' default; SES needs a real one
 DEFAULT_SMTP_PORT = 587
 DEFAULT_SMTP_SECURITY = "starttls"
@@ -284,6 +301,8 @@ DEFAULT_SMTP_SECURITY = "starttls"
 # Lambda invocation carries (6 MB for the whole event, the body base64-encoded: 4/3 of its size).
 DISPATCH_MAX_CONCURRENCY_RANGE = (2, 1000)
 WEBHOOK_MAX_BODY_BYTES_RANGE = (1024, 4 * 1024 * 1024)
+# At least the day a webhook Idempotency-Key is remembered (workflow_scheduler.domain.retention; tests/infra).
+FIRING_RETENTION_DAYS_RANGE = (1, 3650)
 
 # Outputs.
 OUTPUT_API_URL = "ApiUrl"
@@ -302,3 +321,4 @@ OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GithubAppPrivateKeySecretArn"  # noq
 OUTPUT_GITHUB_EVENTS_DLQ_URL = "GithubEventsDeadLetterQueueUrl"
 OUTPUT_EMAIL_MAILBOX_SECRET_ARN = "EmailServiceMailboxSecretArn"  # noqa: S105
 OUTPUT_EMAIL_ATTACHMENTS_BUCKET = "EmailAttachmentsBucketName"
+OUTPUT_RETENTION_FUNCTION = "RetentionFunctionName"

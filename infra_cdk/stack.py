@@ -37,9 +37,11 @@ from infra_cdk.constants import (
     OUTPUT_JWT_SECRET_ARN,
     OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_RECONCILE_FUNCTION,
+    OUTPUT_RETENTION_FUNCTION,
     OUTPUT_SCHEDULE_GROUP_NAME,
     OUTPUT_SCHEDULES_DLQ_URL,
     RECONCILE_ID,
+    RETENTION_ID,
     STACK_DESCRIPTION,
     STATE_TABLE_ID,
     WEBHOOK_PROXY_PATH,
@@ -54,6 +56,7 @@ from infra_cdk.functions.github_redelivery import GithubRedelivery
 from infra_cdk.functions.github_router import GithubRouter
 from infra_cdk.functions.migrate import Migrations
 from infra_cdk.functions.reconcile import Reconcile
+from infra_cdk.functions.retention import Retention
 from infra_cdk.functions.webhook import AUTH_PER_TRIGGER, Webhooks
 from infra_cdk.shared.alarms import Alarms
 from infra_cdk.shared.database import Database
@@ -141,7 +144,8 @@ class WorkflowSchedulerStack(Stack):
         )
 
     def _add_delivery_and_upkeep(self) -> None:
-        """Delivery of queued firings, the daily reconcile, the alarms on both, and the deploy-time migrations."""
+        """Delivery of queued firings, the daily reconcile, the alarms on both, the firing history's daily retention
+        run, and the deploy-time migrations."""
         self.dispatch = Dispatch(
             self,
             DISPATCH_ID,
@@ -166,6 +170,14 @@ class WorkflowSchedulerStack(Stack):
         for github_part in (self.github, self.github_router, self.github_redelivery):
             github_part.add_alarms(self.alarms)
         self.email_poller.add_alarms(self.alarms)
+        self.retention = Retention(
+            self,
+            RETENTION_ID,
+            layers=self.layers,
+            database=self.database,
+            retention_days=self.config.firing_retention_days,
+        )
+        self.retention.add_alarms(self.alarms)
         self.migrations = Migrations(
             self,
             MIGRATIONS_ID,
@@ -259,6 +271,11 @@ class WorkflowSchedulerStack(Stack):
                 OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
                 self.email_poller.attachments.bucket_name,
                 "Large e-mail attachments, given to workflows as presigned URLs; objects expire after a day",
+            ),
+            (
+                OUTPUT_RETENTION_FUNCTION,
+                self.retention.function.function_name,
+                'Invoke with {"dry_run": true} to see which history months the retention run would create and drop',
             ),
         ]
         for output_id, value, description in outputs:

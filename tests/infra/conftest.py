@@ -34,6 +34,7 @@ OPTIONS = {
     ),
     constants.CTX_WEBHOOK_MAX_BODY_BYTES: "2097152",
     constants.CTX_DISPATCH_MAX_CONCURRENCY: "4",
+    constants.CTX_FIRING_RETENTION_DAYS: "90",
     constants.CTX_ALARM_EMAIL: "oncall@example.com",
     constants.CTX_TESTING_MODE: "true",
     constants.CTX_TESTING_EMAIL_RECIPIENT: "qa@example.org",

@@ -275,6 +275,7 @@ def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(syn
         stack.reconcile.function,
         stack.github_redelivery.function,
         stack.email_poller.function,
+        stack.retention.function,
     )
     assert configs == {synthesized.logical_id(function) for function in scheduled}
 

@@ -17,8 +17,8 @@ def function_named(synthesized: Synthesized, construct_id: str) -> dict[str, Any
 
 def test_every_service_function_runs_python_312_with_both_layers(synthesized: Synthesized) -> None:
     functions = service_functions(synthesized)
-    # api, webhook, dispatch, migrate, cron, reconcile, github, its router and sweep, email_poller
-    assert len(functions) == 10
+    # api, webhook, dispatch, migrate, cron, reconcile, github, its router and sweep, email_poller, retention
+    assert len(functions) == 11
     layers = {
         synthesized.logical_id(synthesized.stack.layers.shared),
         synthesized.logical_id(synthesized.stack.layers.dependencies),
@@ -83,7 +83,7 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
 
 def test_log_groups_expire(synthesized: Synthesized) -> None:
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 12  # ten functions, API access logs, VPC flow logs
+    assert len(groups) == 13  # eleven functions, API access logs, VPC flow logs
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
     (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
     assert retention["Properties"]["RetentionInDays"] == 90
@@ -271,6 +271,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_GITHUB_EVENTS_DLQ_URL,
         constants.OUTPUT_EMAIL_MAILBOX_SECRET_ARN,
         constants.OUTPUT_EMAIL_ATTACHMENTS_BUCKET,
+        constants.OUTPUT_RETENTION_FUNCTION,
     }
     assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])
     queues = synthesized.stack.dispatch_queue
@@ -284,3 +285,5 @@ def test_outputs(synthesized: Synthesized) -> None:
     assert outputs[constants.OUTPUT_CRON_FUNCTION]["Value"] == {"Ref": synthesized.logical_id(cron.function)}
     reconcile = synthesized.logical_id(synthesized.stack.reconcile.function)
     assert outputs[constants.OUTPUT_RECONCILE_FUNCTION]["Value"] == {"Ref": reconcile}
+    retention = synthesized.logical_id(synthesized.stack.retention.function)
+    assert outputs[constants.OUTPUT_RETENTION_FUNCTION]["Value"] == {"Ref": retention}

@@ -1,5 +1,5 @@
 """``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations, local tokens, DLQ redrive,
-the adoption of legacy webhook secrets.
+the adoption of legacy webhook secrets, the firing history's retention.
 
 Output for machines is JSON on stdout; errors go to stderr with exit status 2.
 """
@@ -125,6 +125,31 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
     _print(report.as_dict())
 
 
+def cmd_retention(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
+    from workflow_scheduler.domain.errors import DomainError
+    from workflow_scheduler.local.environment import use_local_environment
+    from workflow_scheduler.settings import RetentionSettings
+    from workflow_scheduler.wiring import history_retention
+
+    use_local_environment(unless=["DATABASE_URL", "DB_SECRET_ARN"])
+    overrides = {} if args.days is None else {"firing_retention_days": args.days}
+    try:
+        retention = history_retention(RetentionSettings.model_validate(overrides))
+    except ValidationError as exc:
+        raise CliError(f"retention is not configured: {_reasons(exc)}") from exc
+    try:
+        _print(retention.run(dry_run=args.dry_run).as_dict())
+    except DomainError as exc:
+        raise CliError(exc.message) from exc
+
+
+def _reasons(exc: Any) -> str:
+    """A pydantic ValidationError's messages, without its links and input echo."""
+    return "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+
+
 def cmd_secrets_adopt(args: argparse.Namespace) -> None:
     """The migrate function's one-time adoption, on demand: it ignores the record of a run (it is idempotent)."""
     from pydantic import ValidationError
@@ -198,6 +223,13 @@ def parser() -> argparse.ArgumentParser:
     reconcile = sub.add_parser("reconcile", help="make the schedule group match the trigger index")
     reconcile.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
     reconcile.set_defaults(run=cmd_reconcile)
+
+    retention = sub.add_parser(
+        "retention", help="drop the firing history's months past the retention; create the months ahead"
+    )
+    retention.add_argument("--days", type=int, help="days of history kept (default: FIRING_RETENTION_DAYS, or 30)")
+    retention.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    retention.set_defaults(run=cmd_retention)
 
     secrets = sub.add_parser("secrets", help="the webhook secrets the service manages")
     secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)

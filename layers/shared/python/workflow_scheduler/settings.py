@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflow_scheduler.domain.retention import DEFAULT_RETENTION_DAYS, RetentionTooShort, retention_period
+
 
 def environment_variables(settings: type[BaseModel]) -> dict[str, str]:
     """Each field's environment variable, by field name."""
@@ -286,4 +288,18 @@ class EmailPollerSettings(DatabaseSettings, FiringSettings, LockSettings):
     def _one_mailbox_source(self) -> EmailPollerSettings:
         if self.email_mailbox_secret_arn and (self.imap_server or self.email_user or self.email_password):
             raise ValueError("set the service mailbox either by EMAIL_MAILBOX_SECRET_ARN or by IMAP_SERVER, not both")
+        return self
+
+
+class RetentionSettings(DatabaseSettings):
+    """The firing history's retention run: how many days of ``trigger_events`` it keeps (domain/retention.py)."""
+
+    firing_retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @model_validator(mode="after")
+    def _not_shorter_than_idempotency(self) -> RetentionSettings:
+        try:
+            retention_period(self.firing_retention_days)
+        except RetentionTooShort as exc:
+            raise ValueError(f"FIRING_RETENTION_DAYS: {exc.message}") from exc
         return self

@@ -25,6 +25,7 @@ from workflow_scheduler.settings import (
     GithubRouterSettings,
     GithubWebhookSettings,
     ReconcileSettings,
+    RetentionSettings,
     SchedulerSettings,
     WebhookSettings,
     required,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.dispatch import Dispatcher
     from workflow_scheduler.domain.firing import FiringService, SecretOwnerCheck, SecretReader, TriggerFiring
     from workflow_scheduler.domain.history import History
+    from workflow_scheduler.domain.retention import HistoryRetention
     from workflow_scheduler.domain.secret_adoption import AdoptionReport
     from workflow_scheduler.domain.triggers.cron.firing import CronInvocation
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
@@ -358,3 +360,11 @@ def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
         check_secret=SecretOwnership(),
         run_all=thread_pool_runner(settings.email_poll_concurrency),
     )
+
+
+def history_retention(settings: RetentionSettings) -> HistoryRetention:
+    """The retention function's (and ``workflow-scheduler retention``'s): the firing history's months."""
+    from workflow_scheduler.adapters.history_partitions import PostgresHistoryPartitions
+    from workflow_scheduler.domain.retention import HistoryRetention
+
+    return HistoryRetention(PostgresHistoryPartitions(connection_pool(settings)), settings.firing_retention_days)

@@ -11,7 +11,7 @@ from typing import Any, assert_never
 from psycopg.types.json import Jsonb
 
 from workflow_scheduler.adapters.deployment_store import trigger_record
-from workflow_scheduler.adapters.postgres import Database, Row
+from workflow_scheduler.adapters.postgres import Database, Row, Session
 from workflow_scheduler.domain.firing import (
     ByGithubEvent,
     ByTrigger,
@@ -76,6 +76,16 @@ def _row(event: TriggerEvent, status: FiringStatus, error: str | None, claimed: 
     }
 
 
+def _take_claim(s: Session, row: dict[str, Any]) -> bool:
+    """Own the firing's execution id (trigger_claims: the partitioned history cannot keep ids unique itself)."""
+    taken = s.one(
+        "INSERT INTO trigger_claims (execution_id, fired_at) VALUES (%(execution_id)s, %(fired_at)s)"
+        " ON CONFLICT (execution_id) DO NOTHING RETURNING execution_id",
+        row,
+    )
+    return taken is not None
+
+
 class PostgresFiringStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -119,8 +129,10 @@ class PostgresFiringStore:
         if store_payload:  # the exact JSON text: the data was checked to have one (FiringService.fire)
             row["payload_text"] = json.dumps(event.data, ensure_ascii=False, allow_nan=False)
         with self._db.session(transaction=True) as s:
-            inserted = s.one(f"{_INSERT} ON CONFLICT (execution_id) WHERE claimed DO NOTHING RETURNING id", row)
-            yield inserted is not None
+            claimed = _take_claim(s, row)
+            if claimed:
+                s.execute(_INSERT, row)
+            yield claimed
 
     def record(self, event: TriggerEvent, status: FiringStatus, error: str | None = None) -> None:
         with self._db.session(transaction=False) as s:
@@ -145,19 +157,26 @@ class PostgresFiringStore:
             "dispatched_at": dispatched_at,
             "detail": Jsonb(detail or {}),
         }
-        with self._db.session(transaction=False) as s:
+        # The claim first: it waits for a claim of the same id still being committed, and the statement after it
+        # then sees that firing's row (each statement of the transaction reads what was committed before it).
+        with self._db.session(transaction=True) as s:
+            if _take_claim(s, params):
+                s.execute(
+                    "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status,"
+                    " error, detail, fired_at, claimed, attempts, latency_ms, dispatched_at)"
+                    " VALUES (%(workflow_id)s, %(trigger_id)s, %(trigger_type)s, %(version)s, %(execution_id)s,"
+                    " %(status)s, %(error)s, %(detail)s, %(fired_at)s, true, %(attempts)s, %(latency_ms)s,"
+                    " %(dispatched_at)s)",
+                    params,
+                )
+                return
             s.execute(
-                "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status,"
-                " error, detail, fired_at, claimed, attempts, latency_ms, dispatched_at)"
-                " VALUES (%(workflow_id)s, %(trigger_id)s, %(trigger_type)s, %(version)s, %(execution_id)s,"
-                " %(status)s, %(error)s, %(detail)s, %(fired_at)s, true, %(attempts)s, %(latency_ms)s,"
-                " %(dispatched_at)s)"
-                " ON CONFLICT (execution_id) WHERE claimed DO UPDATE SET status = EXCLUDED.status,"
-                " error = EXCLUDED.error, detail = trigger_events.detail || EXCLUDED.detail,"
-                " attempts = GREATEST(trigger_events.attempts, EXCLUDED.attempts),"
-                " latency_ms = EXCLUDED.latency_ms, dispatched_at = EXCLUDED.dispatched_at, updated_at = now()"
+                "UPDATE trigger_events SET status = %(status)s, error = %(error)s, detail = detail || %(detail)s,"
+                " attempts = GREATEST(attempts, %(attempts)s), latency_ms = %(latency_ms)s,"
+                " dispatched_at = %(dispatched_at)s, updated_at = now()"
+                " WHERE execution_id = %(execution_id)s AND claimed"
                 # A firing the engine accepted stays accepted, whatever a late or repeated delivery reports.
-                " WHERE trigger_events.status <> 'dispatched'",
+                " AND status <> 'dispatched'",
                 params,
             )
 
@@ -196,13 +215,14 @@ class PostgresFiringStore:
             )
         return [_firing(r) for r in rows]
 
-    def last_firings(self, workflow_id: str) -> dict[str, Firing]:
-        """The newest firing of each trigger of a workflow."""
+    def last_firings(self, workflow_id: str, trigger_ids: Sequence[str]) -> dict[str, Firing]:
+        """The newest firing of each trigger: one index probe per trigger, whatever the length of its history."""
         with self._db.session(transaction=False) as s:
             rows = s.all(
-                f"SELECT DISTINCT ON (trigger_id) {_FIRING_COLUMNS} FROM trigger_events"  # noqa: S608
-                " WHERE workflow_id = %s ORDER BY trigger_id, fired_at DESC, id DESC",
-                (workflow_id,),
+                f"SELECT e.* FROM unnest(%(ids)s::text[]) AS t(trigger_id) CROSS JOIN LATERAL"  # noqa: S608
+                f" (SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE workflow_id = %(workflow_id)s"
+                " AND trigger_id = t.trigger_id ORDER BY fired_at DESC, id DESC LIMIT 1) e",
+                {"ids": list(trigger_ids), "workflow_id": workflow_id},
             )
         return {r["trigger_id"]: _firing(r) for r in rows}
 

@@ -61,7 +61,8 @@ class HistoryStore(Protocol):
         self, workflow_id: str, limit: int, before: Cursor | None, status: str | None, trigger_id: str | None
     ) -> list[Firing]: ...
 
-    def last_firings(self, workflow_id: str) -> dict[str, Firing]: ...
+    def last_firings(self, workflow_id: str, trigger_ids: Sequence[str]) -> dict[str, Firing]:
+        """Each trigger's newest firing of any status."""
 
     def recent_firings(self, workflow_id: str, trigger_ids: Sequence[str], per_trigger: int) -> dict[str, list[Firing]]:
         """Each trigger's newest accepted (claimed) firings, newest first."""
@@ -189,7 +190,7 @@ class History:
         """Each trigger's last firing and health."""
         self._owned(workflow_id, owner)
         now = self._clock()
-        last = self._store.last_firings(workflow_id)
+        last = self._store.last_firings(workflow_id, trigger_ids)
         recent = self._store.recent_firings(workflow_id, trigger_ids, RECENT_FIRINGS)
         stuck = self._store.stuck_firings(workflow_id, now - self._stale_after)
         return {

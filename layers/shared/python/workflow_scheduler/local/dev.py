@@ -42,6 +42,7 @@ from workflow_scheduler.local.engine_stub import BASE_PATH, EXECUTIONS_PATH, Eng
 from workflow_scheduler.local.functions import function_names, load_handler_module
 from workflow_scheduler.local.gateway import Gateway, GatewayServer, LambdaHandler, Mount
 from workflow_scheduler.local.isolation import isolate_invocations
+from workflow_scheduler.local.periodic import every
 from workflow_scheduler.local.queue_poller import QueuePoller
 from workflow_scheduler.local.routes import Route, active_routes
 from workflow_scheduler.local.scheduler_emulator import SchedulerApi, SchedulerEmulator
@@ -71,6 +72,8 @@ DISPATCH_FUNCTION = "dispatch"
 QUEUE_CONSUMERS = {DISPATCH_FUNCTION: "DISPATCH_QUEUE_URL", "github_router": "GITHUB_EVENTS_QUEUE_URL"}
 CRON_FUNCTION = "cron"
 API_FUNCTION = "api"
+RETENTION_FUNCTION = "retention"
+RETENTION_EVERY_SECONDS = 3600.0  # the stack runs it daily; hourly here, so that a short session sees it work
 # Ctrl-C or SIGTERM to the last step of the stop, whatever is in flight; PostgreSQL's hard stop and the exit add
 # at most about a second (the e2e tests hold the whole stop to 5 s).
 STOP_SECONDS = 3.5
@@ -180,6 +183,7 @@ def _start(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int
 
     state.save_environment(environment, base_url)
     stack.callback(state.clear_environment)
+    stack.callback(every(RETENTION_EVERY_SECONDS, RETENTION_FUNCTION, _local(RETENTION_FUNCTION), {"dry_run": False}))
     # The first to stop, side by side: nothing new comes in and nothing new starts while the rest stops.
     stack.callback(_bounded, budget, 1.5, {"the gateway": server.close, **workers.start()})
     _banner(
