@@ -18,6 +18,7 @@ class MemoryTx:
     def __init__(self, store: MemoryStore) -> None:
         self.deployments = copy.deepcopy(store.deployments)
         self.triggers = copy.deepcopy(store.triggers)
+        self.github_links = store.github_links
         self.writes = 0
 
     def lock_deployment(self, workflow_id: str) -> Deployment | None:
@@ -55,6 +56,10 @@ class MemoryTx:
                 return wf, tid
         return None
 
+    def github_installation_linked(self, installation_id: int, workflow_id: str) -> bool:
+        deployment = self.deployments.get(workflow_id)
+        return deployment is not None and (installation_id, deployment.owner) in self.github_links
+
 
 class MemoryStore:
     """Transactions work on a copy that replaces the committed state only when the block succeeds."""
@@ -62,6 +67,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.deployments: dict[str, Deployment] = {}
         self.triggers: dict[tuple[str, str], TriggerRecord] = {}
+        self.github_links: set[tuple[int, str]] = set()  # (installation id, owner)
         self.writes = 0
 
     @contextmanager

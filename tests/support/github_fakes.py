@@ -78,6 +78,7 @@ class MemoryGithubStore:
     def __init__(self, clock: Any = lambda: datetime.now(UTC)) -> None:
         self.rows: dict[str, _Row] = {}
         self.installations: dict[int, dict[str, Any]] = {}
+        self.links: set[tuple[int, str]] = set()  # (installation id, owner)
         self.clock = clock
 
     # -- IngressLedger --
@@ -117,6 +118,9 @@ class MemoryGithubStore:
     def installation_state(self, installation_id: int) -> InstallationState | None:
         found = self.installations.get(installation_id)
         return InstallationState(found["state"]) if found else None
+
+    def linked_owners(self, installation_id: int) -> frozenset[str]:
+        return frozenset(owner for linked, owner in self.links if linked == installation_id)
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
         row = self.rows[delivery_id]

@@ -39,7 +39,9 @@ def github(node_id: str = "gh", **parameters: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def store() -> MemoryStore:
-    return MemoryStore()
+    linked = MemoryStore()
+    linked.github_links.add((42, "alice"))  # tests/unit/test_github_tenancy.py: without it, refused
+    return linked
 
 
 @pytest.fixture

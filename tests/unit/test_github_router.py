@@ -41,6 +41,7 @@ class World:
 
     def __init__(self, api: FakeGithubApi | None) -> None:
         self.store = MemoryGithubStore()
+        self.store.links.add((1, "alice"))  # the owner of add_trigger's triggers (test_github_tenancy.py)
         self.events = MemoryDeliveryQueue()
         self.targets: list[FiringTarget] = []
         self.firing_store = MemoryFiringStore(self.targets)

@@ -30,6 +30,7 @@ class LateStore(MemoryGithubStore):
 
 def setup(hidden_reads: int) -> tuple[GithubRouter, MemoryQueue, list[float]]:
     store = LateStore(hidden_reads)
+    store.links.add((1, "alice"))
     payload = fixture("push/with-new-branch.payload.json") | {"installation": {"id": 1}}
     GithubIngress(store, MemoryDeliveryQueue(), lambda: ["s"]).receive(signed("push", payload, "d-1", secret="s"))
     firing_store = MemoryFiringStore([FiringTarget(DeploymentStatus.DEPLOYED, "alice", github_trigger("wf"))])

@@ -16,6 +16,7 @@ from workflow_scheduler.domain.triggers.github.deliveries import (
     DeliveryStatus,
     Installation,
     InstallationChange,
+    InstallationLink,
     InstallationState,
     RecordedDelivery,
     RoutingSummary,
@@ -95,6 +96,11 @@ class PostgresGithubStore:
             row = s.one("SELECT state FROM github_installations WHERE installation_id = %s", (installation_id,))
         return InstallationState(row["state"]) if row else None
 
+    def linked_owners(self, installation_id: int) -> frozenset[str]:
+        with self._db.session(transaction=False) as s:
+            rows = s.all("SELECT owner FROM github_installation_owners WHERE installation_id = %s", (installation_id,))
+        return frozenset(r["owner"] for r in rows)
+
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
         with self._db.session(transaction=False) as s:
             s.execute(
@@ -154,6 +160,35 @@ class PostgresGithubStore:
             account_login=row["account_login"],
             repositories=tuple(row["repositories"]),
         )
+
+    # -- who may use an installation (the operator's `workflow-scheduler github link`) ---------------------------
+
+    def link(self, installation_id: int, owner: str) -> bool:
+        """Link the installation to a user of the service; False when it was linked already."""
+        return self._changed(
+            "INSERT INTO github_installation_owners (installation_id, owner) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (installation_id, owner),
+        )
+
+    def unlink(self, installation_id: int, owner: str) -> bool:
+        """Remove the link; False when there was none. The user's triggers stay deployed and fire nothing."""
+        return self._changed(
+            "DELETE FROM github_installation_owners WHERE installation_id = %s AND owner = %s", (installation_id, owner)
+        )
+
+    def _changed(self, sql: str, params: tuple[int, str]) -> bool:
+        with self._db.session(transaction=False) as s:
+            return bool(s.execute(sql, params).rowcount == 1)
+
+    def links(self, installation_id: int | None = None) -> list[InstallationLink]:
+        """Every link, or those of one installation, by installation then owner."""
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                "SELECT installation_id, owner, linked_at FROM github_installation_owners"
+                " WHERE %(id)s::bigint IS NULL OR installation_id = %(id)s ORDER BY installation_id, owner",
+                {"id": installation_id},
+            )
+        return [InstallationLink(r["installation_id"], r["owner"], r["linked_at"]) for r in rows]
 
 
 def _apply(s: Session, change: InstallationChange) -> None:

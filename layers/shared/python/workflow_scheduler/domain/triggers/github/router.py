@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow_scheduler.domain.errors import DomainError, SpecInvalid, Unavailable
-from workflow_scheduler.domain.firing import ByGithubEvent, FiringService, FiringTarget, TargetStore
+from workflow_scheduler.domain.firing import ByGithubEvent, FiringService, FiringStatus, FiringTarget, TargetStore
 from workflow_scheduler.domain.json_limits import loads_strict
 from workflow_scheduler.domain.triggers.github.api import (
     FileList,
@@ -130,9 +130,11 @@ class GithubRouter:
         if delivery.repository is None:
             return RoutingSummary(note="the event names no repository")
         found = self._targets.targets(ByGithubEvent(delivery.repository, delivery.event))
-        judged = [self._judge(c, delivery.event, payload) for c in found]
-        if not judged:
+        if not found:
             return RoutingSummary(note=f"no GitHub trigger listens to {delivery.event} on {delivery.repository}")
+        linked = self._ledger.linked_owners(installation) if installation is not None else frozenset()
+        refused = [_not_linked(t, installation) for t in found if t.owner not in linked]
+        judged = [self._judge(t, delivery.event, payload) for t in found if t.owner in linked]
         files, files_problem = None, None
         if any(j.match.outcome is Outcome.NEEDS_CHANGED_FILES for j in judged):
             files, files_problem = self._changed_files(delivery, payload, last_attempt)
@@ -144,7 +146,7 @@ class GithubRouter:
             data["enrichment"] = self._enrichment(delivery, payload, files)
         outcomes = [self._outcome(j, delivery.delivery_id, data, files_problem) for j in judged]
         matched = sum(1 for j in judged if j.match.outcome is not Outcome.NOT_MATCHED)
-        return RoutingSummary(candidates=len(judged), matched=matched, outcomes=tuple(outcomes))
+        return RoutingSummary(candidates=len(found), matched=matched, outcomes=(*refused, *outcomes))
 
     def _judge(self, target: FiringTarget, event: str, payload: Mapping[str, Any]) -> _Judged:
         try:
@@ -193,6 +195,15 @@ class GithubRouter:
         return TriggerOutcome(
             trigger.workflow_id, trigger.trigger_id, outcome.status.value, outcome.reason, outcome.execution_id
         )
+
+
+def _not_linked(target: FiringTarget, installation: int | None) -> TriggerOutcome:
+    """A candidate whose owner may not see the delivery's installation: refused before its filters run (they would
+    read the payload) and only in the delivery's record, which operators read; the owner's firing history gets no
+    row, which would tell them when another tenant's repository changes."""
+    trigger = target.trigger
+    reason = f"the App installation {installation} is not linked to the workflow's owner"
+    return TriggerOutcome(trigger.workflow_id, trigger.trigger_id, FiringStatus.REFUSED.value, reason)
 
 
 def _transient(exc: GithubApiError) -> bool:
