@@ -202,7 +202,11 @@ def _not_linked(target: FiringTarget, installation: int | None) -> TriggerOutcom
     read the payload) and only in the delivery's record, which operators read; the owner's firing history gets no
     row, which would tell them when another tenant's repository changes."""
     trigger = target.trigger
-    reason = f"the App installation {installation} is not linked to the workflow's owner"
+    reason = (
+        "the event names no App installation"
+        if installation is None
+        else f"the App installation {installation} is not linked to the workflow's owner"
+    )
     return TriggerOutcome(trigger.workflow_id, trigger.trigger_id, FiringStatus.REFUSED.value, reason)
 
 
