@@ -191,6 +191,12 @@ def without_app(system: System) -> ModuleType:
 def fresh(system: System, clean_database: str) -> System:
     with psycopg.connect(clean_database, autocommit=True) as conn:
         conn.execute("TRUNCATE github_webhook_events, github_installations")
+        # alice's triggers may use the installation (tests/integration/test_github_tenancy.py: without it, refused)
+        conn.execute(
+            "INSERT INTO github_installation_owners (installation_id, owner) VALUES (%s, 'alice')"
+            " ON CONFLICT DO NOTHING",
+            (INSTALLATION,),
+        )
     system.queued()
     system.dispatched()
     system.github.redelivered.clear()
