@@ -50,6 +50,9 @@ def _system(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[Lo
     with new_database() as database:
         local = start_system(tmp_path_factory.mktemp("github") / "state", DATABASE_URL=database, **env)
         try:
+            # An operator's step: alice may use the installation (without it her deploys are refused).
+            linked = local.cli("github", "link", str(INSTALLATION), "--owner", "alice")
+            assert linked.returncode == 0, linked.stderr
             yield local
         finally:
             assert local.stop() == 0, local.output()
