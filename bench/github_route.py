@@ -64,6 +64,7 @@ from workflow_scheduler.domain.triggers.github.registrar import lookup_columns  
 from workflow_scheduler.domain.triggers.github.router import GithubRouter  # noqa: E402
 
 INSTALLATION = 7
+OWNERS = frozenset(f"owner-{i}" for i in range(100))  # the workflows' owners, in turn
 TARGET_P99_RATIO = 2.0
 TARGET_SCAN_RATIO = 500.0
 PUSH: dict[str, Any] = json.loads((ROOT / "tests/fixtures/github/push/with-new-branch.payload.json").read_text())
@@ -97,7 +98,7 @@ def populate(url: str, triggers: int, repositories: int) -> None:
         lookup = lookup_columns(config)
         workflow_id = f"wf-{i}"
         text = json.dumps(config)
-        deployments.write(f"{workflow_id}\t{uuid.uuid4()}\towner-{i % 100}\t{{}}\t1\tdeployed\n")
+        deployments.write(f"{workflow_id}\t{uuid.uuid4()}\towner-{i % len(OWNERS)}\t{{}}\t1\tdeployed\n")
         events = "{" + ",".join(lookup["github_events"]) + "}"
         index.write(
             f"{workflow_id}\tgh\tgithub\t{_copy_text(text)}\t{hashlib.sha256(text.encode()).hexdigest()}\t1\t"
@@ -132,6 +133,9 @@ class Ledger:
 
     def installation_state(self, installation_id: int) -> InstallationState | None:
         return None
+
+    def linked_owners(self, installation_id: int) -> frozenset[str]:
+        return OWNERS  # every owner may use every installation: the bench measures routing, not refusals
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
         del self.deliveries[delivery_id]
