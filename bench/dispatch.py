@@ -40,9 +40,9 @@ from tests.support.events import load_event  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
 from workflow_scheduler.domain.firing import TriggerEvent  # noqa: E402
 from workflow_scheduler.domain.models import TriggerType  # noqa: E402
-from workflow_scheduler.local.dispatch_poller import DispatchPoller, sqs_event  # noqa: E402
 from workflow_scheduler.local.functions import load_handler_module  # noqa: E402
 from workflow_scheduler.local.invoke import LocalContext  # noqa: E402
+from workflow_scheduler.local.queue_poller import QueuePoller, sqs_event  # noqa: E402
 from workflow_scheduler.wiring import deployment_service  # noqa: E402
 
 ROUNDS = 7  # median of these for the batch timings
@@ -117,7 +117,7 @@ def time_batches(dispatch: Any, queue_arn: str) -> dict[str, float]:
 def time_pipeline(dispatch: Any, webhook: Any, engine: LoopbackEngine, queue_url: str, firings: int) -> dict[str, Any]:
     """Webhook requests one after another (as the local gateway serves them), the poller in the background."""
     lock = threading.Lock()  # the local gateway's invocation lock: one function invocation at a time
-    poller = DispatchPoller(boto3.client("sqs"), queue_url, dispatch.lambda_handler, lock)
+    poller = QueuePoller(boto3.client("sqs"), queue_url, dispatch.lambda_handler, lock)
     context = LocalContext(function_name="workflow-scheduler-webhook")
     requested: dict[str, float] = {}
     engine.forget()

@@ -41,7 +41,7 @@ def route(record: SQSRecord) -> None:
         metrics.add_metric(name="GithubRoutingFailures", unit=MetricUnit.Count, value=1)
         raise
     if summary is None:
-        log_event("github_delivery_skipped", delivery_id=delivery_id, status="routed_before_or_unknown")
+        log_event("github_delivery_skipped", delivery_id=delivery_id, status="routed_before_or_never_recorded")
         return
     fired = [o.as_dict() for o in summary.outcomes if o.execution_id]
     log_event(

@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -15,9 +16,9 @@ from tests.e2e.local_system import CREATED
 ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-def fresh_database() -> Iterator[str]:
-    """An empty database on the PostgreSQL at 127.0.0.1:5432, dropped at the end of the run."""
+@contextmanager
+def new_database() -> Iterator[str]:
+    """An empty database on the PostgreSQL at 127.0.0.1:5432 (its URL), dropped afterwards."""
     name = f"ws_e2e_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -26,6 +27,13 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def fresh_database() -> Iterator[str]:
+    """An empty database for the whole run."""
+    with new_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)

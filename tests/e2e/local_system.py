@@ -19,7 +19,7 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "workflow-scheduler"
 START_TIMEOUT = 120  # a fresh clone on a busy machine: initdb, migrations, moto, the functions' cold starts
-STOP_TIMEOUT = 15  # the system stops within 5 s (test_hardening_local_system); fixtures allow for a busy machine
+STOP_TIMEOUT = 15  # the system stops within 5 s (test_local_system_stop); fixtures allow for a busy machine
 # They point the local system at outside services; a test sets the ones it wants.
 _OUTSIDE_SERVICES = ("DATABASE_URL", "AWS_ENDPOINT_URL", "WORKFLOW_ENGINE_URL", "HOST", "PORT")
 CREATED: list[Path] = []  # the systems' state folders, removed by the session fixture in conftest.py

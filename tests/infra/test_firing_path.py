@@ -245,7 +245,7 @@ def test_webhook_secrets_are_reachable_only_under_the_managed_prefixes_and_tagge
             ]
         },
     }
-    # Nobody else (but the migrate function's adoption: tests/infra/test_hardening_adoption.py), and nowhere a
+    # Nobody else (but the migrate function's adoption: tests/infra/test_secret_adoption.py), and nowhere a
     # wildcard action or a secret resource of "*".
     for function in (stack.dispatch.function, stack.cron.function, stack.reconcile.function):
         assert not on_managed(function)

@@ -95,6 +95,13 @@ def test_the_events_queue_is_encrypted_and_parks_deliveries_after_the_routers_la
     )
 
 
+def test_the_local_events_queue_parks_after_as_many_receives() -> None:
+    """The local system's twin of the queue (workflow-scheduler dev) keeps the same redrive policy."""
+    from workflow_scheduler.local.aws_resources import GITHUB_EVENTS_MAX_RECEIVES
+
+    assert GITHUB_EVENTS_MAX_RECEIVES == constants.GITHUB_EVENTS_MAX_RECEIVES
+
+
 def test_the_router_consumes_the_queue_with_partial_batch_failures(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     mapping = event_source_of(synthesized, stack.github_router.function)

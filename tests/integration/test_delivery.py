@@ -34,8 +34,8 @@ from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.firing import TriggerEvent
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.local.dispatch_poller import DispatchPoller
 from workflow_scheduler.local.invoke import LocalContext
+from workflow_scheduler.local.queue_poller import QueuePoller
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ WORKFLOW = "wf-deliver"
 class System:
     api: ApiClient
     webhook: ModuleType
-    poller: DispatchPoller
+    poller: QueuePoller
     engine: LoopbackEngine
     queue_url: str
     dlq_url: str
@@ -125,7 +125,7 @@ def system(stack: Stack) -> Iterator[System]:
         stack.env.delenv("FIRING_STALE_AFTER_SECONDS", raising=False)  # the default: one hour
         api = stack.api()
         dispatch = stack.load("dispatch")
-        poller = DispatchPoller(boto3.client("sqs"), stack.queue_url, dispatch.lambda_handler, threading.Lock())
+        poller = QueuePoller(boto3.client("sqs"), stack.queue_url, dispatch.lambda_handler, threading.Lock())
         yield System(api, stack.load("webhook"), poller, engine, stack.queue_url, dlq_url, stack.database_url)
 
 

@@ -31,8 +31,8 @@ from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
 from workflow_scheduler.domain.firing import FiringService, FiringTarget
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
-from workflow_scheduler.local.dispatch_poller import BATCH_SIZE, DispatchPoller
 from workflow_scheduler.local.invoke import LocalContext
+from workflow_scheduler.local.queue_poller import BATCH_SIZE, QueuePoller
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ HANG = Answer(503, delay_seconds=READ_TIMEOUT + 0.25)
 class Rig:
     engine: LoopbackEngine
     dispatch: ModuleType
-    poller: DispatchPoller
+    poller: QueuePoller
     firing: FiringService
     queue_url: str
     dlq_url: str
@@ -103,7 +103,7 @@ def rig(stack: Stack) -> Iterator[Rig]:
         }.items():
             stack.env.setenv(name, value)
         dispatch = stack.load("dispatch")
-        poller = DispatchPoller(sqs, queue_url, dispatch.lambda_handler, threading.Lock())
+        poller = QueuePoller(sqs, queue_url, dispatch.lambda_handler, threading.Lock())
         firing = FiringService(PostgresFiringStore(Database(database_url)), SqsDispatchQueue(queue_url, sqs))
         yield Rig(engine, dispatch, poller, firing, queue_url, dlq_url, database_url)
 

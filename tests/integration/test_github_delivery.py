@@ -22,13 +22,17 @@ from tests.support.events import load_event
 from tests.support.fake_github import APP_PRIVATE_KEY, FakeGithub, FakePull
 from tests.support.github_fakes import SECRET, fixture, github_trigger, signed
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
-from workflow_scheduler.adapters.github_store import CANDIDATES, PostgresGithubStore
+from workflow_scheduler.adapters.firing_store import GITHUB_CANDIDATES, PostgresFiringStore
+from workflow_scheduler.adapters.github_store import PostgresGithubStore
 from workflow_scheduler.adapters.postgres import Database
-from workflow_scheduler.domain.firing import execution_id_for
+from workflow_scheduler.domain.deployments import DeploymentService
+from workflow_scheduler.domain.firing import ByGithubEvent, execution_id_for
 from workflow_scheduler.domain.models import Deployment, DeploymentStatus, TriggerRecord
 from workflow_scheduler.domain.triggers.github.deliveries import DeliveryStatus, InstallationState
 from workflow_scheduler.domain.triggers.github.router import NO_CREDENTIALS
 from workflow_scheduler.local.invoke import LocalContext
+from workflow_scheduler.settings import GithubRouterSettings
+from workflow_scheduler.wiring import deployment_service
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +47,9 @@ class System:
     ingress: ModuleType
     events_queue: str
     store: PostgresGithubStore
-    deployments: PostgresDeploymentStore
+    targets: PostgresFiringStore
+    deployments: DeploymentService
+    deployment_store: PostgresDeploymentStore
 
     # -- GitHub's side --
 
@@ -95,13 +101,23 @@ class System:
                 "SELECT workflow_id, execution_id, status, claimed, error FROM trigger_events ORDER BY fired_at"
             ).fetchall()
 
-    def deploy(self, *records: TriggerRecord, status: DeploymentStatus = DeploymentStatus.DEPLOYED) -> None:
-        """Trigger index rows through the deployment store's own insert path (deploying GitHub triggers comes
-        with the registrar)."""
+    def deploy(self, *records: TriggerRecord) -> None:
+        """Deploy each workflow's GitHub triggers (their parameters) through the deployment service, as the API does."""
+        workflows: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            node = {"id": r.trigger_id, "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_GITHUB"}
+            workflows.setdefault(r.workflow_id, []).append(node | {"parameters": r.config})
+        for workflow_id, nodes in workflows.items():
+            self.deployments.deploy(workflow_id, "alice", {"name": workflow_id, "nodes": nodes})
+
+    def insert(self, *records: TriggerRecord) -> None:
+        """Trigger index rows straight through the deployment store (thousands, faster than deploying each)."""
         now = datetime.now(UTC)
-        with self.deployments.transaction() as tx:
+        with self.deployment_store.transaction() as tx:
             for workflow_id in sorted({r.workflow_id for r in records}):
-                tx.save_deployment(Deployment(workflow_id, _uuid(workflow_id), "alice", {}, 1, status, now, now))
+                tx.save_deployment(
+                    Deployment(workflow_id, _uuid(workflow_id), "alice", {}, 1, DeploymentStatus.DEPLOYED, now, now)
+                )
             for record in records:
                 tx.insert_trigger(record)
 
@@ -143,7 +159,14 @@ def system(stack: Stack, github: FakeGithub) -> System:
     stack.env.setenv("GITHUB_EVENTS_QUEUE_URL", events_queue)
     db = Database(stack.database_url)
     return System(
-        stack, github, stack.load("github"), events_queue, PostgresGithubStore(db), PostgresDeploymentStore(db)
+        stack,
+        github,
+        stack.load("github"),
+        events_queue,
+        PostgresGithubStore(db),
+        PostgresFiringStore(db),
+        deployment_service(db),
+        PostgresDeploymentStore(db),
     )
 
 
@@ -168,6 +191,12 @@ def without_app(system: System) -> ModuleType:
 def fresh(system: System, clean_database: str) -> System:
     with psycopg.connect(clean_database, autocommit=True) as conn:
         conn.execute("TRUNCATE github_webhook_events, github_installations")
+        # alice's triggers may use the installation (tests/integration/test_github_tenancy.py: without it, refused)
+        conn.execute(
+            "INSERT INTO github_installation_owners (installation_id, owner) VALUES (%s, 'alice')"
+            " ON CONFLICT DO NOTHING",
+            (INSTALLATION,),
+        )
     system.queued()
     system.dispatched()
     system.github.redelivered.clear()
@@ -360,19 +389,19 @@ def test_the_candidate_query_is_one_indexed_lookup(fresh: System) -> None:
         github_trigger(f"wf-{i}", repository=f"owner-{i % 400}/repo", events=["push", "pull_request"][: 1 + i % 2])
         for i in range(4000)
     ]
-    fresh.deploy(*records)
+    fresh.insert(*records)
     with psycopg.connect(fresh.stack.database_url, autocommit=True) as conn:
         conn.execute("ANALYZE trigger_index")
         conn.execute("ANALYZE deployments")
         plan = conn.execute(
-            "EXPLAIN (FORMAT JSON) " + CANDIDATES, {"repository": "owner-7/repo", "event": "pull_request"}
+            "EXPLAIN (FORMAT JSON) " + GITHUB_CANDIDATES, {"repository": "owner-7/repo", "event": "pull_request"}
         ).fetchone()
     assert plan is not None
     nodes = list(_plan_nodes(plan[0][0]["Plan"]))
     on_triggers = [n for n in nodes if n.get("Relation Name") == "trigger_index"]
     assert on_triggers and all(n["Node Type"] != "Seq Scan" for n in on_triggers)
     assert {n.get("Index Name") for n in nodes} & {"idx_github_repository", "idx_github_events"}
-    found = fresh.store.candidates("OWNER-7/Repo", "pull_request")
+    found = fresh.targets.targets(ByGithubEvent("OWNER-7/Repo", "pull_request"))
     assert {c.trigger.workflow_id for c in found} == {f"wf-{i}" for i in range(4000) if i % 400 == 7 and i % 2}
 
 
@@ -382,7 +411,16 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-def test_a_message_that_names_no_delivery_is_dropped_not_retried(fresh: System, with_app: ModuleType) -> None:
-    records = [sqs_record("not json"), sqs_record(json.dumps({"delivery_id": "never-recorded"}))]
-    assert fresh.route(with_app, records) == {"batchItemFailures": []}
+def test_a_message_that_is_not_ours_is_dropped_not_retried(fresh: System, with_app: ModuleType) -> None:
+    assert fresh.route(with_app, [sqs_record("not json")]) == {"batchItemFailures": []}
+    assert fresh.dispatched() == []
+
+
+def test_a_delivery_not_recorded_yet_is_retried_until_the_last_receive(fresh: System, with_app: ModuleType) -> None:
+    """The message is sent just before the record commits; a record rolled back after the send never appears."""
+    early = sqs_record(json.dumps({"delivery_id": "not-yet"}))
+    assert fresh.route(with_app, [early]) == {"batchItemFailures": [{"itemIdentifier": early["messageId"]}]}
+    receives = GithubRouterSettings.model_fields["github_router_max_receives"].default
+    last = sqs_record(json.dumps({"delivery_id": "not-yet"}), receive_count=receives)
+    assert fresh.route(with_app, [last]) == {"batchItemFailures": []}
     assert fresh.dispatched() == []

@@ -18,6 +18,7 @@ class MemoryTx:
     def __init__(self, store: MemoryStore) -> None:
         self.deployments = copy.deepcopy(store.deployments)
         self.triggers = copy.deepcopy(store.triggers)
+        self.github_links = store.github_links
         self.writes = 0
 
     def lock_deployment(self, workflow_id: str) -> Deployment | None:
@@ -55,6 +56,10 @@ class MemoryTx:
                 return wf, tid
         return None
 
+    def github_installation_linked(self, installation_id: int, workflow_id: str) -> bool:
+        deployment = self.deployments.get(workflow_id)
+        return deployment is not None and (installation_id, deployment.owner) in self.github_links
+
 
 class MemoryStore:
     """Transactions work on a copy that replaces the committed state only when the block succeeds."""
@@ -62,6 +67,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.deployments: dict[str, Deployment] = {}
         self.triggers: dict[tuple[str, str], TriggerRecord] = {}
+        self.github_links: set[tuple[int, str]] = set()  # (installation id, owner)
         self.writes = 0
 
     @contextmanager
@@ -121,7 +127,7 @@ class MemoryFiringStore:
     def __init__(self, targets: list[Any] | None = None) -> None:
         self.claimed: dict[str, Any] = {}
         self.rows: list[tuple[str, str, str | None]] = []  # (execution_id, status, error)
-        self._targets = targets or []
+        self._targets = targets if targets is not None else []
 
     @contextmanager
     def claim(self, event: Any, store_payload: bool = False) -> Iterator[bool]:
@@ -136,9 +142,16 @@ class MemoryFiringStore:
         self.rows.append((event.execution_id, str(status), error))
 
     def targets(self, query: Any) -> list[Any]:
-        from workflow_scheduler.domain.firing import ByTrigger, ByWebhookPath, ByWorkflow
+        from workflow_scheduler.domain.firing import ByGithubEvent, ByTrigger, ByWebhookPath, ByWorkflow
 
         match query:
+            case ByGithubEvent(repository=repository, event=event):
+                return [
+                    t
+                    for t in self._targets
+                    if t.trigger.lookup.get("github_repository") == repository.lower()
+                    and event in t.trigger.lookup.get("github_events", ())
+                ]
             case ByWebhookPath(path=path):
                 return [t for t in self._targets if t.trigger.lookup.get("webhook_path") == path]
             case ByTrigger(workflow_id=workflow_id, trigger_id=trigger_id):

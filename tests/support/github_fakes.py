@@ -1,5 +1,5 @@
-"""In-memory fakes for the GitHub trigger's ports: the delivery and installation store, the candidates, the
-events queue, the App's API and its deliveries."""
+"""In-memory fakes for the GitHub trigger's ports: the delivery and installation store, the events queue, the App's
+API and its deliveries (the candidates are ``MemoryFiringStore``'s targets)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow_scheduler.domain.errors import Unavailable
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
+from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.triggers.github.api import Diff, FileList, GithubApiError
 from workflow_scheduler.domain.triggers.github.deliveries import (
     Delivery,
@@ -24,9 +24,8 @@ from workflow_scheduler.domain.triggers.github.deliveries import (
     InstallationState,
     RoutingSummary,
 )
-from workflow_scheduler.domain.triggers.github.filters import GithubFilter
 from workflow_scheduler.domain.triggers.github.ingress import GithubRequest
-from workflow_scheduler.domain.triggers.github.router import Candidate, lookup_columns
+from workflow_scheduler.domain.triggers.github.registrar import lookup_columns
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 SECRET = "It's a Secret to Everybody"
@@ -60,7 +59,7 @@ def github_trigger(workflow_id: str, trigger_id: str = "gh", version: int = 1, *
         config_hash=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
         version=version,
         status=TriggerStatus.ACTIVE,
-        lookup=lookup_columns(GithubFilter.from_config(config)),
+        lookup=lookup_columns(config),
     )
 
 
@@ -74,17 +73,13 @@ class _Row:
 
 
 class MemoryGithubStore:
-    """Deliveries, installations and candidate triggers; a record made inside a block that raises is undone."""
+    """Deliveries and installations; a record made inside a block that raises is undone."""
 
     def __init__(self, clock: Any = lambda: datetime.now(UTC)) -> None:
         self.rows: dict[str, _Row] = {}
         self.installations: dict[int, dict[str, Any]] = {}
-        self.triggers: list[Candidate] = []
-        self.candidate_queries = 0
+        self.links: set[tuple[int, str]] = set()  # (installation id, owner)
         self.clock = clock
-
-    def add_trigger(self, record: TriggerRecord, status: DeploymentStatus = DeploymentStatus.DEPLOYED) -> None:
-        self.triggers.append(Candidate(record, status, owner="alice"))
 
     # -- IngressLedger --
 
@@ -114,7 +109,7 @@ class MemoryGithubStore:
             current["repositories"] = set(change.repositories)
         current["repositories"] = (current["repositories"] | set(change.added)) - set(change.removed)
 
-    # -- RouterLedger and CandidateStore --
+    # -- RouterLedger --
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         row = self.rows.get(delivery_id)
@@ -123,6 +118,9 @@ class MemoryGithubStore:
     def installation_state(self, installation_id: int) -> InstallationState | None:
         found = self.installations.get(installation_id)
         return InstallationState(found["state"]) if found else None
+
+    def linked_owners(self, installation_id: int) -> frozenset[str]:
+        return frozenset(owner for linked, owner in self.links if linked == installation_id)
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
         row = self.rows[delivery_id]
@@ -133,15 +131,6 @@ class MemoryGithubStore:
         row = self.rows[delivery_id]
         row.delivery = replace(row.delivery, status=DeliveryStatus.FAILED)
         row.error, row.attempts = error, row.attempts + 1
-
-    def candidates(self, repository: str, event: str) -> list[Candidate]:
-        self.candidate_queries += 1
-        return [
-            c
-            for c in self.triggers
-            if c.trigger.lookup["github_repository"] == repository.lower()
-            and event in c.trigger.lookup["github_events"]
-        ]
 
     # -- SweepLedger --
 

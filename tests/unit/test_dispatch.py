@@ -15,7 +15,7 @@ from workflow_scheduler.domain.delivery import Delivery, DeliveryResult
 from workflow_scheduler.domain.dispatch import Dispatcher, GuardedDelivery, RetryPolicy
 from workflow_scheduler.domain.firing import FiringStatus, TriggerEvent
 from workflow_scheduler.domain.models import TriggerType
-from workflow_scheduler.local.dispatch_poller import sqs_event
+from workflow_scheduler.local.queue_poller import sqs_event
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=5, base_seconds=10, max_seconds=900)

@@ -144,7 +144,6 @@ def test_a_list_needs_a_positive_pattern_before_a_negative_one() -> None:
     problems = list_problems(["!main", "release/[", "main", "!dev"])
     assert [(p.index, p.pattern) for p in problems] == [(0, "!main"), (1, "release/[")]
     assert "put a positive pattern first" in problems[0].reason
-    assert "pattern 1 ('release/[')" in str(problems[1])
     with pytest.raises(PatternError, match="!main"):
         compile_patterns(["!main", "main"])
     assert compile_patterns(["main", "!dev"]).matches("main")

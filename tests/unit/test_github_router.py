@@ -17,8 +17,8 @@ from tests.support.github_fakes import (
     github_trigger,
     signed,
 )
-from workflow_scheduler.domain.firing import FiringService, execution_id_for
-from workflow_scheduler.domain.models import DeploymentStatus
+from workflow_scheduler.domain.firing import FiringService, FiringTarget, execution_id_for
+from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord
 from workflow_scheduler.domain.triggers.github.api import GithubApiError, GithubRateLimited, GithubUnreachable
 from workflow_scheduler.domain.triggers.github.deliveries import (
     Delivery,
@@ -29,7 +29,6 @@ from workflow_scheduler.domain.triggers.github.deliveries import (
 from workflow_scheduler.domain.triggers.github.ingress import GithubIngress
 from workflow_scheduler.domain.triggers.github.router import (
     NO_CREDENTIALS,
-    GithubFirings,
     GithubRouter,
     RoutingPostponed,
 )
@@ -42,12 +41,17 @@ class World:
 
     def __init__(self, api: FakeGithubApi | None) -> None:
         self.store = MemoryGithubStore()
+        self.store.links.add((1, "alice"))  # the owner of add_trigger's triggers (test_github_tenancy.py)
         self.events = MemoryDeliveryQueue()
-        self.firing_store = MemoryFiringStore()
+        self.targets: list[FiringTarget] = []
+        self.firing_store = MemoryFiringStore(self.targets)
         self.dispatch = MemoryQueue()
         self.ingress = GithubIngress(self.store, self.events, lambda: ["It's a Secret to Everybody"])
-        firings = GithubFirings(FiringService(self.firing_store, self.dispatch), self.firing_store)
-        self.router = GithubRouter(self.store, self.store, firings, api)
+        service = FiringService(self.firing_store, self.dispatch)
+        self.router = GithubRouter(self.store, self.firing_store, service, api, pause=lambda seconds: None)
+
+    def add_trigger(self, record: TriggerRecord, status: DeploymentStatus = DeploymentStatus.DEPLOYED) -> None:
+        self.targets.append(FiringTarget(status, "alice", record))
 
     def deliver(self, event: str, payload: dict[str, Any], delivery_id: str) -> str:
         self.ingress.receive(signed(event, payload, delivery_id))
@@ -82,11 +86,11 @@ def pull_request(action: str = "opened") -> dict[str, Any]:
 
 
 def test_only_matching_triggers_fire_once_each_with_the_event_as_data(world: World) -> None:
-    world.store.add_trigger(github_trigger("wf-readme", paths=["**.md"]))
-    world.store.add_trigger(github_trigger("wf-main", branches=["main"]))
-    world.store.add_trigger(github_trigger("wf-any"))
-    world.store.add_trigger(github_trigger("wf-other", repository="Codertocat/Other"))
-    world.store.add_trigger(github_trigger("wf-issues", events=["issues"]))
+    world.add_trigger(github_trigger("wf-readme", paths=["**.md"]))
+    world.add_trigger(github_trigger("wf-main", branches=["main"]))
+    world.add_trigger(github_trigger("wf-any"))
+    world.add_trigger(github_trigger("wf-other", repository="Codertocat/Other"))
+    world.add_trigger(github_trigger("wf-issues", events=["issues"]))
     delivery_id = world.deliver("push", push(), "d-1")
 
     summary = world.router.route(delivery_id)
@@ -116,17 +120,16 @@ def test_a_delivery_that_matches_nothing_says_so_in_its_record(world: World) -> 
 
 
 def test_a_delivery_routed_before_is_not_routed_again(world: World) -> None:
-    world.store.add_trigger(github_trigger("wf-any"))
+    world.add_trigger(github_trigger("wf-any"))
     world.deliver("push", push(), "d-1")
     assert world.router.route("d-1") is not None
     assert world.router.route("d-1") is None  # the queue delivered the message twice
-    assert world.router.route("never-recorded") is None
     assert len(world.fired) == 1
 
 
 def test_a_retry_after_a_partial_routing_fires_the_rest_and_repeats_nothing(world: World) -> None:
-    world.store.add_trigger(github_trigger("wf-a"))
-    world.store.add_trigger(github_trigger("wf-b"))
+    world.add_trigger(github_trigger("wf-a"))
+    world.add_trigger(github_trigger("wf-b"))
     world.deliver("push", push(), "d-1")
     sends = world.dispatch.send
 
@@ -150,8 +153,8 @@ def test_a_retry_after_a_partial_routing_fires_the_rest_and_repeats_nothing(worl
 
 def test_pull_request_path_filters_decide_with_the_files_asked_once(world: World, api: FakeGithubApi) -> None:
     for name, paths in (("wf-src", ["src/**"]), ("wf-docs", ["docs/**"]), ("wf-md", ["**.md"])):
-        world.store.add_trigger(github_trigger(name, events=["pull_request"], paths=paths))
-    world.store.add_trigger(github_trigger("wf-no-paths", events=["pull_request"]))
+        world.add_trigger(github_trigger(name, events=["pull_request"], paths=paths))
+    world.add_trigger(github_trigger("wf-no-paths", events=["pull_request"]))
     world.deliver("pull_request", pull_request(), "d-1")
 
     summary = world.router.route("d-1")
@@ -169,7 +172,7 @@ def test_pull_request_path_filters_decide_with_the_files_asked_once(world: World
 
 
 def test_files_are_not_asked_when_no_trigger_needs_them(world: World, api: FakeGithubApi) -> None:
-    world.store.add_trigger(github_trigger("wf-main", events=["pull_request"], branches=["main"], paths=["src/**"]))
+    world.add_trigger(github_trigger("wf-main", events=["pull_request"], branches=["main"], paths=["src/**"]))
     world.deliver("pull_request", pull_request(), "d-1")
     world.router.route("d-1")
     assert api.calls == [] and world.fired == []  # the base branch (master) failed first
@@ -177,8 +180,8 @@ def test_files_are_not_asked_when_no_trigger_needs_them(world: World, api: FakeG
 
 def test_without_app_credentials_a_path_filter_firing_is_refused_with_the_reason() -> None:
     world = World(api=None)
-    world.store.add_trigger(github_trigger("wf-paths", events=["pull_request"], paths=["src/**"]))
-    world.store.add_trigger(github_trigger("wf-plain", events=["pull_request"]))
+    world.add_trigger(github_trigger("wf-paths", events=["pull_request"], paths=["src/**"]))
+    world.add_trigger(github_trigger("wf-plain", events=["pull_request"]))
     world.deliver("pull_request", pull_request(), "d-1")
 
     summary = world.router.route("d-1")
@@ -199,8 +202,8 @@ def test_without_app_credentials_a_path_filter_firing_is_refused_with_the_reason
 def test_a_transient_github_failure_postpones_the_delivery_then_refuses_on_the_last_attempt(
     world: World, api: FakeGithubApi, error: GithubApiError
 ) -> None:
-    world.store.add_trigger(github_trigger("wf-src", events=["pull_request"], paths=["src/**"]))
-    world.store.add_trigger(github_trigger("wf-plain", events=["pull_request"]))
+    world.add_trigger(github_trigger("wf-src", events=["pull_request"], paths=["src/**"]))
+    world.add_trigger(github_trigger("wf-plain", events=["pull_request"]))
     world.deliver("pull_request", pull_request(), "d-1")
     api.fail_with = error
 
@@ -218,7 +221,7 @@ def test_a_transient_github_failure_postpones_the_delivery_then_refuses_on_the_l
 
 
 def test_a_refusal_from_github_refuses_at_once(world: World, api: FakeGithubApi) -> None:
-    world.store.add_trigger(github_trigger("wf-src", events=["pull_request"], paths=["src/**"]))
+    world.add_trigger(github_trigger("wf-src", events=["pull_request"], paths=["src/**"]))
     world.deliver("pull_request", pull_request(), "d-1")
     api.fail_with = GithubApiError("GitHub answered 404 for pull request #2's files: Not Found", 404)
     summary = world.router.route("d-1")
@@ -229,7 +232,7 @@ def test_a_large_push_asks_the_compare_api(world: World, api: FakeGithubApi) -> 
     payload = push()
     payload["size"] = 3000  # more commits than the payload lists
     api.compare_files = ["src/app.py"]
-    world.store.add_trigger(github_trigger("wf-src", paths=["src/**"]))
+    world.add_trigger(github_trigger("wf-src", paths=["src/**"]))
     world.deliver("push", payload, "d-1")
     world.router.route("d-1")
     assert world.fired == [("wf-src", "gh")]
@@ -238,7 +241,7 @@ def test_a_large_push_asks_the_compare_api(world: World, api: FakeGithubApi) -> 
 
 @pytest.mark.parametrize("state", [InstallationState.SUSPENDED, InstallationState.REMOVED])
 def test_a_suspended_or_removed_installation_fires_nothing(world: World, state: InstallationState) -> None:
-    world.store.add_trigger(github_trigger("wf-any"))
+    world.add_trigger(github_trigger("wf-any"))
     with world.store.record(_installation_event(), note="x", installation=InstallationChange(1, state=state)):
         pass
     world.deliver("push", push(), "d-1")
@@ -248,7 +251,7 @@ def test_a_suspended_or_removed_installation_fires_nothing(world: World, state: 
 
 
 def test_an_installation_never_seen_still_fires(world: World) -> None:
-    world.store.add_trigger(github_trigger("wf-any"))
+    world.add_trigger(github_trigger("wf-any"))
     assert world.store.installation_state(1) is None
     world.deliver("push", push(), "d-1")
     world.router.route("d-1")
@@ -256,7 +259,7 @@ def test_an_installation_never_seen_still_fires(world: World) -> None:
 
 
 def test_a_paused_workflow_matching_is_refused_not_sent(world: World) -> None:
-    world.store.add_trigger(github_trigger("wf-paused"), DeploymentStatus.PAUSED)
+    world.add_trigger(github_trigger("wf-paused"), DeploymentStatus.PAUSED)
     world.deliver("push", push(), "d-1")
     summary = world.router.route("d-1")
     assert world.fired == []
@@ -267,7 +270,7 @@ def test_a_paused_workflow_matching_is_refused_not_sent(world: World) -> None:
 
 
 def test_a_trigger_of_another_installation_does_not_fire(world: World) -> None:
-    world.store.add_trigger(github_trigger("wf-other", github_app_installation_id=2))
+    world.add_trigger(github_trigger("wf-other", github_app_installation_id=2))
     world.deliver("push", push(), "d-1")
     summary = world.router.route("d-1")
     assert world.fired == []

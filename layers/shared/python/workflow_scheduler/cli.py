@@ -1,5 +1,6 @@
 """``workflow-scheduler``: the local system, local invoke, cron tools, OpenAPI, migrations, local tokens, DLQ redrive,
-the adoption of legacy webhook secrets, the firing history's retention.
+the adoption of legacy webhook secrets, the firing history's retention, the links of GitHub App installations to
+their users.
 
 Output for machines is JSON on stdout; errors go to stderr with exit status 2.
 """
@@ -10,9 +11,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow_scheduler.cli_error import CliError
+
+if TYPE_CHECKING:
+    from workflow_scheduler.adapters.postgres import Database
 
 # Configuration comes through the settings models and AWS through the adapters (tests/unit/test_wiring.py).
 
@@ -150,23 +154,65 @@ def _reasons(exc: Any) -> str:
     return "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
 
 
-def cmd_secrets_adopt(args: argparse.Namespace) -> None:
-    """The migrate function's one-time adoption, on demand: it ignores the record of a run (it is idempotent)."""
+def _database() -> Database:
+    """The database of the deployed system the environment names (DATABASE_URL or DB_SECRET_ARN), else the running
+    local system's."""
     from pydantic import ValidationError
 
-    from workflow_scheduler.domain.errors import DomainError
     from workflow_scheduler.local.environment import use_local_environment
     from workflow_scheduler.settings import MigrateSettings
-    from workflow_scheduler.wiring import connection_pool, legacy_secret_adoption
+    from workflow_scheduler.wiring import connection_pool
 
     use_local_environment(unless=["DATABASE_URL", "DB_SECRET_ARN"])
     try:
-        database = connection_pool(MigrateSettings.from_environment())
+        return connection_pool(MigrateSettings.from_environment())
     except ValidationError as exc:
         raise CliError(f"the database is not configured: {exc}") from exc
+
+
+def cmd_secrets_adopt(args: argparse.Namespace) -> None:
+    """The migrate function's one-time adoption, on demand: it ignores the record of a run (it is idempotent)."""
+    from workflow_scheduler.domain.errors import DomainError
+    from workflow_scheduler.wiring import legacy_secret_adoption
+
+    database = _database()
     try:
         _print(legacy_secret_adoption(database, dry_run=args.dry_run).as_dict())
     except DomainError as exc:  # the secrets tagged so far keep their tags; run it again
+        raise CliError(exc.message) from exc
+    finally:
+        database.close()
+
+
+def _installation_id(text: str) -> int:
+    """An installation id as GitHub numbers them, within what a trigger's parameters accept."""
+    if not text.isdigit() or not 0 < int(text) <= 2**53 - 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a GitHub App installation id (a positive integer)")
+    return int(text)
+
+
+def _owner(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the owner is a user's JWT sub; it cannot be empty")
+    return text
+
+
+def cmd_github(args: argparse.Namespace) -> None:
+    """Who may use which App installation: only its linked users deploy triggers on it and get its events."""
+    from workflow_scheduler.adapters.github_store import PostgresGithubStore
+    from workflow_scheduler.domain.errors import DomainError
+
+    database = _database()
+    store = PostgresGithubStore(database)
+    try:
+        if args.github_command == "links":
+            _print({"links": [link.as_dict() for link in store.links(args.installation)]})
+            return
+        linking = args.github_command == "link"
+        change = store.link if linking else store.unlink
+        changed = change(args.installation_id, args.owner)
+        _print({"installation_id": args.installation_id, "owner": args.owner, "linked": linking, "changed": changed})
+    except DomainError as exc:
         raise CliError(exc.message) from exc
     finally:
         database.close()
@@ -238,6 +284,18 @@ def parser() -> argparse.ArgumentParser:
     )
     adopt.add_argument("--dry-run", action="store_true", help="count what would be tagged, tag nothing")
     adopt.set_defaults(run=cmd_secrets_adopt)
+
+    github = sub.add_parser("github", help="link GitHub App installations to the users who may use them")
+    github_sub = github.add_subparsers(dest="github_command", required=True)
+    link = github_sub.add_parser("link", help="let a user deploy triggers on an installation and receive its events")
+    unlink = github_sub.add_parser("unlink", help="take that back: the user's triggers on it stop firing")
+    for command in (link, unlink):
+        command.add_argument("installation_id", type=_installation_id, help="the App installation's id")
+        command.add_argument("--owner", type=_owner, required=True, help="the user: their JWT sub")
+        command.set_defaults(run=cmd_github)
+    links = github_sub.add_parser("links", help="the links, as JSON")
+    links.add_argument("--installation", type=_installation_id, help="only this installation's")
+    links.set_defaults(run=cmd_github)
 
     token = sub.add_parser("token", help="a bearer token the local system accepts (local signing key only)")
     token.add_argument("--user", required=True)

@@ -370,12 +370,11 @@ def github_ingress(settings: GithubWebhookSettings) -> GithubIngress:
 def github_router(settings: GithubRouterSettings) -> GithubRouter:
     """The github router's: candidates, filters, changed files and enrichment from the App, firings."""
     from workflow_scheduler.adapters.github_store import PostgresGithubStore
-    from workflow_scheduler.domain.triggers.github.router import GithubFirings, GithubRouter
+    from workflow_scheduler.domain.triggers.github.router import GithubRouter
 
     db = connection_pool(settings)
-    firing_store, firing = firing_service(db, settings.dispatch_queue_url)
-    store = PostgresGithubStore(db)
-    return GithubRouter(store, store, GithubFirings(firing, firing_store), github_api(settings))
+    targets, firing = firing_service(db, settings.dispatch_queue_url)
+    return GithubRouter(PostgresGithubStore(db), targets, firing, github_api(settings))
 
 
 def github_redelivery_sweep(settings: GithubRedeliverySettings) -> RedeliverySweep:

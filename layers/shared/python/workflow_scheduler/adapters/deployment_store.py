@@ -179,6 +179,14 @@ class PostgresDeploymentTx:
         row = self._s.one("SELECT workflow_id, trigger_id FROM trigger_index WHERE webhook_path = %s", (path,))
         return (row["workflow_id"], row["trigger_id"]) if row else None
 
+    def github_installation_linked(self, installation_id: int, workflow_id: str) -> bool:
+        row = self._s.one(
+            "SELECT 1 FROM deployments d JOIN github_installation_owners o ON o.owner = d.owner"
+            " WHERE d.workflow_id = %s AND o.installation_id = %s",
+            (workflow_id, installation_id),
+        )
+        return row is not None
+
 
 class PostgresDeploymentStore:
     def __init__(self, db: Database) -> None:

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from workflow_scheduler.adapters.deployment_store import trigger_record
 from workflow_scheduler.adapters.postgres import Database, Row, Session
 from workflow_scheduler.domain.firing import (
+    ByGithubEvent,
     ByTrigger,
     ByWebhookPath,
     ByWorkflow,
@@ -26,6 +27,12 @@ from workflow_scheduler.domain.models import DeploymentStatus
 
 _TARGET = (
     "SELECT t.*, d.status AS d_status, d.owner AS d_owner FROM trigger_index t JOIN deployments d USING (workflow_id)"
+)
+# The literal 'github' matches the partial indexes' predicate (a bound parameter would not, in a generic plan);
+# @> is the array operator the GIN index on github_events serves. Repositories are indexed in lower case.
+GITHUB_CANDIDATES = (
+    f"{_TARGET} WHERE t.trigger_type = 'github' AND t.github_repository = %(repository)s"
+    " AND t.github_events @> ARRAY[%(event)s]::text[] ORDER BY t.workflow_id, t.trigger_id"
 )
 _INSERT = (
     "INSERT INTO trigger_events (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
@@ -95,6 +102,8 @@ class PostgresFiringStore:
                     rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s AND t.trigger_id = %s", (workflow_id, trigger_id))
                 case ByWorkflow(workflow_id=workflow_id):
                     rows = s.all(f"{_TARGET} WHERE t.workflow_id = %s ORDER BY t.trigger_id", (workflow_id,))
+                case ByGithubEvent(repository=repository, event=event):  # idx_github_repository, idx_github_events
+                    rows = s.all(GITHUB_CANDIDATES, {"repository": repository.lower(), "event": event})
                 case _:
                     assert_never(query)
         return [_target(r) for r in rows]

@@ -1,4 +1,5 @@
-"""PostgreSQL side of GitHub deliveries: the delivery record, the App's installations and the router's candidates."""
+"""PostgreSQL side of GitHub deliveries: the delivery record and the App's installations (the router's candidates are
+``ByGithubEvent`` in adapters/firing_store.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,18 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from workflow_scheduler.adapters.deployment_store import trigger_record
 from workflow_scheduler.adapters.postgres import Database, Row, Session
-from workflow_scheduler.domain.models import DeploymentStatus
 from workflow_scheduler.domain.triggers.github.deliveries import (
     Delivery,
     DeliveryStatus,
     Installation,
     InstallationChange,
+    InstallationLink,
     InstallationState,
     RecordedDelivery,
     RoutingSummary,
 )
-from workflow_scheduler.domain.triggers.github.router import Candidate
 
-# The literal 'github' matches the partial indexes' predicate (a bound parameter would not, in a generic plan);
-# @> is the array operator the GIN index on github_events serves.
-CANDIDATES = (
-    "SELECT t.*, d.status AS d_status, d.owner AS d_owner FROM trigger_index t JOIN deployments d USING (workflow_id)"
-    " WHERE t.trigger_type = 'github' AND t.github_repository = %(repository)s"
-    " AND t.github_events @> ARRAY[%(event)s]::text[] ORDER BY t.workflow_id, t.trigger_id"
-)
 _RECORD = (
     "INSERT INTO github_webhook_events (delivery_id, event, action, repository, installation_id, sender, status,"
     " note, payload_text) VALUES (%(delivery_id)s, %(event)s, %(action)s, %(repository)s, %(installation_id)s,"
@@ -53,12 +45,6 @@ _INSTALLATION = (
     "  AS r WHERE NOT r = ANY(%(removed)s::text[]) ORDER BY r),"
     " updated_at = now()"
 )
-
-
-def _candidate(row: Row) -> Candidate:
-    return Candidate(
-        trigger=trigger_record(row), deployment_status=DeploymentStatus(row["d_status"]), owner=row["d_owner"]
-    )
 
 
 def _delivery(row: Row) -> Delivery:
@@ -110,10 +96,10 @@ class PostgresGithubStore:
             row = s.one("SELECT state FROM github_installations WHERE installation_id = %s", (installation_id,))
         return InstallationState(row["state"]) if row else None
 
-    def candidates(self, repository: str, event: str) -> list[Candidate]:
+    def linked_owners(self, installation_id: int) -> frozenset[str]:
         with self._db.session(transaction=False) as s:
-            rows = s.all(CANDIDATES, {"repository": repository.lower(), "event": event})
-        return [_candidate(r) for r in rows]
+            rows = s.all("SELECT owner FROM github_installation_owners WHERE installation_id = %s", (installation_id,))
+        return frozenset(r["owner"] for r in rows)
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
         with self._db.session(transaction=False) as s:
@@ -174,6 +160,35 @@ class PostgresGithubStore:
             account_login=row["account_login"],
             repositories=tuple(row["repositories"]),
         )
+
+    # -- who may use an installation (the operator's `workflow-scheduler github link`) ---------------------------
+
+    def link(self, installation_id: int, owner: str) -> bool:
+        """Link the installation to a user of the service; False when it was linked already."""
+        return self._changed(
+            "INSERT INTO github_installation_owners (installation_id, owner) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (installation_id, owner),
+        )
+
+    def unlink(self, installation_id: int, owner: str) -> bool:
+        """Remove the link; False when there was none. The user's triggers stay deployed and fire nothing."""
+        return self._changed(
+            "DELETE FROM github_installation_owners WHERE installation_id = %s AND owner = %s", (installation_id, owner)
+        )
+
+    def _changed(self, sql: str, params: tuple[int, str]) -> bool:
+        with self._db.session(transaction=False) as s:
+            return bool(s.execute(sql, params).rowcount == 1)
+
+    def links(self, installation_id: int | None = None) -> list[InstallationLink]:
+        """Every link, or those of one installation, by installation then owner."""
+        with self._db.session(transaction=False) as s:
+            rows = s.all(
+                "SELECT installation_id, owner, linked_at FROM github_installation_owners"
+                " WHERE %(id)s::bigint IS NULL OR installation_id = %(id)s ORDER BY installation_id, owner",
+                {"id": installation_id},
+            )
+        return [InstallationLink(r["installation_id"], r["owner"], r["linked_at"]) for r in rows]
 
 
 def _apply(s: Session, change: InstallationChange) -> None:

@@ -120,7 +120,16 @@ class ByWebhookPath:
     path: str
 
 
-TargetQuery = ByWorkflow | ByTrigger | ByWebhookPath
+@dataclass(frozen=True)
+class ByGithubEvent:
+    """The GitHub triggers of a repository (any case: GitHub ignores it) that listen to an event; their filters
+    decide afterwards which of them fire."""
+
+    repository: str  # owner/name
+    event: str  # X-GitHub-Event
+
+
+TargetQuery = ByWorkflow | ByTrigger | ByWebhookPath | ByGithubEvent
 
 
 class TargetStore(Protocol):
@@ -221,16 +230,35 @@ class FiringService:
         self, workflow_id: str, trigger_id: str, trigger_type: TriggerType, unique_key: str, data: dict[str, Any]
     ) -> FiringOutcome:
         """Record a firing whose trigger no longer exists (undeployed, or removed by an update)."""
-        event = TriggerEvent(
+        event = self._event(workflow_id, trigger_id, trigger_type, 0, unique_key, data)
+        return self._refused(event, "the trigger is not deployed")
+
+    def refuse(self, target: FiringTarget, unique_key: str, data: dict[str, Any], reason: str) -> FiringOutcome:
+        """Record a firing the trigger's own rules refuse (GitHub: changed files nobody could fetch); never sent."""
+        record = target.trigger
+        event = self._event(record.workflow_id, record.trigger_id, record.type, record.version, unique_key, data)
+        return self._refused(event, reason)
+
+    def _event(
+        self,
+        workflow_id: str,
+        trigger_id: str,
+        trigger_type: TriggerType,
+        version: int,
+        unique_key: str,
+        data: dict[str, Any],
+    ) -> TriggerEvent:
+        return TriggerEvent(
             execution_id=execution_id_for(workflow_id, trigger_id, unique_key),
             workflow_id=workflow_id,
             trigger_id=trigger_id,
             trigger_type=trigger_type,
-            version=0,
+            version=version,
             data=data,
             fired_at=self._clock(),
         )
-        reason = "the trigger is not deployed"
+
+    def _refused(self, event: TriggerEvent, reason: str) -> FiringOutcome:
         self._store.record(event, FiringStatus.REFUSED, reason)
         return FiringOutcome(FiringStatus.REFUSED, event.execution_id, reason)
 
@@ -246,19 +274,11 @@ class FiringService:
         record = target.trigger
         if problems := undeliverable(data):  # refused at the door: what is accepted must be deliverable
             raise SpecInvalid(problems, what="the trigger data")
-        event = TriggerEvent(
-            execution_id=execution_id_for(record.workflow_id, record.trigger_id, unique_key),
-            workflow_id=record.workflow_id,
-            trigger_id=record.trigger_id,
-            trigger_type=record.type,
-            version=fired_version if fired_version is not None else record.version,
-            data=data,
-            fired_at=self._clock(),
-        )
+        version = fired_version if fired_version is not None else record.version
+        event = self._event(record.workflow_id, record.trigger_id, record.type, version, unique_key, data)
         reason = refusal_reason(target, fired_version)
         if reason is not None:
-            self._store.record(event, FiringStatus.REFUSED, reason)
-            return FiringOutcome(FiringStatus.REFUSED, event.execution_id, reason)
+            return self._refused(event, reason)
         too_large = len(event.message_body().encode()) > MAX_INLINE_MESSAGE_BYTES
         try:
             with self._store.claim(event, store_payload=too_large) as claimed:

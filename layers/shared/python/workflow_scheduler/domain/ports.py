@@ -30,6 +30,10 @@ class DeploymentTx(Protocol):
     def webhook_path_owner(self, path: str) -> tuple[str, str] | None:
         """(workflow_id, trigger_id) of the deployed trigger that holds this webhook path, if any."""
 
+    def github_installation_linked(self, installation_id: int, workflow_id: str) -> bool:
+        """Whether the GitHub App installation is linked to the owner of the workflow as saved in this transaction
+        (the deploy saves its deployment before it registers the triggers)."""
+
 
 class DeploymentStore(Protocol):
     def transaction(self) -> AbstractContextManager[DeploymentTx]: ...

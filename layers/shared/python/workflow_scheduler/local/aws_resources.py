@@ -32,6 +32,9 @@ STATE_TABLE_NAME = "workflow-scheduler-state"
 DISPATCH_QUEUE_NAME = "workflow-scheduler-dispatch"
 DISPATCH_DLQ_NAME = "workflow-scheduler-dispatch-dlq"
 DISPATCH_MAX_RECEIVES = 5  # deliveries before a firing goes to the dead-letter queue
+GITHUB_EVENTS_QUEUE_NAME = "workflow-scheduler-github-events"
+GITHUB_EVENTS_DLQ_NAME = "workflow-scheduler-github-events-dlq"
+GITHUB_EVENTS_MAX_RECEIVES = 5  # routing attempts before a delivery is parked (the router refuses on the last)
 SCHEDULE_GROUP_NAME = "workflow-scheduler"
 SCHEDULES_DLQ_NAME = "workflow-scheduler-schedules-dlq"
 CRON_FUNCTION_NAME = "workflow-scheduler-cron"
@@ -109,16 +112,17 @@ def state_table(aws: Aws) -> str:
 
 def dispatch_queue(aws: Aws) -> str:
     """Accepted firings on their way to the engine, with a dead-letter queue for those that keep failing."""
-    client = aws.sqs()
-    dlq_url = _queue(client, DISPATCH_DLQ_NAME, {})
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": DISPATCH_MAX_RECEIVES})
-    return _queue(client, DISPATCH_QUEUE_NAME, {"RedrivePolicy": redrive})
+    return _queue_with_dlq(aws.sqs(), DISPATCH_QUEUE_NAME, DISPATCH_DLQ_NAME, DISPATCH_MAX_RECEIVES)
 
 
 def dispatch_dead_letter_queue(aws: Aws) -> str:
     """Where the dispatch queue parks firings after its last attempt (``dlq redrive`` moves them back)."""
     return _queue(aws.sqs(), DISPATCH_DLQ_NAME, {})
+
+
+def github_events_queue(aws: Aws) -> str:
+    """Recorded GitHub deliveries on their way to the github router, with a dead-letter queue for those parked."""
+    return _queue_with_dlq(aws.sqs(), GITHUB_EVENTS_QUEUE_NAME, GITHUB_EVENTS_DLQ_NAME, GITHUB_EVENTS_MAX_RECEIVES)
 
 
 def schedule_group(aws: Aws) -> str:
@@ -163,6 +167,13 @@ def email_attachments_bucket(aws: Aws) -> str:
     return EMAIL_ATTACHMENTS_BUCKET
 
 
+def _queue_with_dlq(client: SQSClient, name: str, dlq_name: str, max_receives: int) -> str:
+    dlq_url = _queue(client, dlq_name, {})
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+    return _queue(client, name, {"RedrivePolicy": redrive})
+
+
 def _queue(client: SQSClient, name: str, attributes: Mapping[QueueAttributeNameType, str]) -> str:
     try:
         url = client.get_queue_url(QueueName=name)["QueueUrl"]
@@ -178,6 +189,9 @@ RESOURCES: tuple[LocalResource, ...] = (
     LocalResource("STATE_TABLE_NAME", "DynamoDB table: locks and idempotency records", state_table),
     LocalResource("DISPATCH_QUEUE_URL", "SQS queue (and DLQ): firings for the engine", dispatch_queue),
     LocalResource("DISPATCH_DLQ_URL", "SQS dead-letter queue: parked firings", dispatch_dead_letter_queue),
+    LocalResource(
+        "GITHUB_EVENTS_QUEUE_URL", "SQS queue (and DLQ): recorded GitHub deliveries for the router", github_events_queue
+    ),
     LocalResource("SCHEDULE_GROUP_NAME", "EventBridge Scheduler group: cron schedules", schedule_group),
     LocalResource(
         "SCHEDULES_DLQ_ARN", "SQS dead-letter queue: undeliverable schedule invocations", schedules_dead_letter_queue

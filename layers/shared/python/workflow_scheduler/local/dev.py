@@ -32,13 +32,18 @@ from psycopg.conninfo import conninfo_to_dict
 from workflow_scheduler.adapters.migrations import apply_migrations
 from workflow_scheduler.cli_error import CliError
 from workflow_scheduler.local import state
-from workflow_scheduler.local.aws_resources import DISPATCH_MAX_RECEIVES, Aws, create_resources
-from workflow_scheduler.local.dispatch_poller import DispatchPoller
+from workflow_scheduler.local.aws_resources import (
+    DISPATCH_MAX_RECEIVES,
+    GITHUB_EVENTS_MAX_RECEIVES,
+    Aws,
+    create_resources,
+)
 from workflow_scheduler.local.engine_stub import BASE_PATH, EXECUTIONS_PATH, EngineStub
 from workflow_scheduler.local.functions import function_names, load_handler_module
 from workflow_scheduler.local.gateway import Gateway, GatewayServer, LambdaHandler, Mount
 from workflow_scheduler.local.isolation import isolate_invocations
 from workflow_scheduler.local.periodic import every
+from workflow_scheduler.local.queue_poller import QueuePoller
 from workflow_scheduler.local.routes import Route, active_routes
 from workflow_scheduler.local.scheduler_emulator import SchedulerApi, SchedulerEmulator
 
@@ -62,7 +67,13 @@ DISPATCH_DEFAULTS = {
 # check_interval may be as short (AWS holds it to a minute); the developer's environment overrides them.
 EMAIL_DEFAULTS = {"EMAIL_CHECK_INTERVAL": "60", "EMAIL_MIN_CHECK_INTERVAL": "1"}
 EMAIL_POLLER_FUNCTION = "email_poller"
+# The webhook secret of a GitHub App pointed at this machine (events/github/ are signed with it);
+# GITHUB_WEBHOOK_SECRET overrides it. The App's credentials (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, GITHUB_API_URL)
+# come from the environment as they are.
+LOCAL_GITHUB_WEBHOOK_SECRET = "local-github-webhook-secret"  # noqa: S105 (public: for local deliveries only)
 DISPATCH_FUNCTION = "dispatch"
+# The queues consumed in-process, as Lambda's event source mappings would: function -> its queue's variable.
+QUEUE_CONSUMERS = {DISPATCH_FUNCTION: "DISPATCH_QUEUE_URL", "github_router": "GITHUB_EVENTS_QUEUE_URL"}
 CRON_FUNCTION = "cron"
 API_FUNCTION = "api"
 RETENTION_FUNCTION = "retention"
@@ -185,6 +196,7 @@ def _start(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int
         routes,
         stub_mounted=bool(mounts),
         dispatching=workers.dispatching,
+        github=_github_line(workers.routing_github, environment),
         seconds=time.monotonic() - started,
     )
 
@@ -229,6 +241,9 @@ def _function_environment(base_url: str, *, engine_stubbed: bool) -> dict[str, s
     environment.update({key: os.environ.get(key, value) for key, value in DISPATCH_DEFAULTS.items()})
     environment.update({key: os.environ.get(key, value) for key, value in EMAIL_DEFAULTS.items()})
     environment["DISPATCH_MAX_ATTEMPTS"] = str(DISPATCH_MAX_RECEIVES)  # the queue's maxReceiveCount: parked after it
+    environment["GITHUB_ROUTER_MAX_RECEIVES"] = str(GITHUB_EVENTS_MAX_RECEIVES)  # likewise: its last attempt refuses
+    if "GITHUB_WEBHOOK_SECRET" not in os.environ:  # a developer's own secret stays out of the state dir
+        environment["GITHUB_WEBHOOK_SECRET"] = LOCAL_GITHUB_WEBHOOK_SECRET
     return environment
 
 
@@ -242,18 +257,20 @@ def _route_handlers(routes: list[Route], schedules_changed: threading.Event) -> 
 
 
 class _Workers:
-    """What AWS runs without an HTTP call: the dispatch queue's consumer, EventBridge Scheduler's firings and the
-    e-mail poller's schedule (its mailbox locks in moto's DynamoDB, like the stack's; LOCK_BACKEND=redis also works)."""
+    """What AWS runs without an HTTP call: the queues' consumers, EventBridge Scheduler's firings and the e-mail
+    poller's schedule (its mailbox locks in moto's DynamoDB, like the stack's; LOCK_BACKEND=redis also works)."""
 
     def __init__(self, gateway: Gateway, environment: dict[str, str], schedules_changed: threading.Event) -> None:
         aws = Aws(environment["AWS_ENDPOINT_URL"], environment["AWS_DEFAULT_REGION"])
+        self._pollers = {
+            function: QueuePoller(
+                aws.sqs(), environment[queue], _local(function), gateway.function_lock(function), function=function
+            )
+            for function, queue in QUEUE_CONSUMERS.items()
+            if function in function_names()
+        }
         self._email_every = float(environment["EMAIL_CHECK_INTERVAL"])
         self._email = _local(EMAIL_POLLER_FUNCTION) if EMAIL_POLLER_FUNCTION in function_names() else None
-        self._poller = None
-        if DISPATCH_FUNCTION in function_names():
-            dispatch_lock = gateway.function_lock(DISPATCH_FUNCTION)
-            dispatch = _local(DISPATCH_FUNCTION)
-            self._poller = DispatchPoller(aws.sqs(), environment["DISPATCH_QUEUE_URL"], dispatch, dispatch_lock)
         self._emulator = SchedulerEmulator(
             SchedulerApi(aws.scheduler(), environment["SCHEDULE_GROUP_NAME"]),
             {environment["CRON_FUNCTION_ARN"]: _local(CRON_FUNCTION)},
@@ -263,14 +280,18 @@ class _Workers:
 
     @property
     def dispatching(self) -> bool:
-        return self._poller is not None
+        return DISPATCH_FUNCTION in self._pollers
+
+    @property
+    def routing_github(self) -> bool:
+        return "github_router" in self._pollers
 
     def start(self) -> dict[str, Callable[[], object]]:
         """Start them (once the gateway serves the engine stub the functions may call); their stop steps."""
         stops: dict[str, Callable[[], object]] = {"the scheduler emulator": self._emulator.stop}
-        if self._poller is not None:
-            stops["the dispatch poller"] = self._poller.stop
-            self._poller.start()
+        for function, poller in self._pollers.items():
+            stops[f"the {function} poller"] = poller.stop
+            poller.start()
         self._emulator.start()
         if self._email is not None:
             stops["the e-mail poller"] = every(self._email_every, EMAIL_POLLER_FUNCTION, self._email, {})
@@ -497,6 +518,20 @@ def _describe_database(url: str) -> str:
     return f"{parts.get('host', 'localhost')}/{parts.get('dbname', '')}"
 
 
+def _github_line(routing: bool, environment: dict[str, str]) -> str | None:
+    """How GitHub deliveries are handled here: the secret they are signed with, and whether the App's API is used."""
+    if not routing:
+        return None
+    secret = repr(LOCAL_GITHUB_WEBHOOK_SECRET) if "GITHUB_WEBHOOK_SECRET" in environment else "GITHUB_WEBHOOK_SECRET"
+    app = os.environ.get("GITHUB_APP_ID")
+    api = (
+        f"App {app} at {os.environ.get('GITHUB_API_URL', 'https://api.github.com')}"
+        if app and os.environ.get("GITHUB_APP_PRIVATE_KEY")
+        else "no App credentials (pull request path filters are refused)"
+    )
+    return f"queue -> github_router, deliveries signed with {secret}; {api}"
+
+
 def _banner(
     base_url: str,
     environment: dict[str, str],
@@ -504,6 +539,7 @@ def _banner(
     *,
     stub_mounted: bool,
     dispatching: bool,
+    github: str | None,
     seconds: float,
 ) -> None:
     engine = f"{base_url}{EXECUTIONS_PATH} (engine stub)" if stub_mounted else environment["WORKFLOW_ENGINE_URL"]
@@ -522,6 +558,7 @@ def _banner(
         f"  swagger     {base_url}/swagger",
         f"  engine      {engine}",
         *([f"  dispatch    queue -> dispatch: {retries}"] if dispatching else []),
+        *([f"  github      {github}"] if github else []),
         f"  schedules   group {environment['SCHEDULE_GROUP_NAME']} -> cron (scheduler emulator)",
         f"  e-mail      email_poller every {environment['EMAIL_CHECK_INTERVAL']} s (EMAIL_CHECK_INTERVAL);"
         f" service mailbox {os.environ.get('IMAP_SERVER') or 'none (IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD)'}",

@@ -39,8 +39,8 @@ REGISTRY: dict[TriggerType, TriggerTypeParts] = {
     ),
     # Fired by the scheduled poll (email/service.py), not through a TriggerFiring.
     TriggerType.EMAIL: TriggerTypeParts("email.params:EmailParams", "email.registrar:build"),
-    # Validated, but refused at deploy (trigger_type_unavailable) until its firing path exists.
-    TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams"),
+    # No firing builder: the github router fires (domain/triggers/github/router.py; one delivery, many triggers).
+    TriggerType.GITHUB: TriggerTypeParts("github.params:GithubParams", "github.registrar:build"),
 }
 
 
@@ -71,7 +71,7 @@ def firing(trigger_type: TriggerType, deps: FiringDeps) -> TriggerFiring[Any]:
     """The type's firing; its request type is the type's own (``CronInvocation``, ``WebhookRequest``, ...)."""
     part = REGISTRY[trigger_type].firing
     if part is None:
-        raise ValueError(f"{trigger_type.subtype} triggers have no firing path yet")
+        raise ValueError(f"{trigger_type.subtype} triggers have no TriggerFiring (see REGISTRY)")
     build: Callable[[FiringDeps], TriggerFiring[Any]] = _load(part)
     return build(deps)
 

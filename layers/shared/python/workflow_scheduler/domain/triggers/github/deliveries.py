@@ -76,6 +76,18 @@ class Installation:
 
 
 @dataclass(frozen=True)
+class InstallationLink:
+    """A user of the service (the JWT ``sub``) an operator allowed to use an installation."""
+
+    installation_id: int
+    owner: str
+    linked_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"installation_id": self.installation_id, "owner": self.owner, "linked_at": self.linked_at.isoformat()}
+
+
+@dataclass(frozen=True)
 class TriggerOutcome:
     """What one candidate trigger made of a delivery."""
 
@@ -134,6 +146,9 @@ class RouterLedger(Protocol):
 
     def installation_state(self, installation_id: int) -> InstallationState | None:
         """None for an installation never seen in an installation event."""
+
+    def linked_owners(self, installation_id: int) -> frozenset[str]:
+        """The users of the service the installation is linked to (``workflow-scheduler github link``)."""
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None: ...
 

@@ -303,12 +303,12 @@ def _text(value: Any) -> str:
 # --- deploy-time validation -------------------------------------------------------------------------------------
 
 
-def filter_problems(flt: GithubFilter, node_id: str | None = None) -> list[Problem]:
+def filter_problems(flt: GithubFilter) -> list[Problem]:
     """Every problem of the parameters beyond their types, each naming the field (and pattern) and why."""
     problems: list[Problem] = []
 
     def add(field: str, message: str) -> None:
-        problems.append(Problem(f"parameters.{field}", message, node_id))
+        problems.append(Problem(f"parameters.{field}", message))
 
     for name in PATTERN_FIELDS:
         patterns = getattr(flt, name)
@@ -341,12 +341,6 @@ _APPLIES_TO: dict[str, frozenset[str]] = {
     **{f: REF_EVENTS for f in ("branches", "branches_ignore", "paths", "paths_ignore")},
     **{f: frozenset({"push"}) for f in ("tags", "tags_ignore")},
 }
-
-
-def pattern_list_error(patterns: Sequence[str]) -> str | None:
-    """The problems of one pattern field as one message (for a pydantic field validator), or None."""
-    problems = list_problems(patterns)
-    return "; ".join(str(p) for p in problems) if problems else None
 
 
 def author_filter_problem(expression: str) -> str | None:

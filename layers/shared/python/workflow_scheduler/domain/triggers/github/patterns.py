@@ -141,9 +141,6 @@ class PatternProblem:
     pattern: str
     reason: str
 
-    def __str__(self) -> str:
-        return f"pattern {self.index} ({self.pattern!r}): {self.reason}"
-
 
 @lru_cache(maxsize=4096)
 def compile_pattern(text: str) -> Pattern:

@@ -1,33 +1,29 @@
 """The router: a recorded GitHub delivery fires the GitHub triggers whose filters match it (issue 9).
 
-It runs as the consumer of the github events queue. Candidates come from one indexed query (repository and
-event); the filters run in process. A pull request's files (or a large push's) are asked of GitHub at most once
-per delivery, and only when a candidate's other filters all passed; enrichment is fetched once, after matching.
+It runs as the consumer of the github events queue. Candidates come from one indexed query (``ByGithubEvent``:
+repository and event); the filters run in process. A pull request's files (or a large push's) are asked of GitHub
+at most once per delivery, and only when a candidate's other filters all passed; enrichment is fetched once, after
+matching.
 Each matching trigger gets one ``TriggerEvent`` whose execution id comes from (delivery id, trigger id): a
 redelivery or a queue retry of the same delivery is the same execution. A candidate that does not match is
 neither an error nor a firing: the delivery's record says why.
+
+The router is GitHub's firing, but not a ``TriggerFiring``: one delivery fans out to any number of triggers, and
+what it answers is the delivery's ``RoutingSummary`` (each candidate's outcome), not one ``FiringOutcome``. It
+uses the one lookup contract (``TargetStore.targets``) and the one ``FiringService`` like every type.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from workflow_scheduler.domain.errors import DomainError, SpecInvalid, Unavailable
-from workflow_scheduler.domain.firing import (
-    FiringOutcome,
-    FiringService,
-    FiringStatus,
-    FiringStore,
-    FiringTarget,
-    TriggerEvent,
-    execution_id_for,
-)
+from workflow_scheduler.domain.firing import ByGithubEvent, FiringService, FiringStatus, FiringTarget, TargetStore
 from workflow_scheduler.domain.json_limits import loads_strict
-from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord
 from workflow_scheduler.domain.triggers.github.api import (
     FileList,
     GithubApi,
@@ -47,34 +43,17 @@ from workflow_scheduler.domain.triggers.github.enrichment import EnrichmentLimit
 from workflow_scheduler.domain.triggers.github.filters import GithubFilter, Match, Outcome, matches
 
 NOT_MATCHED = "not_matched"
+RECORD_WAITS = (0.05, 0.2, 0.5)  # seconds between reads of a delivery's record that is not there yet
 NO_CREDENTIALS = (
     "the GitHub App's credentials are not configured (GITHUB_APP_ID and its private key), "
     "and the trigger's path filters need the changed files from GitHub's API"
 )
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A GitHub trigger of the delivery's repository and event, with its deployment's state."""
+class DeliveryNotRecorded(Unavailable):
+    """The message names a delivery whose record is not there: not committed yet, or rolled back."""
 
-    trigger: TriggerRecord
-    deployment_status: DeploymentStatus
-    owner: str
-
-
-class CandidateStore(Protocol):
-    def candidates(self, repository: str, event: str) -> list[Candidate]:
-        """Every GitHub trigger of ``repository`` (any case) listening to ``event``: one indexed query."""
-
-
-def lookup_columns(flt: GithubFilter) -> dict[str, Any]:
-    """A GitHub trigger's index columns, as ``CandidateStore.candidates`` looks them up (GitHub ignores the case
-    of repository names: they are kept in lower case)."""
-    return {
-        "github_repository": flt.repository.lower(),
-        "github_events": list(flt.events),
-        "github_installation_id": flt.github_app_installation_id,
-    }
+    code = "github_delivery_not_recorded"
 
 
 class RoutingPostponed(Unavailable):
@@ -83,39 +62,9 @@ class RoutingPostponed(Unavailable):
     code = "github_routing_postponed"
 
 
-class GithubFirings:
-    """The router's one contact with the firing path (``FiringService``, ``FiringTarget``)."""
-
-    def __init__(
-        self, service: FiringService, store: FiringStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
-        self._service = service
-        self._store = store
-        self._clock = clock
-
-    def fire(self, candidate: Candidate, delivery_id: str, data: dict[str, Any]) -> FiringOutcome:
-        target = FiringTarget(candidate.deployment_status, candidate.owner, candidate.trigger)
-        return self._service.fire(target, delivery_id, data)
-
-    def refuse(self, candidate: Candidate, delivery_id: str, data: dict[str, Any], reason: str) -> FiringOutcome:
-        """Record a matching trigger's firing as refused, with the reason (it is never sent)."""
-        record = candidate.trigger
-        event = TriggerEvent(
-            execution_id=execution_id_for(record.workflow_id, record.trigger_id, delivery_id),
-            workflow_id=record.workflow_id,
-            trigger_id=record.trigger_id,
-            trigger_type=record.type,
-            version=record.version,
-            data=data,
-            fired_at=self._clock(),
-        )
-        self._store.record(event, FiringStatus.REFUSED, reason)
-        return FiringOutcome(FiringStatus.REFUSED, event.execution_id, reason)
-
-
 @dataclass
 class _Judged:
-    candidate: Candidate
+    target: FiringTarget
     filter: GithubFilter | None
     match: Match
 
@@ -124,26 +73,34 @@ class GithubRouter:
     def __init__(
         self,
         ledger: RouterLedger,
-        candidates: CandidateStore,
-        firings: GithubFirings,
+        targets: TargetStore,
+        firings: FiringService,
         api: GithubApi | None,
         limits: EnrichmentLimits | None = None,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self._ledger = ledger
-        self._candidates = candidates
+        self._targets = targets
         self._firings = firings
         self._api = api  # None: no App credentials
         self._limits = limits or EnrichmentLimits()
+        self._pause = pause
 
     def route(self, delivery_id: str, *, last_attempt: bool = False) -> RoutingSummary | None:
-        """Route a recorded delivery; None when there is nothing to do (unknown, or routed already).
+        """Route a recorded delivery; None when there is nothing to do (routed already, or never recorded and this
+        is the last attempt).
 
         ``last_attempt``: the queue will not deliver it again, so what GitHub cannot answer now is recorded as
         refused instead of postponed. Raises ``RoutingPostponed`` (or another ``Unavailable``) when the
-        delivery must be tried again; it is recorded as failed with the reason.
+        delivery must be tried again; it is recorded as failed with the reason. Raises ``DeliveryNotRecorded``
+        while the delivery is not recorded.
         """
-        delivery = self._ledger.delivery(delivery_id)
-        if delivery is None or delivery.status is DeliveryStatus.ROUTED or delivery.body is None:
+        delivery = self._recorded(delivery_id)
+        if delivery is None:
+            if last_attempt:  # its record was rolled back: GitHub heard 503, and the sweep asks for it again
+                return None
+            raise DeliveryNotRecorded(f"delivery {delivery_id} is not recorded (yet); it is routed again later")
+        if delivery.status is DeliveryStatus.ROUTED or delivery.body is None:
             return None
         try:
             summary = self._route(delivery, loads_strict(delivery.body), last_attempt)
@@ -154,6 +111,17 @@ class GithubRouter:
         self._ledger.mark_routed(delivery_id, summary)
         return summary
 
+    def _recorded(self, delivery_id: str) -> Delivery | None:
+        """The delivery's record. The github function sends the message just before its record commits, so the
+        queue can bring the message first: the record is read again a few times before giving up on this attempt."""
+        delivery = self._ledger.delivery(delivery_id)
+        for seconds in RECORD_WAITS:
+            if delivery is not None:
+                break
+            self._pause(seconds)
+            delivery = self._ledger.delivery(delivery_id)
+        return delivery
+
     def _route(self, delivery: Delivery, payload: Mapping[str, Any], last_attempt: bool) -> RoutingSummary:
         installation = delivery.installation_id
         state = self._ledger.installation_state(installation) if installation is not None else None
@@ -161,10 +129,12 @@ class GithubRouter:
             return RoutingSummary(note=f"installation {installation} is {state}: nothing fires")
         if delivery.repository is None:
             return RoutingSummary(note="the event names no repository")
-        found = self._candidates.candidates(delivery.repository, delivery.event)
-        judged = [self._judge(c, delivery.event, payload) for c in found]
-        if not judged:
+        found = self._targets.targets(ByGithubEvent(delivery.repository, delivery.event))
+        if not found:
             return RoutingSummary(note=f"no GitHub trigger listens to {delivery.event} on {delivery.repository}")
+        linked = self._ledger.linked_owners(installation) if installation is not None else frozenset()
+        refused = [_not_linked(t, installation) for t in found if t.owner not in linked]
+        judged = [self._judge(t, delivery.event, payload) for t in found if t.owner in linked]
         files, files_problem = None, None
         if any(j.match.outcome is Outcome.NEEDS_CHANGED_FILES for j in judged):
             files, files_problem = self._changed_files(delivery, payload, last_attempt)
@@ -176,15 +146,15 @@ class GithubRouter:
             data["enrichment"] = self._enrichment(delivery, payload, files)
         outcomes = [self._outcome(j, delivery.delivery_id, data, files_problem) for j in judged]
         matched = sum(1 for j in judged if j.match.outcome is not Outcome.NOT_MATCHED)
-        return RoutingSummary(candidates=len(judged), matched=matched, outcomes=tuple(outcomes))
+        return RoutingSummary(candidates=len(found), matched=matched, outcomes=(*refused, *outcomes))
 
-    def _judge(self, candidate: Candidate, event: str, payload: Mapping[str, Any]) -> _Judged:
+    def _judge(self, target: FiringTarget, event: str, payload: Mapping[str, Any]) -> _Judged:
         try:
-            flt = GithubFilter.from_config(candidate.trigger.config)
-        except (KeyError, TypeError, ValueError) as exc:  # stored before its parameters were checked at deploy
+            flt = GithubFilter.from_config(target.trigger.config)
+        except (KeyError, TypeError, ValueError) as exc:  # a row not written by a deploy
             reason = f"the trigger's parameters cannot be read: {type(exc).__name__}"
-            return _Judged(candidate, None, Match(Outcome.NOT_MATCHED, reason))
-        return _Judged(candidate, flt, matches(flt, event, payload))
+            return _Judged(target, None, Match(Outcome.NOT_MATCHED, reason))
+        return _Judged(target, flt, matches(flt, event, payload))
 
     def _changed_files(
         self, delivery: Delivery, payload: Mapping[str, Any], last_attempt: bool
@@ -212,19 +182,32 @@ class GithubRouter:
     def _outcome(
         self, judged: _Judged, delivery_id: str, data: dict[str, Any], files_problem: str | None
     ) -> TriggerOutcome:
-        trigger = judged.candidate.trigger
+        target, trigger = judged.target, judged.target.trigger
         if judged.match.outcome is Outcome.NOT_MATCHED:
             return TriggerOutcome(trigger.workflow_id, trigger.trigger_id, NOT_MATCHED, judged.match.reason)
         if judged.match.outcome is Outcome.NEEDS_CHANGED_FILES:
-            outcome = self._firings.refuse(judged.candidate, delivery_id, data, files_problem or judged.match.reason)
+            outcome = self._firings.refuse(target, delivery_id, data, files_problem or judged.match.reason)
         else:
             try:
-                outcome = self._firings.fire(judged.candidate, delivery_id, data)
+                outcome = self._firings.fire(target, delivery_id, data)
             except SpecInvalid as exc:  # the payload holds what JSON cannot carry on (a lone surrogate)
-                outcome = self._firings.refuse(judged.candidate, delivery_id, {}, exc.message)
+                outcome = self._firings.refuse(target, delivery_id, {}, exc.message)
         return TriggerOutcome(
             trigger.workflow_id, trigger.trigger_id, outcome.status.value, outcome.reason, outcome.execution_id
         )
+
+
+def _not_linked(target: FiringTarget, installation: int | None) -> TriggerOutcome:
+    """A candidate whose owner may not see the delivery's installation: refused before its filters run (they would
+    read the payload) and only in the delivery's record, which operators read; the owner's firing history gets no
+    row, which would tell them when another tenant's repository changes."""
+    trigger = target.trigger
+    reason = (
+        "the event names no App installation"
+        if installation is None
+        else f"the App installation {installation} is not linked to the workflow's owner"
+    )
+    return TriggerOutcome(trigger.workflow_id, trigger.trigger_id, FiringStatus.REFUSED.value, reason)
 
 
 def _transient(exc: GithubApiError) -> bool:

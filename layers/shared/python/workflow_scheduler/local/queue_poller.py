@@ -1,8 +1,9 @@
-"""The dispatch queue consumed in-process, the way Lambda's SQS event source mapping consumes it.
+"""An SQS queue consumed in-process by its function, the way Lambda's SQS event source mapping consumes it (the
+dispatch queue by the dispatch function, the github events queue by the github router).
 
-A background thread long-polls the queue, hands each batch to the dispatch function as an SQS event (under the
-dispatch function's lock: one invocation of it at a time, as in one Lambda instance), then deletes the records the
-function did not report as failures. Those it did stay on the queue: the function has set when they come back,
+A background thread long-polls the queue, hands each batch to the function as an SQS event (under the function's
+lock: one invocation of it at a time, as in one Lambda instance), then deletes the records the function did not
+report as failures. Those it did stay on the queue: the function has set when they come back,
 and the queue's redrive policy parks them after the last attempt. If the function raises, nothing is deleted and
 the whole batch comes back after the queue's visibility timeout, as with Lambda.
 """
@@ -29,11 +30,8 @@ if TYPE_CHECKING:
 
     from workflow_scheduler.local.gateway import LambdaHandler
 
-FUNCTION_NAME = "workflow-scheduler-dispatch"
 BATCH_SIZE = 10  # the event source mapping's default batch size for SQS
 _ERROR_PAUSE_SECONDS = 1.0
-
-log = logging.getLogger("local.dispatch")
 
 
 def _message_attribute(value: MessageAttributeValueOutputTypeDef) -> dict[str, Any]:
@@ -73,7 +71,7 @@ def sqs_event(messages: list[MessageTypeDef], queue_arn: str) -> dict[str, Any]:
     }
 
 
-class DispatchPoller:
+class QueuePoller:
     def __init__(
         self,
         sqs: SQSClient,
@@ -81,8 +79,11 @@ class DispatchPoller:
         handler: LambdaHandler,
         invoke_lock: AbstractContextManager[Any],
         *,
+        function: str = "dispatch",
         wait_seconds: int = 1,
     ) -> None:
+        self._function = function  # its folder under functions/
+        self._log = logging.getLogger(f"local.{function}")
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
@@ -94,11 +95,11 @@ class DispatchPoller:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="dispatch-poller", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self._function}-poller", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish the batch in hand (its engine calls are bounded by their timeouts) and stop polling."""
+        """Finish the batch in hand (its outside calls are bounded by their timeouts) and stop polling."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
@@ -109,10 +110,10 @@ class DispatchPoller:
             try:
                 self.poll_once()
             except (BotoCoreError, ClientError) as exc:
-                log.warning("cannot poll the dispatch queue: %s", exc)
+                self._log.warning("cannot poll the %s queue: %s", self._function, exc)
                 self._stopping.wait(_ERROR_PAUSE_SECONDS)
             except Exception:  # a bug here must not silently end local dispatching
-                log.exception("the dispatch poller failed; polling on")
+                self._log.exception("the %s poller failed; polling on", self._function)
                 self._stopping.wait(_ERROR_PAUSE_SECONDS)
 
     def poll_once(self) -> int:
@@ -132,9 +133,12 @@ class DispatchPoller:
         with self._invoke_lock:
             started = time.monotonic()
             try:
-                result = self._handler(sqs_event(messages, self._queue_arn), LocalContext(function_name=FUNCTION_NAME))
+                context = LocalContext(function_name=f"workflow-scheduler-{self._function}")
+                result = self._handler(sqs_event(messages, self._queue_arn), context)
             except Exception:
-                log.exception("the dispatch function failed; the batch comes back after the visibility timeout")
+                self._log.exception(
+                    "the %s function failed; the batch comes back after the visibility timeout", self._function
+                )
                 return
             elapsed_ms = (time.monotonic() - started) * 1000
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
@@ -145,4 +149,6 @@ class DispatchPoller:
         ]
         if done:
             self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
-        log.info("dispatch: batch of %d, %d left for a retry, %.0f ms", len(messages), len(failed), elapsed_ms)
+        self._log.info(
+            "%s: batch of %d, %d left for a retry, %.0f ms", self._function, len(messages), len(failed), elapsed_ms
+        )
