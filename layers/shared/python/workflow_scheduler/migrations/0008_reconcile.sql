@@ -71,3 +71,7 @@ CREATE TABLE reconcile_shards (
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, shard)
 );
+
+-- Reconcile no longer reads the cron triggers in (workflow_id, trigger_id) order: the stem index above replaces
+-- migration 0005's partial index.
+DROP INDEX idx_trigger_index_cron;
