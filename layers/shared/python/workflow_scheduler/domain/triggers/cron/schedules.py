@@ -77,9 +77,8 @@ def stem_of(name: str) -> str | None:
 
 
 class ScheduleExists(RegistrationFailed):
-    """A create found the name taken: a deploy refuses it; reconcile reads what is there instead."""
-
-    code = "schedule_exists"
+    """A create found the name taken: a deploy refuses it (503, like any refused call); reconcile reads what is
+    there instead."""
 
 
 class ListingExpired(Exception):
