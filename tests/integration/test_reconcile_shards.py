@@ -254,6 +254,24 @@ def definition(client: Any, name: str) -> dict[str, Any]:
     return {key: found[key] for key in keys} | {"State": found["State"]}
 
 
+def test_a_listing_whose_token_expired_is_listed_again(loaded: Loaded) -> None:
+    reconciler = loaded.reconciler()
+    reconciler.run()
+    spoiled: list[str] = []
+
+    def spoil(params: dict[str, Any], **_: Any) -> None:
+        if "NextToken" in params and not spoiled:
+            spoiled.append(params["NextToken"])
+            params["NextToken"] = "expired"
+
+    loaded.client.meta.events.register("provide-client-params.scheduler.ListSchedules", spoil)
+    try:
+        assert counts(reconciler.run()) == {"in_step": 2 * (WORKFLOWS + 1)}
+    finally:
+        loaded.client.meta.events.unregister("provide-client-params.scheduler.ListSchedules", spoil)
+    assert spoiled
+
+
 def test_a_shard_has_one_worker_at_a_time_and_a_stale_one_cannot_move_its_checkpoint(loaded: Loaded) -> None:
     reconciler = loaded.reconciler()
     store = PostgresReconcileStore(loaded.db)

@@ -35,6 +35,8 @@ class SchedulerTarget:
 
 
 THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException"})
+# A next-page token the service no longer takes (moto answers InvalidToken once the item it names is gone).
+EXPIRED_TOKEN = frozenset({"ValidationException", "InvalidToken"})
 THROTTLE_RETRIES = 6  # with the backoff below: up to ~7 s of waiting in all, well inside the API's 29 s
 BACKOFF_BASE_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 2.0
@@ -204,7 +206,7 @@ class EventBridgeSchedules:
         try:
             page = self._request("list_schedules", **arguments)
         except ClientError as exc:
-            if token is not None and _code(exc) == "ValidationException":
+            if token is not None and _code(exc) in EXPIRED_TOKEN:
                 raise ListingExpired(prefix) from exc
             raise RegistrationFailed(f"EventBridge Scheduler cannot list the schedules: {_code(exc)}") from exc
         except BotoCoreError as exc:
