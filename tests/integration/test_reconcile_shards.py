@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -29,11 +31,13 @@ from workflow_scheduler.adapters.reconcile_store import PostgresReconcileStore
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
 from workflow_scheduler.domain.locks import LockNotAcquired, StaleFencingToken
 from workflow_scheduler.domain.triggers.cron.reconcile import (
+    SHARD_LEASE_SECONDS,
     Checkpoint,
     Counter,
     Phase,
     Reconciler,
     ReconcileReport,
+    ShardLeaseLost,
     shard_lock_name,
 )
 from workflow_scheduler.domain.triggers.cron.schedules import schedule_name, schedule_stem
@@ -270,6 +274,46 @@ def test_a_listing_whose_token_expired_is_listed_again(loaded: Loaded) -> None:
     finally:
         loaded.client.meta.events.unregister("provide-client-params.scheduler.ListSchedules", spoil)
     assert spoiled
+
+
+def test_a_slow_shard_renews_its_lease_and_one_that_lost_it_stops(loaded: Loaded) -> None:
+    loaded.reconciler().run()  # in step, whatever the tests before left
+    now = [time.time()]
+    lock_writes: list[str] = []
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: lock_writes.append(params["UpdateExpression"].split()[0]),
+    )
+    reconciler = Reconciler(
+        PostgresReconcileStore(loaded.db),
+        EventBridgeSchedules(SchedulerTarget(GROUP, FUNCTION_ARN, ROLE_ARN), client=loaded.client),
+        DynamoDBLockManager(TABLE, dynamodb, clock=lambda: now[0]),
+        shard_size=SHARD_SIZE,
+        settle_seconds=0,
+        clock=lambda: datetime.fromtimestamp(now[0], UTC),
+    )
+    step = [40.0]  # seconds each listing page takes
+
+    def slow(**_: Any) -> None:
+        now[0] += step[0]
+
+    loaded.client.meta.events.register("provide-client-params.scheduler.ListSchedules", slow)
+    try:
+        plan = reconciler.plan()
+        lock_writes.clear()
+        # Several pages of 40 s each: far past the 120 s lease, which is renewed as the shard goes.
+        assert reconciler.work(plan.run_id, 0)
+        acquired, *renewed, released = lock_writes
+        assert (acquired, released) == ("SET", "REMOVE") and len(renewed) >= 2 and set(renewed) == {"SET"}
+        step[0] = SHARD_LEASE_SECONDS + 1  # one page outlasts the whole lease: another attempt may hold it now
+        with pytest.raises(ShardLeaseLost):
+            reconciler.work(plan.run_id, 1)
+        step[0] = 1
+        assert all(reconciler.work(plan.run_id, n) for n in range(1, plan.shards))
+        assert counts(reconciler.finish(plan.run_id)) == {"in_step": 2 * (WORKFLOWS + 1)}
+    finally:
+        loaded.client.meta.events.unregister("provide-client-params.scheduler.ListSchedules", slow)
 
 
 def test_a_shard_has_one_worker_at_a_time_and_a_stale_one_cannot_move_its_checkpoint(loaded: Loaded) -> None:
