@@ -16,8 +16,11 @@ their claims, and the measurements, each over a random sample of the workflows:
   health) and ``GET .../events`` (a page of 50), p50/p99 ms, cold and warm likewise;
 - the database's size, and the largest tables with their indexes.
 
-Ratios are to the first size. Usage: ``make bench``, or
-``.venv/bin/python bench/scale.py [--sizes 1000,100000,1000000] [--samples 2000] [--admin-url postgresql://...]``.
+Then reconcile at ``--reconcile-sizes`` cron triggers (bench/reconcile.py: peak memory, AWS calls per schedule by
+operation, time per shard, on moto's server in a process of its own). Ratios are to the first size.
+
+Usage: ``make bench``, or ``.venv/bin/python bench/scale.py [--sizes 1000,100000,1000000] [--samples 2000]
+[--reconcile-sizes 1000,10000] [--admin-url postgresql://...]``.
 A million triggers take about 10 minutes here, most of it loading the 10 million firings.
 """
 
@@ -47,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 # Read by Powertools when the shared package's logger is created.
 os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
+from bench import reconcile  # noqa: E402
 from bench.support import DEFAULT_ADMIN_URL, on_aws_call  # noqa: E402
 from tests.support.scale import (  # noqa: E402
     OWNERS,
@@ -62,6 +66,7 @@ from workflow_scheduler.adapters.firing_store import PostgresFiringStore  # noqa
 from workflow_scheduler.adapters.migrations import apply_migrations  # noqa: E402
 from workflow_scheduler.adapters.postgres import Database  # noqa: E402
 from workflow_scheduler.domain.firing import ByTrigger, ByWebhookPath  # noqa: E402
+from workflow_scheduler.domain.triggers.cron.reconcile import DEFAULT_SHARD_SIZE  # noqa: E402
 from workflow_scheduler.settings import SchedulerSettings  # noqa: E402
 from workflow_scheduler.wiring import deployment_service, history  # noqa: E402
 
@@ -249,6 +254,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000,1000000", help="trigger counts, comma-separated")
     parser.add_argument("--samples", type=int, default=2000, help="workflows sampled per read measurement")
     parser.add_argument("--deploys", type=int, default=30, help="workflows deployed and updated per size")
+    parser.add_argument("--reconcile-sizes", default="1000,10000", help="cron triggers for reconcile; empty: none")
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -278,8 +284,10 @@ def main() -> None:
             print(json.dumps(figures), file=sys.stderr, flush=True)  # progress: a size can take minutes
     finally:
         moto.stop()
+    reconcile_sizes = [int(size) for size in args.reconcile_sizes.split(",") if size]
     report = {
         "sizes": results,
+        "reconcile": reconcile.run_sizes(reconcile_sizes, DEFAULT_SHARD_SIZE, args.admin_url),
         "ratio_to_first_size": {str(r["triggers"]): ratios(results[0], r) for r in results[1:]},
         "targets": {"lookups_p50_at_1m_ratio_at_most": 1.3, "noop_update_sql_writes_and_aws_calls_each": 0},
     }

@@ -98,6 +98,9 @@ ENV_CRON_FUNCTION_ARN = "CRON_FUNCTION_ARN"
 ENV_SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
 ENV_SCHEDULES_DLQ_ARN = "SCHEDULES_DLQ_ARN"
 ENV_LOCK_BACKEND = "LOCK_BACKEND"
+# ReconcileSettings (reconcile).
+ENV_RECONCILE_SHARD_SIZE = "RECONCILE_SHARD_SIZE"
+ENV_RECONCILE_CALLS_PER_SECOND = "RECONCILE_CALLS_PER_SECOND"
 # The GitHub functions (GithubWebhookSettings, GithubRouterSettings, GithubRedeliverySettings, GithubAppSettings).
 ENV_GITHUB_WEBHOOK_SECRET_ARN = "GITHUB_WEBHOOK_SECRET_ARN"  # noqa: S105
 ENV_GITHUB_EVENTS_QUEUE_URL = "GITHUB_EVENTS_QUEUE_URL"
@@ -124,10 +127,24 @@ WEBHOOK_TIMEOUT = API_TIMEOUT  # behind the same API Gateway integration timeout
 DISPATCH_MEMORY_MB = 512
 CRON_MEMORY_MB = 512  # CPU scales with memory: a firing's delay includes the cold start
 CRON_TIMEOUT = Duration.seconds(30)  # one deployment lookup, one audit row, one SQS message (5 s connect timeout)
-RECONCILE_MEMORY_MB = 512
-# Lambda's maximum. It must not exceed the reconcile lock's lease (workflow_scheduler.domain.triggers.cron.reconcile,
-# LOCK_LEASE_SECONDS = 900): a run still going after its lease ends could overlap the next one.
+# Reconcile runs in shards (infra_cdk/functions/reconcile.py): a state machine plans them, works up to
+# RECONCILE_MAX_CONCURRENCY at once (each invocation stops 90 s before its timeout and the next goes on from its
+# checkpoint) and finishes the run. A shard holds at most RECONCILE_SHARD_SIZE cron triggers and calls EventBridge
+# Scheduler at most RECONCILE_CALLS_PER_SECOND times a second: 10 x 50 = 500 calls a second at most, half the lowest
+# default quota of the primary Regions (1,000 for UpdateSchedule, DeleteSchedule and GetSchedule; decisions.md).
+RECONCILE_MEMORY_MB = 512  # a shard of 5,000 peaks under 2 MB of objects (bench/reconcile.py): this buys CPU
 RECONCILE_TIMEOUT = Duration.minutes(15)
+RECONCILE_SHARD_SIZE = 5000
+RECONCILE_CALLS_PER_SECOND = 50
+RECONCILE_MAX_CONCURRENCY = 10
+# A whole run, retries included; below the run lock's lease (domain/triggers/cron/reconcile.py RUN_LEASE_SECONDS, 6 h)
+# so that a run that dies without finishing frees the lock before the next day's run.
+RECONCILE_RUN_TIMEOUT = Duration.hours(5)
+# A shard invocation that fails (the database, EventBridge Scheduler, its lock held by an attempt still running) is
+# tried again from its checkpoint: 30 s, 1, 2, 4, 8 minutes later (jittered). Then the run fails and alarms.
+RECONCILE_SHARD_RETRY_INTERVAL = Duration.seconds(30)
+RECONCILE_SHARD_RETRY_ATTEMPTS = 5
+RECONCILE_SHARD_RETRY_BACKOFF = 2.0
 # GitHub App deliveries (infra_cdk/functions/github*.py). GitHub waits 10 s for an answer and counts a slower one
 # as failed: the github function only verifies, records and queues.
 GITHUB_MEMORY_MB = 512
@@ -233,7 +250,6 @@ CRON_MAX_EVENT_AGE = Duration.hours(1)
 RECONCILE_SCHEDULE_MINUTE = "17"
 RECONCILE_SCHEDULE_HOUR = "3"
 RECONCILE_INPUT = {"dry_run": False}
-RECONCILE_RETRY_ATTEMPTS = 2  # Lambda's default: reconcile is idempotent; a run that fails is retried, then alarms
 # The daily retention run of the firing history (infra_cdk/functions/retention.py), by an EventBridge rule: 04:47 UTC,
 # off the hour and after reconcile. It creates the months ahead, so the time of day does not matter.
 RETENTION_SCHEDULE_MINUTE = "47"
@@ -315,6 +331,7 @@ OUTPUT_SCHEDULE_GROUP_NAME = "ScheduleGroupName"
 OUTPUT_SCHEDULES_DLQ_URL = "SchedulesDeadLetterQueueUrl"
 OUTPUT_CRON_FUNCTION = "CronFunctionName"
 OUTPUT_RECONCILE_FUNCTION = "ReconcileFunctionName"
+OUTPUT_RECONCILE_STATE_MACHINE = "ReconcileStateMachineArn"
 OUTPUT_GITHUB_WEBHOOK_URL = "GithubWebhookUrl"
 OUTPUT_GITHUB_WEBHOOK_SECRET_ARN = "GithubWebhookSecretArn"  # noqa: S105
 OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "GithubAppPrivateKeySecretArn"  # noqa: S105

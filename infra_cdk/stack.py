@@ -37,6 +37,7 @@ from infra_cdk.constants import (
     OUTPUT_JWT_SECRET_ARN,
     OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_RECONCILE_FUNCTION,
+    OUTPUT_RECONCILE_STATE_MACHINE,
     OUTPUT_RETENTION_FUNCTION,
     OUTPUT_SCHEDULE_GROUP_NAME,
     OUTPUT_SCHEDULES_DLQ_URL,
@@ -165,9 +166,9 @@ class WorkflowSchedulerStack(Stack):
             dispatch_queue=self.dispatch_queue,
             dispatch_function=self.dispatch.function,
             schedules_dead_letters=self.cron.dead_letters,
-            reconcile_function=self.reconcile.function,
             email=self.config.alarm_email,
         )
+        self.reconcile.add_alarms(self.alarms)
         for github_part in (self.github, self.github_router, self.github_redelivery):
             github_part.add_alarms(self.alarms)
         self.email_poller.add_alarms(self.alarms)
@@ -241,7 +242,12 @@ class WorkflowSchedulerStack(Stack):
             (
                 OUTPUT_RECONCILE_FUNCTION,
                 self.reconcile.function.function_name,
-                'Invoke with {"dry_run": true} to see what reconcile would change, {"dry_run": false} to apply',
+                'Invoke with {"dry_run": true} for a whole reconcile run in one invocation (small installations)',
+            ),
+            (
+                OUTPUT_RECONCILE_STATE_MACHINE,
+                self.reconcile.state_machine.state_machine_arn,
+                'Start an execution with {"dry_run": true} to see what reconcile would change, false to apply',
             ),
             (
                 OUTPUT_GITHUB_WEBHOOK_URL,

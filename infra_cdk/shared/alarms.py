@@ -30,7 +30,6 @@ class Alarms(Construct):
         dispatch_queue: DispatchQueue,
         dispatch_function: aws_lambda.IFunction,
         schedules_dead_letters: aws_sqs.IQueue,
-        reconcile_function: aws_lambda.IFunction,
         email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -69,15 +68,6 @@ class Alarms(Construct):
             schedules_dead_letters.metric_approximate_number_of_messages_visible(
                 period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
             ),
-        )
-        # The daily reconcile run failed (Lambda retries it twice): schedules may be missing or orphaned until it runs.
-        self.reconcile_errors = self.add(
-            "ReconcileErrors",
-            (
-                "The reconcile function failed (database, EventBridge Scheduler, the lock, or a timeout): the schedule "
-                "group may not match the trigger index. See the function's logs; run it again by hand (docs/deploy.md)."
-            ),
-            reconcile_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
         )
 
     def _add_topic(self, email: str | None) -> None:

@@ -21,7 +21,7 @@ from tests.infra.conftest import (
 )
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
 from workflow_scheduler.domain.triggers.cron.evaluate import next_fire_times
-from workflow_scheduler.domain.triggers.cron.reconcile import LOCK_LEASE_SECONDS
+from workflow_scheduler.domain.triggers.cron.reconcile import RUN_LEASE_SECONDS
 from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
 
 SCHEDULER = {"Service": "scheduler.amazonaws.com"}
@@ -53,16 +53,6 @@ class RecordingClient:
 
         return call
 
-    def get_paginator(self, method: str) -> Any:
-        client = self
-
-        class Paginator:
-            def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-                getattr(client, method)(**kwargs)
-                return [{"Schedules": []}]
-
-        return Paginator()
-
 
 def adapter_operations() -> set[str]:
     """``scheduler:<Operation>`` for every call the adapter makes (create, update, delete, get, list)."""
@@ -72,9 +62,10 @@ def adapter_operations() -> set[str]:
     spec = ScheduleSpec("n", "cron(0 9 * * ? *)", "UTC", True, "wf", "t", 1)
     schedules.create(spec)
     schedules.update(spec)
-    schedules.get("n")
+    schedules.read(spec)
+    schedules.exists("n")
     schedules.delete("n")
-    schedules.list_names()
+    schedules.list_page("n", None)
     return {f"scheduler:{operation}" for operation in client.operations}
 
 
@@ -214,15 +205,17 @@ def test_reconcile_function(synthesized: Synthesized) -> None:
     assert set(env) == COMMON_ENV | DB_ENV | SCHEDULER_ENV | {
         constants.ENV_STATE_TABLE_NAME,
         constants.ENV_LOCK_BACKEND,
+        constants.ENV_RECONCILE_SHARD_SIZE,
+        constants.ENV_RECONCILE_CALLS_PER_SECOND,
     }
     assert env[constants.ENV_LOCK_BACKEND] == "dynamodb"
+    assert (env[constants.ENV_RECONCILE_SHARD_SIZE], env[constants.ENV_RECONCILE_CALLS_PER_SECOND]) == ("5000", "50")
     assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(stack.state_table.table)}
     (locks,) = [
         s for s in role_statements(synthesized, stack.reconcile.function) if "dynamodb:UpdateItem" in actions(s)
     ]
     assert locks["Resource"] == arn(synthesized, stack.state_table.table)
-    # A run never outlives its lock's lease, so two runs never overlap.
-    assert props["Timeout"] <= LOCK_LEASE_SECONDS
+    assert props["Timeout"] == 900
     assert props["VpcConfig"]["SecurityGroupIds"] == [
         {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
     ]
@@ -240,29 +233,71 @@ def test_daily_reconcile_schedule_lives_outside_the_service_group(synthesized: S
     runs = next_fire_times([props["ScheduleExpression"]], "UTC", datetime(2026, 3, 1, tzinfo=UTC), 2)
     assert [run.isoformat() for run in runs] == ["2026-03-01T03:17:00+00:00", "2026-03-02T03:17:00+00:00"]
     target = props["Target"]
-    assert target["Arn"] == arn(synthesized, reconcile.function)
+    assert target["Arn"] == {"Ref": synthesized.logical_id(reconcile.state_machine)}
     assert json.loads(target["Input"]) == {"dry_run": False}
     assert target["DeadLetterConfig"] == {"Arn": arn(synthesized, synthesized.stack.cron.dead_letters)}
     assert target["RoleArn"] == arn(synthesized, reconcile.schedule_role)
 
 
-def test_reconcile_schedule_role_may_only_invoke_reconcile(synthesized: Synthesized) -> None:
+def test_reconcile_schedule_role_may_only_start_the_run(synthesized: Synthesized) -> None:
     reconcile = synthesized.stack.reconcile
     trust = trust_statement(synthesized, reconcile.schedule_role)
     assert (trust["Action"], trust["Principal"]) == ("sts:AssumeRole", SCHEDULER)
     source = trust["Condition"]["StringEquals"]
     assert source["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert json.dumps(source["aws:SourceArn"]).endswith(':schedule-group/default"]]}')
-    invoke, send = role_policy_statements(synthesized, synthesized.logical_id(reconcile.schedule_role))
-    function = arn(synthesized, reconcile.function)
-    assert (actions(invoke), invoke["Resource"]) == (
-        {"lambda:InvokeFunction"},
-        [function, {"Fn::Join": ["", [function, ":*"]]}],
+    start, send = role_policy_statements(synthesized, synthesized.logical_id(reconcile.schedule_role))
+    assert (actions(start), start["Resource"]) == (
+        {"states:StartExecution"},
+        {"Ref": synthesized.logical_id(reconcile.state_machine)},
     )
     assert (actions(send), send["Resource"]) == (
         {"sqs:SendMessage"},
         arn(synthesized, synthesized.stack.cron.dead_letters),
     )
+
+
+def definition_of(synthesized: Synthesized) -> dict[str, Any]:
+    """The reconcile state machine's definition, its Fn::Join parts that are references filled with markers."""
+    props = synthesized.properties(synthesized.stack.reconcile.state_machine)
+    parts = props["DefinitionString"]["Fn::Join"][1]
+    return dict(
+        json.loads("".join(part if isinstance(part, str) else '"REF"' for part in parts).replace('""REF""', '"REF"'))
+    )
+
+
+def test_the_state_machine_plans_works_every_shard_until_done_and_finishes(synthesized: Synthesized) -> None:
+    states = definition_of(synthesized)["States"]
+    assert definition_of(synthesized)["StartAt"] == "Plan"
+    assert states["Plan"]["Parameters"] == {"action": "plan", "dry_run.$": "$.dry_run"}
+    assert (states["Plan"]["Next"], states["Shards"]["Next"]) == ("Shards", "Finish")
+    shards = states["Shards"]
+    assert shards["ItemsPath"] == "$.shards" and shards["MaxConcurrency"] == constants.RECONCILE_MAX_CONCURRENCY
+    assert shards["ItemSelector"] == {"run_id.$": "$.run_id", "shard.$": "$$.Map.Item.Value"}
+    assert shards["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert shards["ResultPath"] is None  # the plan (its run id) passes on to Finish
+    inner = shards["ItemProcessor"]["States"]
+    work = inner["WorkShard"]
+    assert work["Parameters"] == {"action": "shard", "run_id.$": "$.run_id", "shard.$": "$.shard"}
+    retry = work["Retry"][-1]  # after Lambda's own service errors, which every Lambda task retries
+    assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] == constants.RECONCILE_SHARD_RETRY_ATTEMPTS
+    (again,) = inner["ShardDone"]["Choices"]
+    assert again == {"Variable": "$.done", "BooleanEquals": False, "Next": "WorkShard"}
+    (catch,) = shards["Catch"]
+    assert catch["Next"] == "FinishFailed" and states["FinishFailed"]["Next"] == "RunFailed"
+    assert states["FinishFailed"]["Parameters"]["failed"] is True
+    assert states["Finish"]["Parameters"] == {"action": "finish", "run_id.$": "$.run_id"}
+
+
+def test_the_run_frees_its_lock_before_the_next_days_run(synthesized: Synthesized) -> None:
+    props = synthesized.properties(synthesized.stack.reconcile.state_machine)
+    timeout = definition_of(synthesized)["TimeoutSeconds"]
+    # A run that dies without finishing holds the run's lock until its lease ends: before the next daily run.
+    assert timeout == constants.RECONCILE_RUN_TIMEOUT.to_seconds() < RUN_LEASE_SECONDS < 24 * 3600
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    # Concurrency times each shard's rate stays under the lowest default quota of the primary Regions.
+    assert constants.RECONCILE_MAX_CONCURRENCY * constants.RECONCILE_CALLS_PER_SECOND <= 1000 / 2
 
 
 def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(synthesized: Synthesized) -> None:
@@ -272,7 +307,6 @@ def test_only_the_scheduled_functions_have_an_asynchronous_invocation_config(syn
     stack = synthesized.stack
     scheduled = (
         stack.cron.function,
-        stack.reconcile.function,
         stack.github_redelivery.function,
         stack.email_poller.function,
         stack.retention.function,
@@ -299,9 +333,13 @@ def test_alarm_on_failed_cron_firings(synthesized: Synthesized) -> None:
 
 def test_alarm_on_reconcile_errors(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    props = synthesized.properties(stack.alarms.reconcile_errors)
-    assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Errors")
-    assert props["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": synthesized.logical_id(stack.reconcile.function)}}
-    ]
+    props = synthesized.properties(stack.reconcile.errors)
+    (expression,) = [m for m in props["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "failed + timedOut + aborted"
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
+    assert names == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for metric in (m for m in props["Metrics"] if "MetricStat" in m):
+        assert metric["MetricStat"]["Metric"]["Dimensions"] == [
+            {"Name": "StateMachineArn", "Value": {"Ref": synthesized.logical_id(stack.reconcile.state_machine)}}
+        ]
     assert props["AlarmActions"] == props["OKActions"] == [{"Ref": synthesized.logical_id(stack.alarms.topic)}]

@@ -84,7 +84,7 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
 
 def test_log_groups_expire(synthesized: Synthesized) -> None:
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 13  # eleven functions, API access logs, VPC flow logs
+    assert len(groups) == 14  # eleven functions, API access logs, VPC flow logs, the reconcile state machine
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {90}
     (retention,) = synthesized.resources("Custom::LogRetention").values()  # RDS's own PostgreSQL log
     assert retention["Properties"]["RetentionInDays"] == 90
@@ -266,6 +266,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_SCHEDULES_DLQ_URL,
         constants.OUTPUT_CRON_FUNCTION,
         constants.OUTPUT_RECONCILE_FUNCTION,
+        constants.OUTPUT_RECONCILE_STATE_MACHINE,
         constants.OUTPUT_GITHUB_WEBHOOK_URL,
         constants.OUTPUT_GITHUB_WEBHOOK_SECRET_ARN,
         constants.OUTPUT_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
@@ -286,5 +287,7 @@ def test_outputs(synthesized: Synthesized) -> None:
     assert outputs[constants.OUTPUT_CRON_FUNCTION]["Value"] == {"Ref": synthesized.logical_id(cron.function)}
     reconcile = synthesized.logical_id(synthesized.stack.reconcile.function)
     assert outputs[constants.OUTPUT_RECONCILE_FUNCTION]["Value"] == {"Ref": reconcile}
+    state_machine = synthesized.logical_id(synthesized.stack.reconcile.state_machine)
+    assert outputs[constants.OUTPUT_RECONCILE_STATE_MACHINE]["Value"] == {"Ref": state_machine}
     retention = synthesized.logical_id(synthesized.stack.retention.function)
     assert outputs[constants.OUTPUT_RETENTION_FUNCTION]["Value"] == {"Ref": retention}

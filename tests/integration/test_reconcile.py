@@ -11,12 +11,12 @@ import pytest
 from moto import mock_aws
 
 from tests.integration.conftest import create_state_table
-from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.locks_dynamodb import DynamoDBLockManager
 from workflow_scheduler.adapters.postgres import Database
+from workflow_scheduler.adapters.reconcile_store import PostgresReconcileStore
 from workflow_scheduler.adapters.scheduler import EventBridgeSchedules, SchedulerTarget
 from workflow_scheduler.domain.locks import LockNotAcquired
-from workflow_scheduler.domain.triggers.cron.reconcile import LOCK_NAME, Reconciler
+from workflow_scheduler.domain.triggers.cron.reconcile import LOCK_NAME, Counter, Reconciler, ReconcileReport
 from workflow_scheduler.settings import SchedulerSettings
 from workflow_scheduler.wiring import deployment_service
 
@@ -57,8 +57,12 @@ def test_reconcile_repairs_orphans_gaps_and_drift(aws: None, clean_database: str
     target = SchedulerTarget(GROUP, scheduler.cron_function_arn or "", scheduler.scheduler_role_arn or "")
     schedules = EventBridgeSchedules(target)
     locks = DynamoDBLockManager(TABLE)
-    reconciler = Reconciler(PostgresDeploymentStore(db), schedules, locks)
-    assert reconciler.run().as_dict() == {"created": [], "deleted": [], "repaired": [], "in_step": 3, "dry_run": False}
+    store = PostgresReconcileStore(db)
+    # No settling time: the test changes schedules by hand and reconciles at once.
+    reconciler = Reconciler(store, schedules, locks, settle_seconds=0)
+    # The deploy's schedules were never seen: each is read once, then remembered.
+    assert counts(reconciler.run()) == {"verified": 3}
+    assert counts(reconciler.run()) == {"in_step": 3}
 
     # Break it three ways: a schedule deleted by hand, an orphan, a state switched by hand.
     client.delete_schedule(Name=names[0], GroupName=GROUP)
@@ -81,35 +85,39 @@ def test_reconcile_repairs_orphans_gaps_and_drift(aws: None, clean_database: str
     )  # and the time zone is lost too: update replaces the whole schedule
 
     preview = reconciler.run(dry_run=True)
-    assert preview.created == [names[0]] and preview.deleted == ["orphan.x.0000000000-0"]
-    assert preview.repaired == [names[2]] and preview.dry_run
+    assert counts(preview) == {"created": 1, "deleted": 1, "repaired": 1, "in_step": 1} and preview.dry_run
     assert "orphan.x.0000000000-0" in [s["Name"] for s in client.list_schedules(GroupName=GROUP)["Schedules"]]
 
-    report = reconciler.run()
-    assert report.as_dict() == {
-        "created": [names[0]],
-        "deleted": ["orphan.x.0000000000-0"],
-        "repaired": [names[2]],
-        "in_step": 1,
-        "dry_run": False,
-    }
+    assert counts(reconciler.run()) == {"created": 1, "deleted": 1, "repaired": 1, "in_step": 1}
     assert sorted(s["Name"] for s in client.list_schedules(GroupName=GROUP)["Schedules"]) == names
     repaired = client.get_schedule(Name=names[2], GroupName=GROUP)
     assert repaired["State"] == "ENABLED" and json.loads(repaired["Target"]["Input"])["workflow_id"] == "wf-r"
-    assert reconciler.run().in_step == 3
+    assert counts(reconciler.run()) == {"in_step": 3}
+
+    # The expression changed by hand: the listing shows only a newer modification date, so that one is read.
+    client.update_schedule(**{**schedule_definition(client, names[1]), "ScheduleExpression": "cron(1 1 * * ? *)"})
+    assert counts(reconciler.run()) == {"repaired": 1, "in_step": 2}
+    assert client.get_schedule(Name=names[1], GroupName=GROUP)["ScheduleExpression"] != "cron(1 1 * * ? *)"
 
     # The stack replaced the cron function: every schedule still aims at the old one until reconcile runs.
-    moved = Reconciler(
-        PostgresDeploymentStore(db),
-        EventBridgeSchedules(
-            SchedulerTarget(GROUP, "arn:aws:lambda:us-east-1:123456789012:function:cron-v2", target.role_arn)
-        ),
-        locks,
-    )
-    assert sorted(moved.run().repaired) == names
+    moved_target = SchedulerTarget(GROUP, "arn:aws:lambda:us-east-1:123456789012:function:cron-v2", target.role_arn)
+    moved = Reconciler(store, EventBridgeSchedules(moved_target), locks, settle_seconds=0)
+    assert counts(moved.run()) == {"repaired": 3}
     assert {s["Target"]["Arn"] for s in (client.get_schedule(Name=n, GroupName=GROUP) for n in names)} == {
         "arn:aws:lambda:us-east-1:123456789012:function:cron-v2"
     }
 
     with locks.hold(LOCK_NAME, 30), pytest.raises(LockNotAcquired):
         reconciler.run()
+
+
+def counts(report: ReconcileReport) -> dict[str, int]:
+    """The report's non-zero counts."""
+    return {counter.value: report.count(counter) for counter in Counter if report.count(counter)}
+
+
+def schedule_definition(client: Any, name: str) -> dict[str, Any]:
+    """What update_schedule needs to write a schedule back as it is."""
+    found = client.get_schedule(Name=name, GroupName=GROUP)
+    keys = ("Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "Target")
+    return {key: found[key] for key in keys} | {"State": found["State"]}

@@ -2,7 +2,7 @@
 
 A database of its own holds 100,000 triggers (copies of a workflow the API deployed, so every row has the service's
 shape) and 300,000 firings. The request paths run for real (API, webhook and cron functions, the dispatcher's
-store calls, reconcile's page of cron triggers) while every statement they send is recorded; each is then
+store calls, reconcile's shard plan and pages) while every statement they send is recorded; each is then
 explained with its own parameters. No plan may read a large table sequentially or sort one.
 """
 
@@ -23,11 +23,14 @@ from tests.support.api import ApiClient
 from tests.support.databases import own_database
 from tests.support.events import load_event, with_path, with_token
 from tests.support.scale import TEMPLATE_ID, add_firings, clone_id, clone_workflows, settle, template_body
-from workflow_scheduler.adapters.deployment_store import CronKey, PostgresDeploymentStore
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database, Session
+from workflow_scheduler.adapters.reconcile_store import PostgresReconcileStore
 from workflow_scheduler.domain.firing import FiringStatus, TriggerEvent
 from workflow_scheduler.domain.spec import TriggerType
+from workflow_scheduler.domain.triggers.cron.reconcile import PageKey
+from workflow_scheduler.domain.triggers.cron.schedules import schedule_stem
+from workflow_scheduler.domain.triggers.cron.shards import plan_shards
 from workflow_scheduler.local.invoke import LocalContext
 
 pytestmark = pytest.mark.integration
@@ -191,22 +194,29 @@ def test_dispatcher_store_calls(loaded: Loaded) -> None:
         database.close()
 
 
-def test_reconcile_reads_cron_triggers_a_page_at_a_time_from_their_own_index(loaded: Loaded) -> None:
+def test_reconcile_reads_its_shards_from_the_stem_index(loaded: Loaded) -> None:
     database = Database(loaded.url)
     try:
-        index = PostgresDeploymentStore(database)
-        statements = loaded.statements(lambda: index.cron_trigger_page(CronKey(clone_id(5000), "office"), 500))
-        page = index.cron_trigger_page(CronKey(clone_id(0), "nightly"), 3)
+        store = PostgresReconcileStore(database)
+        planning = loaded.statements(lambda: plan_shards(store, 5000))
+        shards = plan_shards(store, 5000)
+        shard = shards[len(shards) // 2]
+        after = PageKey(schedule_stem(clone_id(5000), "office"), clone_id(5000), "office")
+        paging = loaded.statements(lambda: store.trigger_page(shard, after, 200))
+        first = store.trigger_page(shards[0], None, 3)
+        stems = [schedule_stem(clone_id(n), "nightly") for n in range(0, 20_000, 1000)]
+        lookups = loaded.statements(lambda: store.triggers_with_stems(stems))
+        found = store.triggers_with_stems(stems)
     finally:
         database.close()
-    assert [(r.workflow_id, r.trigger_id) for r in page] == [
-        (clone_id(0), "office"),
-        (clone_id(1), "nightly"),
-        (clone_id(1), "office"),
-    ]
-    assert problems(loaded.url, statements) == []
+    assert len(shards) >= 8 and all(s.triggers <= 5000 for s in shards)  # 40,000 cron triggers
+    assert [key.stem for key, _ in first] == sorted(key.stem for key, _ in first)
+    assert {(r.workflow_id, r.trigger_id) for r in found} == {(clone_id(n), "nightly") for n in range(0, 20_000, 1000)}
+    assert problems(loaded.url, planning + paging + lookups) == []
     with psycopg.connect(loaded.url) as conn:
-        ((plan,),) = conn.execute(f"EXPLAIN (FORMAT JSON) {statements[0][0]}", statements[0][1]).fetchall()
-    scans = [n for n in plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "trigger_index"]
-    assert [(n["Node Type"], n["Index Name"]) for n in scans] == [("Index Scan", "idx_trigger_index_cron")]
-    assert json.dumps(plan).count('"Sort"') == 0
+        for sql, params in paging + lookups:
+            ((plan,),) = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchall()
+            assert {n["Index Name"] for n in plan_nodes(plan[0]["Plan"]) if "Index Name" in n} == {
+                "idx_trigger_index_cron_stem"
+            }
+            assert json.dumps(plan).count('"Sort"') == 0

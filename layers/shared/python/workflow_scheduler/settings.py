@@ -180,7 +180,11 @@ class EmailSettings(_Part):
 
 
 class ReconcileSettings(DatabaseSettings, SchedulerSettings, LockSettings):
-    pass
+    """Reconcile's shards: cron triggers per shard, and each shard's Scheduler calls a second (the state machine runs
+    ``RECONCILE_MAX_CONCURRENCY`` shards at once: their product stays under the account's quota, decisions.md)."""
+
+    reconcile_shard_size: int = Field(default=5000, ge=1, le=1_000_000)
+    reconcile_calls_per_second: float = Field(default=50.0, gt=0, le=10_000)
 
 
 class ApiSettings(DatabaseSettings, AuthSettings, FiringSettings, SchedulerSettings, EmailSettings):

@@ -297,13 +297,23 @@ def _deliverer(settings: DispatchSettings, session: requests.Session) -> Deliver
 
 def reconciler(settings: ReconcileSettings) -> Reconciler:
     """The reconcile function's (and ``workflow-scheduler reconcile``'s): the schedule group against the index."""
-    from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
+    from workflow_scheduler.adapters.concurrency import RateLimiter
     from workflow_scheduler.adapters.locks_dynamodb import lock_manager
+    from workflow_scheduler.adapters.reconcile_store import PostgresReconcileStore
+    from workflow_scheduler.adapters.scheduler import EventBridgeSchedules
     from workflow_scheduler.domain.triggers.cron.reconcile import Reconciler
 
     if not settings.scheduler_configured:
         raise ValueError("reconcile needs SCHEDULE_GROUP_NAME, CRON_FUNCTION_ARN and SCHEDULER_ROLE_ARN")
-    return Reconciler(PostgresDeploymentStore(connection_pool(settings)), schedules(settings), lock_manager(settings))
+    calls = EventBridgeSchedules(
+        scheduler_target(settings), limiter=RateLimiter(settings.reconcile_calls_per_second), max_connections=1
+    )
+    return Reconciler(
+        PostgresReconcileStore(connection_pool(settings)),
+        calls,
+        lock_manager(settings),
+        shard_size=settings.reconcile_shard_size,
+    )
 
 
 def legacy_secret_adoption(db: Database, *, dry_run: bool = False) -> AdoptionReport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -39,22 +39,6 @@ _REFERENCE_PAGE = (
     " AND (t.workflow_id, t.trigger_id) > (%(after_workflow)s, %(after_trigger)s)"
     " ORDER BY t.workflow_id, t.trigger_id LIMIT %(limit)s"
 )
-# The type is written out, not bound: a partial index serves only a condition it can see when planning.
-_CRON_PAGE = (
-    "SELECT * FROM trigger_index WHERE trigger_type = 'cron'"
-    " AND (workflow_id, trigger_id) > (%(after_workflow)s, %(after_trigger)s)"
-    " ORDER BY workflow_id, trigger_id LIMIT %(limit)s"
-)
-CRON_PAGE = 1000
-
-
-class CronKey(NamedTuple):
-    """Where a page of cron triggers starts: after this trigger (empty strings: from the first)."""
-
-    workflow_id: str
-    trigger_id: str
-
-
 _REPLACE_TRIGGER = (
     f"UPDATE trigger_index SET {_ASSIGNMENTS}, updated_at = now()"  # noqa: S608
     " WHERE workflow_id = %(workflow_id)s AND trigger_id = %(trigger_id)s"
@@ -205,24 +189,6 @@ class PostgresDeploymentStore:
     def list_triggers(self, workflow_id: str) -> list[TriggerRecord]:
         with self._db.session(transaction=False) as s:
             return PostgresDeploymentTx(s).list_triggers(workflow_id)
-
-    def cron_triggers(self) -> list[TriggerRecord]:
-        """Every registered cron trigger (reconcile compares them with the schedule group), read page by page."""
-        found: list[TriggerRecord] = []
-        after = CronKey("", "")
-        while page := self.cron_trigger_page(after, CRON_PAGE):
-            found.extend(page)
-            after = CronKey(page[-1].workflow_id, page[-1].trigger_id)
-        return found
-
-    def cron_trigger_page(self, after: CronKey, limit: int) -> list[TriggerRecord]:
-        """The cron triggers after ``after`` in (workflow_id, trigger_id) order, at most ``limit``: a short range
-        of the cron triggers' own index (idx_trigger_index_cron), whatever the size of the whole index."""
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                _CRON_PAGE, {"after_workflow": after.workflow_id, "after_trigger": after.trigger_id, "limit": limit}
-            )
-        return [trigger_record(r) for r in rows]
 
     def webhook_secret_refs(self, prefix: str, page_size: int = 500) -> Iterator[SecretReference]:
         """Every webhook trigger whose ``secret_ref`` starts with ``prefix``, with its owner, read a page at a time

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
@@ -13,7 +15,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow_scheduler.adapters.concurrency import RateLimiter
 from workflow_scheduler.domain.errors import RegistrationFailed
-from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec
+from workflow_scheduler.domain.triggers.cron.schedules import (
+    ListedSchedule,
+    ListingExpired,
+    ReadSchedule,
+    ScheduleExists,
+    ScheduleSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -27,9 +35,17 @@ class SchedulerTarget:
 
 
 THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException"})
+# A next-page token the service no longer takes (moto answers InvalidToken once the item it names is gone).
+EXPIRED_TOKEN = frozenset({"ValidationException", "InvalidToken"})
 THROTTLE_RETRIES = 6  # with the backoff below: up to ~7 s of waiting in all, well inside the API's 29 s
 BACKOFF_BASE_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 2.0
+HASH_LENGTH = 32
+LIST_PAGE = 100  # ListSchedules' maximum
+
+
+def _state(spec: ScheduleSpec) -> str:
+    return "ENABLED" if spec.enabled else "DISABLED"
 
 
 def _code(exc: ClientError) -> str:
@@ -100,16 +116,19 @@ class EventBridgeSchedules:
             "ScheduleExpression": spec.expression,
             "ScheduleExpressionTimezone": spec.timezone,
             "FlexibleTimeWindow": {"Mode": "OFF"},
-            "State": "ENABLED" if spec.enabled else "DISABLED",
-            "Description": f"workflow {spec.workflow_id} trigger {spec.trigger_id} v{spec.version}"[:512],
+            "State": _state(spec),
             "Target": target,
         }
 
-    def in_step(self, spec: ScheduleSpec, actual: dict[str, Any]) -> bool:
+    def definition_hash(self, spec: ScheduleSpec) -> str:
+        definition = {key: value for key, value in self._definition(spec).items() if key != "Description"}
+        return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:HASH_LENGTH]
+
+    def _in_step(self, spec: ScheduleSpec, actual: dict[str, Any]) -> bool:
         """Whether a schedule as read back is the one this spec defines, target included.
 
         The target matters: a stack that replaced the cron function or the scheduler role leaves old
-        schedules pointing at the old ones until reconcile rewrites them.
+        schedules pointing at the old ones until reconcile rewrites them. The description is not compared.
         """
         wanted = self._definition(spec)
         return all(
@@ -122,19 +141,30 @@ class EventBridgeSchedules:
             )
         ) and all(actual.get("Target", {}).get(key) == value for key, value in wanted["Target"].items())
 
+    def listed_in_step(self, spec: ScheduleSpec, listed: ListedSchedule) -> bool:
+        return listed.state == _state(spec) and listed.target_arn == self._target.function_arn
+
     def _call(self, action: str, name: str, **kwargs: Any) -> Any:
         try:
             return self._request(action, **kwargs)
         except ClientError as exc:
+            if _code(exc) == "ConflictException":  # a create of a name that is taken
+                raise ScheduleExists(f"EventBridge Scheduler refused {action} of {name!r}: it exists") from exc
             raise RegistrationFailed(f"EventBridge Scheduler refused {action} of {name!r}: {_code(exc)}") from exc
         except BotoCoreError as exc:
             raise RegistrationFailed("EventBridge Scheduler is unavailable; nothing was changed") from exc
 
+    def _written(self, spec: ScheduleSpec) -> dict[str, Any]:
+        """The definition with a description naming the trigger and the definition's hash (for people and tools:
+        ``ListSchedules`` does not return descriptions, so reconcile keeps the hash it wrote in PostgreSQL)."""
+        description = f"workflow {spec.workflow_id} trigger {spec.trigger_id} v{spec.version}"
+        return {**self._definition(spec), "Description": f"{description[:480]} def {self.definition_hash(spec)}"}
+
     def create(self, spec: ScheduleSpec) -> None:
-        self._call("create_schedule", spec.name, **self._definition(spec))
+        self._call("create_schedule", spec.name, **self._written(spec))
 
     def update(self, spec: ScheduleSpec) -> None:
-        self._call("update_schedule", spec.name, **self._definition(spec))
+        self._call("update_schedule", spec.name, **self._written(spec))
 
     def delete(self, name: str) -> None:
         try:
@@ -146,21 +176,49 @@ class EventBridgeSchedules:
         except BotoCoreError as exc:
             raise RegistrationFailed("EventBridge Scheduler is unavailable; nothing was changed") from exc
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def _get(self, name: str) -> dict[str, Any] | None:
         try:
             result: dict[str, Any] = self._request("get_schedule", Name=name, GroupName=self._target.group_name)
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 return None
             raise RegistrationFailed(f"EventBridge Scheduler refused to read {name!r}: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RegistrationFailed("EventBridge Scheduler is unavailable") from exc
         return result
 
-    def list_names(self) -> list[str]:
-        names: list[str] = []
-        paginator = self._scheduler().get_paginator("list_schedules")
+    def read(self, spec: ScheduleSpec) -> ReadSchedule | None:
+        found = self._get(spec.name)
+        if found is None:
+            return None
+        return ReadSchedule(self._in_step(spec, found), found.get("LastModificationDate"))
+
+    def exists(self, name: str) -> bool:
+        return self._get(name) is not None
+
+    def list_page(self, prefix: str, token: str | None) -> tuple[list[ListedSchedule], str | None]:
+        """One page (up to 100) of the group's schedules whose names start with ``prefix``: one call."""
+        arguments: dict[str, Any] = {"GroupName": self._target.group_name, "MaxResults": LIST_PAGE}
+        if prefix:  # the API refuses an empty one
+            arguments["NamePrefix"] = prefix
+        if token is not None:
+            arguments["NextToken"] = token
         try:
-            for page in paginator.paginate(GroupName=self._target.group_name):
-                names.extend(item["Name"] for item in page.get("Schedules", []))
-        except (ClientError, BotoCoreError) as exc:
+            page = self._request("list_schedules", **arguments)
+        except ClientError as exc:
+            if token is not None and _code(exc) in EXPIRED_TOKEN:
+                raise ListingExpired(prefix) from exc
+            raise RegistrationFailed(f"EventBridge Scheduler cannot list the schedules: {_code(exc)}") from exc
+        except BotoCoreError as exc:
             raise RegistrationFailed("EventBridge Scheduler cannot list the schedules") from exc
-        return names
+        # Only the fields of AWS's ScheduleSummary: moto returns whole schedules, AWS does not.
+        listed = [
+            ListedSchedule(
+                name=item["Name"],
+                state=item.get("State"),
+                target_arn=item.get("Target", {}).get("Arn"),
+                last_modified=item.get("LastModificationDate"),
+            )
+            for item in page.get("Schedules", [])
+        ]
+        return listed, page.get("NextToken") or None
