@@ -65,6 +65,7 @@ from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.github_app import GithubApp
 from infra_cdk.shared.layers import Layers
 from infra_cdk.shared.managed_secrets import ManagedSecrets
+from infra_cdk.shared.resources import SharedResources
 from infra_cdk.shared.state_table import StateTable
 
 
@@ -79,91 +80,55 @@ class WorkflowSchedulerStack(Stack):
         self._add_outputs()
 
     def _add_shared(self) -> None:
-        self.layers = Layers(self, LAYERS_ID)
-        self.database = Database(self, DATABASE_ID)
-        self.state_table = StateTable(self, STATE_TABLE_ID)
-        self.dispatch_queue = DispatchQueue(self, DISPATCH_QUEUE_ID)
-        self.managed_secrets = ManagedSecrets(self, extra_arns=self.config.webhook_secret_arns)
+        self.shared = SharedResources(
+            layers=Layers(self, LAYERS_ID),
+            database=Database(self, DATABASE_ID),
+            state_table=StateTable(self, STATE_TABLE_ID),
+            dispatch_queue=DispatchQueue(self, DISPATCH_QUEUE_ID),
+            managed_secrets=ManagedSecrets(self, extra_arns=self.config.webhook_secret_arns),
+        )
 
     def _add_trigger_functions(self) -> None:
         """The functions where firings come in, and the wiring between them (no construct takes another's)."""
-        self.cron = CronSchedules(
-            self, CRON_ID, layers=self.layers, database=self.database, dispatch_queue=self.dispatch_queue
-        )
-        self.api = Api(
-            self,
-            API_ID,
-            layers=self.layers,
-            database=self.database,
-            state_table=self.state_table,
-            dispatch_queue=self.dispatch_queue,
-            managed_secrets=self.managed_secrets,
-        )
+        self.cron = CronSchedules(self, CRON_ID, shared=self.shared)
+        self.api = Api(self, API_ID, shared=self.shared)
         self.cron.grant_manage(self.api.function)  # cron triggers' schedules, created, updated and deleted at deploy
         self.webhooks = Webhooks(
-            self,
-            WEBHOOKS_ID,
-            layers=self.layers,
-            database=self.database,
-            dispatch_queue=self.dispatch_queue,
-            managed_secrets=self.managed_secrets,
-            max_body_bytes=self.config.webhook_max_body_bytes,
+            self, WEBHOOKS_ID, shared=self.shared, max_body_bytes=self.config.webhook_max_body_bytes
         )
         self.api.add_function_route(
             WEBHOOK_PROXY_PATH, ["ANY"], self.webhooks.function, authentication=AUTH_PER_TRIGGER
         )
-        self.email_poller = EmailPoller(
-            self,
-            EMAIL_POLLER_ID,
-            layers=self.layers,
-            database=self.database,
-            state_table=self.state_table,
-            dispatch_queue=self.dispatch_queue,
-            managed_secrets=self.managed_secrets,
-        )
+        self.email_poller = EmailPoller(self, EMAIL_POLLER_ID, shared=self.shared)
         self.email_poller.grant_mailbox_checks(self.api.function)  # a deploy logs in to each e-mail trigger's mailbox
 
     def _add_github(self) -> None:
         """GitHub App deliveries: the route, the events queue and its router, the redelivery sweep (issue 9)."""
         self.github_app = GithubApp(self, GITHUB_APP_ID, config=self.config.github)
-        self.github = GithubWebhooks(
-            self, GITHUB_ID, layers=self.layers, database=self.database, config=self.config.github
-        )
+        self.github = GithubWebhooks(self, GITHUB_ID, shared=self.shared, config=self.config.github)
         self.api.add_function_route(
             GITHUB_WEBHOOK_PATH, ["POST"], self.github.function, authentication=AUTH_BY_SIGNATURE
         )
         self.github_router = GithubRouter(
             self,
             GITHUB_ROUTER_ID,
-            layers=self.layers,
-            database=self.database,
-            dispatch_queue=self.dispatch_queue,
+            shared=self.shared,
             github_app=self.github_app,
             webhooks=self.github,
         )
         self.github_redelivery = GithubRedelivery(
-            self, GITHUB_REDELIVERY_ID, layers=self.layers, database=self.database, github_app=self.github_app
+            self, GITHUB_REDELIVERY_ID, shared=self.shared, github_app=self.github_app
         )
 
     def _add_delivery_and_upkeep(self) -> None:
         """Delivery of queued firings, the daily reconcile, the alarms on both, the firing history's daily retention
         run, and the deploy-time migrations."""
-        self.dispatch = Dispatch(
-            self,
-            DISPATCH_ID,
-            layers=self.layers,
-            database=self.database,
-            state_table=self.state_table,
-            dispatch_queue=self.dispatch_queue,
-            config=self.config,
-        )
-        self.reconcile = Reconcile(
-            self, RECONCILE_ID, layers=self.layers, database=self.database, state_table=self.state_table, cron=self.cron
-        )
+        self.dispatch = Dispatch(self, DISPATCH_ID, shared=self.shared, config=self.config)
+        self.reconcile = Reconcile(self, RECONCILE_ID, shared=self.shared, cron=self.cron)
         self.alarms = Alarms(
             self,
             ALARMS_ID,
-            dispatch_queue=self.dispatch_queue,
+            dispatch_queue=self.shared.dispatch_queue,
             dispatch_function=self.dispatch.function,
             schedules_dead_letters=self.cron.dead_letters,
             email=self.config.alarm_email,
@@ -173,19 +138,13 @@ class WorkflowSchedulerStack(Stack):
             github_part.add_alarms(self.alarms)
         self.email_poller.add_alarms(self.alarms)
         self.retention = Retention(
-            self,
-            RETENTION_ID,
-            layers=self.layers,
-            database=self.database,
-            retention_days=self.config.firing_retention_days,
+            self, RETENTION_ID, shared=self.shared, retention_days=self.config.firing_retention_days
         )
         self.retention.add_alarms(self.alarms)
         self.migrations = Migrations(
             self,
             MIGRATIONS_ID,
-            layers=self.layers,
-            database=self.database,
-            managed_secrets=self.managed_secrets,
+            shared=self.shared,
             run_before=[
                 self.api.function,
                 self.webhooks.function,
@@ -211,12 +170,12 @@ class WorkflowSchedulerStack(Stack):
             ),
             (
                 OUTPUT_DISPATCH_QUEUE_URL,
-                self.dispatch_queue.queue.queue_url,
+                self.shared.dispatch_queue.queue.queue_url,
                 "SQS queue of accepted firings (DISPATCH_QUEUE_URL of `workflow-scheduler dlq redrive`)",
             ),
             (
                 OUTPUT_DISPATCH_DLQ_URL,
-                self.dispatch_queue.dead_letters.queue_url,
+                self.shared.dispatch_queue.dead_letters.queue_url,
                 "Dead-letter queue of parked firings (DISPATCH_DLQ_URL of `workflow-scheduler dlq redrive`)",
             ),
             (

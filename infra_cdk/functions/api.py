@@ -25,12 +25,8 @@ from infra_cdk.constants import (
     SERVICE_NAME,
     V1_PROXY_PATH,
 )
-from infra_cdk.shared.database import Database
-from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
-from infra_cdk.shared.managed_secrets import ManagedSecrets
-from infra_cdk.shared.state_table import StateTable
+from infra_cdk.shared.resources import SharedResources
 
 JWT_IN_FUNCTION = "JWT bearer tokens are verified in the function (pinned algorithms, exp required); see docs/deploy.md"
 
@@ -70,35 +66,24 @@ _MANAGED_RULE_GROUPS = ["AWSManagedRulesAmazonIpReputationList", "AWSManagedRule
 
 
 class Api(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        layers: Layers,
-        database: Database,
-        state_table: StateTable,
-        dispatch_queue: DispatchQueue,
-        managed_secrets: ManagedSecrets,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
         super().__init__(scope, construct_id)
         self.jwt_secret = self._jwt_secret()
 
         self.function = ServiceFunction(
             self,
             API_FUNCTION_ID,
+            shared=shared,
             name=API_FUNCTION,
             description="The /v1 API (deploy, status, triggers, pause, resume, manual runs, firings) and /health",
-            layers=layers,
             memory_size=API_MEMORY_MB,
             timeout=API_TIMEOUT,
-            database=database,
             environment={ENV_JWT_SECRET_ARN: self.jwt_secret.secret_arn},
         ).function
         self.jwt_secret.grant_read(self.function)
-        state_table.grant_read_write(self.function)
-        dispatch_queue.grant_send(self.function)  # manual runs
-        managed_secrets.grant_manage(self.function)  # inline trigger secrets move into Secrets Manager at deploy
+        shared.state_table.grant_read_write(self.function)
+        shared.dispatch_queue.grant_send(self.function)  # manual runs
+        shared.managed_secrets.grant_manage(self.function)  # inline trigger secrets move into Secrets Manager at deploy
 
         self.rest_api = self._rest_api()
         # Bodies and parameters are checked where a method declares a model or a required parameter; the

@@ -39,10 +39,8 @@ from infra_cdk.constants import (
     SCHEDULES_DLQ_RETENTION,
     SERVICE_NAME,
 )
-from infra_cdk.shared.database import Database
-from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.resources import SharedResources
 
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # The calls EventBridgeSchedules makes on the schedules of the group (ListSchedules apart: see grant_manage).
@@ -83,15 +81,7 @@ def default_group_role(scope: Construct, function: aws_lambda.Function, what: st
 
 
 class CronSchedules(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        layers: Layers,
-        database: Database,
-        dispatch_queue: DispatchQueue,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
         super().__init__(scope, construct_id)
         # Only the schedules of cron triggers live here: reconcile deletes any schedule of the group no trigger owns.
         # Deleting the group deletes its schedules: with the stack gone, nothing must keep firing at a function that
@@ -100,7 +90,7 @@ class CronSchedules(Construct):
             self, "Group", schedule_group_name=SCHEDULE_GROUP_NAME, removal_policy=RemovalPolicy.DESTROY
         )
         self.dead_letters = self._dead_letter_queue()
-        self.function = self._cron_function(layers, database, dispatch_queue)
+        self.function = self._cron_function(shared)
         self.role = self._scheduler_role()
         self.schedules_arn = Stack.of(self).format_arn(
             service="scheduler",
@@ -130,18 +120,17 @@ class CronSchedules(Construct):
         )
         return dead_letters
 
-    def _cron_function(self, layers: Layers, database: Database, dispatch_queue: DispatchQueue) -> aws_lambda.Function:
+    def _cron_function(self, shared: SharedResources) -> aws_lambda.Function:
         function = ServiceFunction(
             self,
             CRON_FUNCTION_ID,
+            shared=shared,
             name=CRON_FUNCTION,
             description="Cron triggers: EventBridge Scheduler invokes it at each scheduled time; queues the firing",
-            layers=layers,
             memory_size=CRON_MEMORY_MB,
             timeout=CRON_TIMEOUT,
-            database=database,
         ).function
-        dispatch_queue.grant_send(function)
+        shared.dispatch_queue.grant_send(function)
         # Lambda retries a failed asynchronous invocation itself (EventBridge Scheduler retries only a delivery that
         # Lambda refused). The retries are safe: the execution id comes from (trigger, scheduled time). What still
         # fails, or waited longer than the maximum age (throttling), lands in the dead-letter queue instead of

@@ -38,11 +38,9 @@ from infra_cdk.constants import (
     ENV_TESTING_MODE,
     ENV_WORKFLOW_ENGINE_URL,
 )
-from infra_cdk.shared.database import Database
 from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
-from infra_cdk.shared.state_table import StateTable
+from infra_cdk.shared.resources import SharedResources
 
 # Besides the engine call, a record needs PostgreSQL (5 s connect timeout, two statements) and DynamoDB (the
 # idempotency record, before and after): the function timeout keeps this much room beyond the engine's timeouts.
@@ -54,35 +52,24 @@ def _number(value: float) -> str:
 
 
 class Dispatch(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        layers: Layers,
-        database: Database,
-        state_table: StateTable,
-        dispatch_queue: DispatchQueue,
-        config: StackConfig,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
-        _check_timeouts(dispatch_queue)
+        _check_timeouts(shared.dispatch_queue)
         testing = config.testing
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             DISPATCH_FUNCTION_ID,
+            shared=shared,
             name=DISPATCH_FUNCTION,
             description="Delivers queued firings to the workflow engine (testing mode: e-mails them)",
-            layers=layers,
             memory_size=DISPATCH_MEMORY_MB,
             timeout=DISPATCH_TIMEOUT,
-            database=database,
             environment={
                 ENV_WORKFLOW_ENGINE_URL: config.workflow_engine_url,
                 ENV_ENGINE_CONNECT_TIMEOUT: _number(ENGINE_CONNECT_TIMEOUT_SECONDS),
                 ENV_ENGINE_READ_TIMEOUT: _number(ENGINE_READ_TIMEOUT_SECONDS),
                 # The same number as the queue's redrive policy: the function knows its last attempt by it.
-                ENV_DISPATCH_MAX_ATTEMPTS: str(dispatch_queue.max_receives),
+                ENV_DISPATCH_MAX_ATTEMPTS: str(shared.dispatch_queue.max_receives),
                 ENV_DISPATCH_BACKOFF_BASE: _number(DISPATCH_BACKOFF_BASE_SECONDS),
                 ENV_DISPATCH_BACKOFF_MAX: _number(DISPATCH_BACKOFF_MAX_SECONDS),
                 ENV_TESTING_MODE: "true" if testing else "false",
@@ -90,11 +77,11 @@ class Dispatch(Construct):
             },
         ).function
         # Powertools idempotency records (one per execution id), in the service's state table.
-        state_table.grant_read_write(self.function)
+        shared.state_table.grant_read_write(self.function)
         # Binding the event source grants the function what consuming takes (sqs:ReceiveMessage, DeleteMessage,
         # GetQueueAttributes, GetQueueUrl, ChangeMessageVisibility: the last one is how the function delays a retry).
         self.event_source = aws_lambda_event_sources.SqsEventSource(
-            dispatch_queue.queue,
+            shared.dispatch_queue.queue,
             batch_size=DISPATCH_BATCH_SIZE,
             max_batching_window=DISPATCH_BATCHING_WINDOW,
             report_batch_item_failures=True,

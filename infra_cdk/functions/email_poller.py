@@ -58,53 +58,39 @@ from infra_cdk.constants import (
 from infra_cdk.functions.cron import default_group_role
 from infra_cdk.shared.alarms import Alarms
 from infra_cdk.shared.database import Database
-from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
-from infra_cdk.shared.managed_secrets import ManagedSecrets
-from infra_cdk.shared.state_table import StateTable
+from infra_cdk.shared.resources import SharedResources
 
 # The service-wide mailbox until the operator fills it in (docs/email.md): no IMAP_SERVER, no default mailbox.
 SERVICE_MAILBOX_TEMPLATE = {"IMAP_SERVER": "", "EMAIL_USER": "", "IMAP_USE_SSL": "true"}
 
 
 class EmailPoller(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        layers: Layers,
-        database: Database,
-        state_table: StateTable,
-        dispatch_queue: DispatchQueue,
-        managed_secrets: ManagedSecrets,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
         super().__init__(scope, construct_id)
-        self._managed_secrets = managed_secrets
-        self.security_group = self._security_group(database)
+        self._managed_secrets = shared.managed_secrets
+        self.security_group = self._security_group(shared.database)
         self.attachments = self._attachments_bucket()
         self.service_mailbox = self._service_mailbox_secret()
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             EMAIL_POLLER_FUNCTION_ID,
+            shared=shared,
             name=EMAIL_POLLER_FUNCTION,
             description="E-mail triggers: polls the due mailboxes over IMAP each minute; queues a firing per new match",
-            layers=layers,
             memory_size=EMAIL_POLLER_MEMORY_MB,
             timeout=EMAIL_POLLER_TIMEOUT,
-            database=database,
             environment={
                 ENV_LOCK_BACKEND: LOCK_BACKEND,
                 ENV_EMAIL_ATTACHMENTS_BUCKET: self.attachments.bucket_name,
                 ENV_EMAIL_ATTACHMENT_URL_SECONDS: str(EMAIL_ATTACHMENT_URL_SECONDS),
                 ENV_EMAIL_MAILBOX_SECRET_ARN: self.service_mailbox.secret_arn,
             },
-            network=database.allow_client(self.security_group),
+            network=shared.database.allow_client(self.security_group),
         ).function
-        dispatch_queue.grant_send(self.function)
-        state_table.grant_read_write(self.function)  # the mailboxes' locks (adapters/locks_dynamodb.py)
-        managed_secrets.grant_read(self.function)  # the triggers' passwords and OAuth secrets, with owner tags
+        shared.dispatch_queue.grant_send(self.function)
+        shared.state_table.grant_read_write(self.function)  # the mailboxes' locks (adapters/locks_dynamodb.py)
+        shared.managed_secrets.grant_read(self.function)  # the triggers' passwords and OAuth secrets, with owner tags
         self.service_mailbox.grant_read(self.function)
         self._grant_attachments()
         # The next minute's run is the retry: Lambda's own retries would only overlap it.

@@ -26,11 +26,10 @@ from infra_cdk.constants import (
     GITHUB_WEBHOOK_SECRET_LENGTH,
 )
 from infra_cdk.shared.alarms import Alarms
-from infra_cdk.shared.database import Database
 from infra_cdk.shared.dispatch_queue import redriven_queue
 from infra_cdk.shared.function import ServiceFunction
 from infra_cdk.shared.github_app import ROTATED_AT_GITHUB
-from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.resources import SharedResources
 
 AUTH_BY_SIGNATURE = (
     "GitHub App deliveries: the function verifies X-Hub-Signature-256, the HMAC-SHA256 of the raw body with the "
@@ -40,7 +39,7 @@ AUTH_BY_SIGNATURE = (
 
 class GithubWebhooks(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, layers: Layers, database: Database, config: GithubAppConfig
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, config: GithubAppConfig
     ) -> None:
         super().__init__(scope, construct_id)
         self.webhook_secret = webhook_secret(self, config)
@@ -56,12 +55,11 @@ class GithubWebhooks(Construct):
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             GITHUB_FUNCTION_ID,
+            shared=shared,
             name=GITHUB_FUNCTION,
             description="GitHub App deliveries (POST /webhooks/github): verifies the signature, records, queues",
-            layers=layers,
             memory_size=GITHUB_MEMORY_MB,
             timeout=GITHUB_TIMEOUT,
-            database=database,
             environment={
                 ENV_GITHUB_WEBHOOK_SECRET_ARN: self.webhook_secret.secret_arn,
                 ENV_GITHUB_EVENTS_QUEUE_URL: self.queue.queue_url,

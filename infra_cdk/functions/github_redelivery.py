@@ -23,26 +23,22 @@ from infra_cdk.constants import (
 )
 from infra_cdk.functions.cron import scheduler_principal
 from infra_cdk.shared.alarms import Alarms
-from infra_cdk.shared.database import Database
 from infra_cdk.shared.function import ServiceFunction
 from infra_cdk.shared.github_app import GithubApp
-from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.resources import SharedResources
 
 
 class GithubRedelivery(Construct):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, layers: Layers, database: Database, github_app: GithubApp
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources, github_app: GithubApp) -> None:
         super().__init__(scope, construct_id)
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             GITHUB_REDELIVERY_FUNCTION_ID,
+            shared=shared,
             name=GITHUB_REDELIVERY_FUNCTION,
             description="Asks GitHub to redeliver the App's failed deliveries the service never recorded",
-            layers=layers,
             memory_size=GITHUB_REDELIVERY_MEMORY_MB,
             timeout=GITHUB_REDELIVERY_TIMEOUT,
-            database=database,
         ).function
         github_app.grant_api(self.function)
         # No retries of a failed run: the next run, minutes later, does the same work.

@@ -24,11 +24,9 @@ from infra_cdk.constants import (
 )
 from infra_cdk.functions.github import GithubWebhooks
 from infra_cdk.shared.alarms import Alarms
-from infra_cdk.shared.database import Database
-from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.function import ServiceFunction
 from infra_cdk.shared.github_app import GithubApp
-from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.resources import SharedResources
 
 
 class GithubRouter(Construct):
@@ -37,9 +35,7 @@ class GithubRouter(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        layers: Layers,
-        database: Database,
-        dispatch_queue: DispatchQueue,
+        shared: SharedResources,
         github_app: GithubApp,
         webhooks: GithubWebhooks,
     ) -> None:
@@ -50,15 +46,14 @@ class GithubRouter(Construct):
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             GITHUB_ROUTER_FUNCTION_ID,
+            shared=shared,
             name=GITHUB_ROUTER_FUNCTION,
             description="Routes recorded GitHub deliveries: matches the GitHub triggers' filters, queues firings",
-            layers=layers,
             memory_size=GITHUB_ROUTER_MEMORY_MB,
             timeout=GITHUB_ROUTER_TIMEOUT,
-            database=database,
             environment={ENV_GITHUB_ROUTER_MAX_RECEIVES: str(webhooks.max_receives)},
         ).function
-        dispatch_queue.grant_send(self.function)
+        shared.dispatch_queue.grant_send(self.function)
         github_app.grant_api(self.function)
         # Binding the event source grants what consuming takes (sqs:ReceiveMessage, DeleteMessage, ...).
         self.event_source = aws_lambda_event_sources.SqsEventSource(

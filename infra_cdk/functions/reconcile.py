@@ -56,33 +56,21 @@ from infra_cdk.constants import (
 )
 from infra_cdk.functions.cron import CronSchedules, scheduler_principal
 from infra_cdk.shared.alarms import Alarms
-from infra_cdk.shared.database import Database
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
-from infra_cdk.shared.state_table import StateTable
+from infra_cdk.shared.resources import SharedResources
 
 
 class Reconcile(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        layers: Layers,
-        database: Database,
-        state_table: StateTable,
-        cron: CronSchedules,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources, cron: CronSchedules) -> None:
         super().__init__(scope, construct_id)
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             RECONCILE_FUNCTION_ID,
+            shared=shared,
             name=RECONCILE_FUNCTION,
             description="Makes the cron schedule group match the trigger index in shards: orphans, gaps and drift",
-            layers=layers,
             memory_size=RECONCILE_MEMORY_MB,
             timeout=RECONCILE_TIMEOUT,
-            database=database,
             environment={
                 ENV_LOCK_BACKEND: LOCK_BACKEND,
                 ENV_RECONCILE_SHARD_SIZE: str(RECONCILE_SHARD_SIZE),
@@ -90,7 +78,9 @@ class Reconcile(Construct):
             },
         ).function
         cron.grant_manage(self.function)
-        state_table.grant_read_write(self.function)  # the run's and the shards' locks (adapters/locks_dynamodb.py)
+        shared.state_table.grant_read_write(
+            self.function
+        )  # the run's and the shards' locks (adapters/locks_dynamodb.py)
         self.state_machine = self._state_machine()
 
         # Outside the service's group (see the module docstring): the default group, which every account has.

@@ -27,31 +27,21 @@ from infra_cdk.constants import (
     SERVICE_NAME,
 )
 from infra_cdk.shared.alarms import Alarms
-from infra_cdk.shared.database import Database
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
+from infra_cdk.shared.resources import SharedResources
 
 
 class Retention(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        layers: Layers,
-        database: Database,
-        retention_days: int,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources, retention_days: int) -> None:
         super().__init__(scope, construct_id)
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             RETENTION_FUNCTION_ID,
+            shared=shared,
             name=RETENTION_FUNCTION,
             description="Keeps the firing history to its retention: creates the months ahead, drops the months past it",
-            layers=layers,
             memory_size=RETENTION_MEMORY_MB,
             timeout=RETENTION_TIMEOUT,
-            database=database,
             environment={ENV_FIRING_RETENTION_DAYS: str(retention_days)},
         ).function
         # Idempotent (one run at a time under a PostgreSQL advisory lock): a failed run is simply run again.

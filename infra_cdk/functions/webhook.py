@@ -13,11 +13,8 @@ from infra_cdk.constants import (
     WEBHOOK_MEMORY_MB,
     WEBHOOK_TIMEOUT,
 )
-from infra_cdk.shared.database import Database
-from infra_cdk.shared.dispatch_queue import DispatchQueue
 from infra_cdk.shared.function import ServiceFunction
-from infra_cdk.shared.layers import Layers
-from infra_cdk.shared.managed_secrets import ManagedSecrets
+from infra_cdk.shared.resources import SharedResources
 
 AUTH_PER_TRIGGER = (
     "public webhook ingress: each webhook trigger authenticates its callers itself in the function (api_key, "
@@ -31,10 +28,7 @@ class Webhooks(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        layers: Layers,
-        database: Database,
-        dispatch_queue: DispatchQueue,
-        managed_secrets: ManagedSecrets,
+        shared: SharedResources,
         max_body_bytes: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -42,13 +36,12 @@ class Webhooks(Construct):
         self.function: aws_lambda.Function = ServiceFunction(
             self,
             WEBHOOK_FUNCTION_ID,
+            shared=shared,
             name=WEBHOOK_FUNCTION,
             description="Webhook triggers (ANY /webhook/...): checks the trigger's auth, queues the firing",
-            layers=layers,
             memory_size=WEBHOOK_MEMORY_MB,
             timeout=WEBHOOK_TIMEOUT,
-            database=database,
             environment=environment,
         ).function
-        dispatch_queue.grant_send(self.function)
-        managed_secrets.grant_read(self.function)
+        shared.dispatch_queue.grant_send(self.function)
+        shared.managed_secrets.grant_read(self.function)

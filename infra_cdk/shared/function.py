@@ -20,8 +20,9 @@ from infra_cdk.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra_cdk.shared.database import Database, FunctionNetwork
-from infra_cdk.shared.layers import ARCHITECTURE, RUNTIME, Layers
+from infra_cdk.shared.database import FunctionNetwork
+from infra_cdk.shared.layers import ARCHITECTURE, RUNTIME
+from infra_cdk.shared.resources import SharedResources
 
 
 class ServiceFunction(Construct):
@@ -34,12 +35,11 @@ class ServiceFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        shared: SharedResources,
         name: str,
         description: str,
-        layers: Layers,
         memory_size: int,
         timeout: Duration,
-        database: Database,
         environment: Mapping[str, str] | None = None,
         network: FunctionNetwork | None = None,
     ) -> None:
@@ -48,6 +48,7 @@ class ServiceFunction(Construct):
         if not (folder / "handler.py").is_file():
             raise FileNotFoundError(f"{folder / 'handler.py'} does not exist")
         self.log_group = aws_logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
+        placement = network or shared.database.network
         self.function = aws_lambda.Function(
             self,
             "Function",
@@ -56,7 +57,7 @@ class ServiceFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             description=description,
-            layers=layers.all,
+            layers=shared.layers.all,
             memory_size=memory_size,
             timeout=timeout,
             tracing=aws_lambda.Tracing.ACTIVE,
@@ -67,11 +68,11 @@ class ServiceFunction(Construct):
                 ENV_LOG_LEVEL: LOG_LEVEL,
                 **(environment or {}),
             },
-            vpc=(network or database.network).vpc,
-            vpc_subnets=(network or database.network).subnets,
-            security_groups=[(network or database.network).security_group],
+            vpc=placement.vpc,
+            vpc_subnets=placement.subnets,
+            security_groups=[placement.security_group],
         )
-        database.grant_connect(self.function)
+        shared.database.grant_connect(self.function)
 
         nag.acknowledge(
             self,

@@ -82,21 +82,21 @@ def test_cron_function(synthesized: Synthesized) -> None:
     assert (props["Handler"], props["Runtime"]) == ("handler.lambda_handler", "python3.12")
     assert code_of(synthesized, props) == (constants.FUNCTIONS_DIR / "cron" / "handler.py").read_text()
     assert {layer["Ref"] for layer in props["Layers"]} == {
-        synthesized.logical_id(stack.layers.shared),
-        synthesized.logical_id(stack.layers.dependencies),
+        synthesized.logical_id(stack.shared.layers.shared),
+        synthesized.logical_id(stack.shared.layers.dependencies),
     }
     assert props["Timeout"] == constants.CRON_TIMEOUT.to_seconds()
     env = props["Environment"]["Variables"]
     assert set(env) == COMMON_ENV | DB_ENV | {constants.ENV_DISPATCH_QUEUE_URL}
-    assert env[constants.ENV_DISPATCH_QUEUE_URL] == {"Ref": synthesized.logical_id(stack.dispatch_queue.queue)}
+    assert env[constants.ENV_DISPATCH_QUEUE_URL] == {"Ref": synthesized.logical_id(stack.shared.dispatch_queue.queue)}
     assert props["VpcConfig"]["SecurityGroupIds"] == [
-        {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
+        {"Fn::GetAtt": [synthesized.logical_id(stack.shared.database.client_security_group), "GroupId"]}
     ]
     # It queues firings: send on the dispatch queue (and on its own dead-letter queue, as Lambda's destination).
     statements = role_statements(synthesized, stack.cron.function)
     (sqs,) = [s for s in statements if any(a.startswith("sqs:") for a in actions(s))]
     assert actions(sqs) == {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
-    queues = [stack.cron.dead_letters, stack.dispatch_queue.queue]
+    queues = [stack.cron.dead_letters, stack.shared.dispatch_queue.queue]
     assert sorted(map(json.dumps, sqs["Resource"])) == sorted(json.dumps(arn(synthesized, q)) for q in queues)
 
 
@@ -210,14 +210,14 @@ def test_reconcile_function(synthesized: Synthesized) -> None:
     }
     assert env[constants.ENV_LOCK_BACKEND] == "dynamodb"
     assert (env[constants.ENV_RECONCILE_SHARD_SIZE], env[constants.ENV_RECONCILE_CALLS_PER_SECOND]) == ("5000", "50")
-    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(stack.state_table.table)}
+    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(stack.shared.state_table.table)}
     (locks,) = [
         s for s in role_statements(synthesized, stack.reconcile.function) if "dynamodb:UpdateItem" in actions(s)
     ]
-    assert locks["Resource"] == arn(synthesized, stack.state_table.table)
+    assert locks["Resource"] == arn(synthesized, stack.shared.state_table.table)
     assert props["Timeout"] == 900
     assert props["VpcConfig"]["SecurityGroupIds"] == [
-        {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
+        {"Fn::GetAtt": [synthesized.logical_id(stack.shared.database.client_security_group), "GroupId"]}
     ]
 
 

@@ -93,7 +93,9 @@ def test_the_poller_may_read_only_owned_secrets_and_write_only_its_attachments(s
     assert inspect.signature(S3AttachmentStore).parameters["prefix"].default == constants.EMAIL_ATTACHMENT_PREFIX
     sends = [s for s in statements if "sqs:SendMessage" in actions(s)]
     assert sends == [
-        s for s in sends if s["Resource"] == {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.queue), "Arn"]}
+        s
+        for s in sends
+        if s["Resource"] == {"Fn::GetAtt": [synthesized.logical_id(stack.shared.dispatch_queue.queue), "Arn"]}
     ]
 
 

@@ -70,9 +70,9 @@ def test_webhook_function(synthesized: Synthesized) -> None:
     env = props["Environment"]["Variables"]
     # WEBHOOK_MAX_BODY_BYTES only when the webhookMaxBodyBytes option is set (test_options.py).
     assert set(env) == COMMON_ENV | DB_ENV | {constants.ENV_DISPATCH_QUEUE_URL}
-    assert env[constants.ENV_DISPATCH_QUEUE_URL] == {"Ref": synthesized.logical_id(stack.dispatch_queue.queue)}
+    assert env[constants.ENV_DISPATCH_QUEUE_URL] == {"Ref": synthesized.logical_id(stack.shared.dispatch_queue.queue)}
     assert props["VpcConfig"]["SecurityGroupIds"] == [
-        {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
+        {"Fn::GetAtt": [synthesized.logical_id(stack.shared.database.client_security_group), "GroupId"]}
     ]
 
 
@@ -85,7 +85,7 @@ def test_dispatch_function(synthesized: Synthesized) -> None:
     assert "ReservedConcurrentExecutions" not in props  # the event source mapping caps concurrency instead
     env = props["Environment"]["Variables"]
     assert set(env) == COMMON_ENV | DB_ENV | DISPATCH_ENV  # no e-mail settings outside testing mode
-    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(stack.state_table.table)}
+    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(stack.shared.state_table.table)}
     assert env[constants.ENV_WORKFLOW_ENGINE_URL] == constants.DEFAULT_WORKFLOW_ENGINE_URL
     assert env[constants.ENV_TESTING_MODE] == "false"
     assert float(env[constants.ENV_ENGINE_READ_TIMEOUT]) == 25
@@ -95,7 +95,7 @@ def test_dispatch_function(synthesized: Synthesized) -> None:
         900,
     )
     assert props["VpcConfig"]["SecurityGroupIds"] == [
-        {"Fn::GetAtt": [synthesized.logical_id(stack.database.client_security_group), "GroupId"]}
+        {"Fn::GetAtt": [synthesized.logical_id(stack.shared.database.client_security_group), "GroupId"]}
     ]
 
 
@@ -134,7 +134,7 @@ def test_each_function_gets_the_settings_it_reads(
 def test_dispatch_event_source_reports_partial_batch_failures(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     props = event_source_of(synthesized, stack.dispatch.function)
-    assert props["EventSourceArn"] == {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.queue), "Arn"]}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [synthesized.logical_id(stack.shared.dispatch_queue.queue), "Arn"]}
     assert props["FunctionName"] == {"Ref": synthesized.logical_id(stack.dispatch.function)}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BatchSize"] == 10
@@ -143,7 +143,7 @@ def test_dispatch_event_source_reports_partial_batch_failures(synthesized: Synth
 
 
 def test_the_last_attempt_is_the_one_before_the_dead_letter_queue(synthesized: Synthesized) -> None:
-    queue = synthesized.properties(synthesized.stack.dispatch_queue.queue)
+    queue = synthesized.properties(synthesized.stack.shared.dispatch_queue.queue)
     env = synthesized.properties(synthesized.stack.dispatch.function)["Environment"]["Variables"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == int(env[constants.ENV_DISPATCH_MAX_ATTEMPTS])
 
@@ -156,7 +156,7 @@ def test_the_local_queue_parks_after_as_many_receives() -> None:
 
 
 def test_timeouts_fit_together(synthesized: Synthesized) -> None:
-    queue = synthesized.properties(synthesized.stack.dispatch_queue.queue)
+    queue = synthesized.properties(synthesized.stack.shared.dispatch_queue.queue)
     function = synthesized.properties(synthesized.stack.dispatch.function)
     env = function["Environment"]["Variables"]
     engine_call = float(env[constants.ENV_ENGINE_CONNECT_TIMEOUT]) + float(env[constants.ENV_ENGINE_READ_TIMEOUT])
@@ -167,12 +167,12 @@ def test_timeouts_fit_together(synthesized: Synthesized) -> None:
     assert queue["VisibilityTimeout"] == 6 * function["Timeout"]
     assert float(env[constants.ENV_DISPATCH_BACKOFF_MAX]) <= 12 * 3600  # SQS's longest visibility timeout
     # A parked firing keeps its original enqueue time: the dead-letter queue keeps it longer than the queue would.
-    dead_letters = synthesized.properties(synthesized.stack.dispatch_queue.dead_letters)
+    dead_letters = synthesized.properties(synthesized.stack.shared.dispatch_queue.dead_letters)
     assert dead_letters["MessageRetentionPeriod"] > queue.get("MessageRetentionPeriod", 4 * 86400)
 
 
 def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized) -> None:
-    queue_arn = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.dispatch_queue.queue), "Arn"]}
+    queue_arn = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.shared.dispatch_queue.queue), "Arn"]}
     statements = role_statements(synthesized, synthesized.stack.dispatch.function)
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in actions(s))]
     assert len(sqs) == 1
@@ -184,8 +184,8 @@ def test_dispatch_consumes_and_delays_but_does_not_send(synthesized: Synthesized
 
 def test_webhook_secrets_are_reachable_only_under_the_managed_prefixes_and_tagged(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    managed = stack.resolve(stack.managed_secrets.managed_arns)
-    (created,) = stack.resolve(stack.managed_secrets.created_arns)
+    managed = stack.resolve(stack.shared.managed_secrets.managed_arns)
+    (created,) = stack.resolve(stack.shared.managed_secrets.created_arns)
     # The domain's names of the secrets it manages: where it makes them, and where earlier releases did.
     assert (constants.MANAGED_SECRET_PREFIX, constants.LEGACY_SECRET_PREFIX) == (MANAGED_PREFIX, LEGACY_PREFIX)
     # The IAM conditions and the domain use the same tags.
@@ -322,7 +322,7 @@ def test_alarm_on_parked_firings(synthesized: Synthesized) -> None:
     assert props["Dimensions"] == [
         {
             "Name": "QueueName",
-            "Value": {"Fn::GetAtt": [synthesized.logical_id(stack.dispatch_queue.dead_letters), "QueueName"]},
+            "Value": {"Fn::GetAtt": [synthesized.logical_id(stack.shared.dispatch_queue.dead_letters), "QueueName"]},
         }
     ]
     assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)

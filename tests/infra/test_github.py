@@ -110,7 +110,7 @@ def test_the_router_consumes_the_queue_with_partial_batch_failures(synthesized: 
     assert mapping["BatchSize"] == constants.GITHUB_ROUTER_BATCH_SIZE
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": constants.GITHUB_ROUTER_MAX_CONCURRENCY}
     env = env_of(synthesized, stack.github_router.function)
-    assert env["DISPATCH_QUEUE_URL"] == ref(synthesized, stack.dispatch_queue.queue)
+    assert env["DISPATCH_QUEUE_URL"] == ref(synthesized, stack.shared.dispatch_queue.queue)
     assert env["GITHUB_APP_PRIVATE_KEY_SECRET_ARN"] == ref(synthesized, stack.github_app.private_key)
     assert env["GITHUB_API_URL"] == "https://api.github.com"
     assert "GITHUB_APP_ID" not in env  # without githubAppId: no App calls (path filters on pull requests refused)

@@ -17,8 +17,8 @@ def _secret_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
 
 def test_the_migrate_function_describes_and_tags_only_untagged_managed_secrets(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    (managed,) = stack.resolve(stack.managed_secrets.legacy_arns)  # the secrets made before owner tags are there
-    database_secret = {"Ref": synthesized.logical_id(stack.database.secret)}
+    (managed,) = stack.resolve(stack.shared.managed_secrets.legacy_arns)  # the secrets made before owner tags are there
+    database_secret = {"Ref": synthesized.logical_id(stack.shared.database.secret)}
     on_managed = [s for s in _secret_statements(synthesized) if s["Resource"] != database_secret]
     by_actions = {frozenset(actions(s)): s for s in on_managed}
     # Exactly what the adoption calls: DescribeSecret and TagResource, under the earlier releases' prefix only.

@@ -20,8 +20,8 @@ def test_every_service_function_runs_python_312_with_both_layers(synthesized: Sy
     # api, webhook, dispatch, migrate, cron, reconcile, github, its router and sweep, email_poller, retention
     assert len(functions) == 11
     layers = {
-        synthesized.logical_id(synthesized.stack.layers.shared),
-        synthesized.logical_id(synthesized.stack.layers.dependencies),
+        synthesized.logical_id(synthesized.stack.shared.layers.shared),
+        synthesized.logical_id(synthesized.stack.shared.layers.dependencies),
     }
     # The e-mail poller has a security group of its own (tests/infra/test_email.py): IMAP, HTTPS, the proxy.
     email_poller = synthesized.logical_id(synthesized.stack.email_poller.function)
@@ -32,7 +32,7 @@ def test_every_service_function_runs_python_312_with_both_layers(synthesized: Sy
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert "LogGroup" in props["LoggingConfig"]
         assert logical_id == email_poller or props["VpcConfig"]["SecurityGroupIds"] == [
-            {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.database.client_security_group), "GroupId"]}
+            {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.shared.database.client_security_group), "GroupId"]}
         ]
         env = props["Environment"]["Variables"]
         assert env[constants.ENV_SERVICE_NAME] == "workflow_scheduler"
@@ -53,12 +53,14 @@ def test_api_function(synthesized: Synthesized) -> None:
         constants.ENV_EMAIL_MAILBOX_SECRET_ARN,  # a deploy checks e-mail triggers' mailboxes
     }
     assert env[constants.ENV_DISPATCH_QUEUE_URL] == {
-        "Ref": synthesized.logical_id(synthesized.stack.dispatch_queue.queue)
+        "Ref": synthesized.logical_id(synthesized.stack.shared.dispatch_queue.queue)
     }
     assert env[constants.ENV_JWT_SECRET_ARN] == {"Ref": synthesized.logical_id(synthesized.stack.api.jwt_secret)}
-    assert env[constants.ENV_STATE_TABLE_NAME] == {"Ref": synthesized.logical_id(synthesized.stack.state_table.table)}
+    assert env[constants.ENV_STATE_TABLE_NAME] == {
+        "Ref": synthesized.logical_id(synthesized.stack.shared.state_table.table)
+    }
     assert env[constants.ENV_DB_HOST] == {
-        "Fn::GetAtt": [synthesized.logical_id(synthesized.stack.database.proxy), "Endpoint"]
+        "Fn::GetAtt": [synthesized.logical_id(synthesized.stack.shared.database.proxy), "Endpoint"]
     }
 
 
@@ -78,7 +80,7 @@ def test_functions_may_read_only_their_secrets_and_table(synthesized: Synthesize
     assert secret_reads and all(s["Resource"] != "*" for s in secret_reads)
     table_writes = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
     assert len(table_writes) == 4  # api, reconcile and email_poller (locks), dispatch (idempotency records)
-    table = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.state_table.table), "Arn"]}
+    table = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.shared.state_table.table), "Arn"]}
     assert all(s["Resource"] == table for s in table_writes)
 
 
@@ -104,8 +106,8 @@ def test_state_table(synthesized: Synthesized) -> None:
 
 def test_dispatch_queue_has_a_dead_letter_queue(synthesized: Synthesized) -> None:
     queues = synthesized.resources("AWS::SQS::Queue")
-    dead_letters = synthesized.logical_id(synthesized.stack.dispatch_queue.dead_letters)
-    queue = queues[synthesized.logical_id(synthesized.stack.dispatch_queue.queue)]["Properties"]
+    dead_letters = synthesized.logical_id(synthesized.stack.shared.dispatch_queue.dead_letters)
+    queue = queues[synthesized.logical_id(synthesized.stack.shared.dispatch_queue.queue)]["Properties"]
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
         "maxReceiveCount": constants.DISPATCH_MAX_RECEIVES,
@@ -131,7 +133,7 @@ def test_database_instance(synthesized: Synthesized) -> None:
 
 def test_database_subnets_have_no_route_out(synthesized: Synthesized) -> None:
     """The instance and the proxy live in the isolated subnets; functions in the egress subnets."""
-    isolated = {synthesized.logical_id(s) for s in synthesized.stack.database.vpc.isolated_subnets}
+    isolated = {synthesized.logical_id(s) for s in synthesized.stack.shared.database.vpc.isolated_subnets}
     _, proxy = only(synthesized.resources("AWS::RDS::DBProxy"))
     assert {ref["Ref"] for ref in proxy["Properties"]["VpcSubnetIds"]} == isolated
     _, group = only(synthesized.resources("AWS::RDS::DBSubnetGroup"))
@@ -145,13 +147,13 @@ def test_proxy_requires_tls_and_the_generated_secret(synthesized: Synthesized) -
     props = proxy["Properties"]
     assert props["EngineFamily"] == "POSTGRESQL"
     assert props["RequireTLS"] is True
-    secret = synthesized.logical_id(synthesized.stack.database.secret)
+    secret = synthesized.logical_id(synthesized.stack.shared.database.secret)
     assert props["Auth"] == [{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": {"Ref": secret}}]
     only(synthesized.resources("AWS::RDS::DBProxyTargetGroup"))
 
 
 def test_only_the_functions_reach_the_proxy(synthesized: Synthesized) -> None:
-    database = synthesized.stack.database
+    database = synthesized.stack.shared.database
     proxy_group = synthesized.logical_id(database.proxy.connections.security_groups[0])
     client_group = synthesized.logical_id(database.client_security_group)
     email_poller_group = synthesized.logical_id(synthesized.stack.email_poller.security_group)
@@ -248,7 +250,7 @@ def test_migrations_run_after_the_database_on_each_change(synthesized: Synthesiz
     assert props["ExecuteOnHandlerChange"] is True
     (version_id,) = synthesized.resources("AWS::Lambda::Version")
     assert props["HandlerArn"] == {"Ref": version_id}
-    database = synthesized.stack.database
+    database = synthesized.stack.shared.database
     for construct in (database.instance, database.proxy):
         assert synthesized.logical_id(construct) in trigger["DependsOn"]
 
@@ -276,7 +278,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         constants.OUTPUT_RETENTION_FUNCTION,
     }
     assert "execute-api" in json.dumps(outputs[constants.OUTPUT_API_URL]["Value"])
-    queues = synthesized.stack.dispatch_queue
+    queues = synthesized.stack.shared.dispatch_queue
     assert outputs[constants.OUTPUT_DISPATCH_QUEUE_URL]["Value"] == {"Ref": synthesized.logical_id(queues.queue)}
     assert outputs[constants.OUTPUT_DISPATCH_DLQ_URL]["Value"] == {"Ref": synthesized.logical_id(queues.dead_letters)}
     topic = synthesized.logical_id(synthesized.stack.alarms.topic)
