@@ -71,8 +71,7 @@ class PostgresEmailStore:
     # -- the poller's listing and health
 
     def active_triggers(self) -> list[ListedTrigger]:
-        with self._db.session(transaction=False) as s:
-            rows = s.all(ACTIVE_TRIGGERS_SQL)
+        rows = self._db.all(ACTIVE_TRIGGERS_SQL)
         return [ListedTrigger(firing_target(row), _state(row, "h_")) for row in rows]
 
     def save_states(self, states: Sequence[tuple[TriggerRecord, PollState]]) -> None:
@@ -93,12 +92,11 @@ class PostgresEmailStore:
     def poll_states(self, workflow_id: str) -> dict[str, PollState]:
         """The poll state of each e-mail trigger of a workflow, recorded for its current configuration
         (``GET .../triggers`` shows ``email_health`` of it)."""
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                "SELECT h.* FROM email_poll_health h JOIN trigger_index t ON t.workflow_id = h.workflow_id"
-                " AND t.trigger_id = h.trigger_id AND t.config_hash = h.config_hash WHERE h.workflow_id = %s",
-                (workflow_id,),
-            )
+        rows = self._db.all(
+            "SELECT h.* FROM email_poll_health h JOIN trigger_index t ON t.workflow_id = h.workflow_id"
+            " AND t.trigger_id = h.trigger_id AND t.config_hash = h.config_hash WHERE h.workflow_id = %s",
+            (workflow_id,),
+        )
         return {row["trigger_id"]: _state(row) for row in rows}
 
     def clear_state(self, workflow_id: str, trigger_id: str) -> None:
@@ -111,12 +109,11 @@ class PostgresEmailStore:
     # -- cursors
 
     def load(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress) -> Cursor | None:
-        with self._db.session(transaction=False) as s:
-            row = s.one(
-                "SELECT uidvalidity, last_uid FROM email_cursors"
-                " WHERE workflow_id = %s AND trigger_id = %s AND mailbox = %s",
-                (workflow_id, trigger_id, mailbox.identity),
-            )
+        row = self._db.one(
+            "SELECT uidvalidity, last_uid FROM email_cursors"
+            " WHERE workflow_id = %s AND trigger_id = %s AND mailbox = %s",
+            (workflow_id, trigger_id, mailbox.identity),
+        )
         return Cursor(row["uidvalidity"], row["last_uid"]) if row else None
 
     def save(self, workflow_id: str, trigger_id: str, mailbox: MailboxAddress, cursor: Cursor) -> None:

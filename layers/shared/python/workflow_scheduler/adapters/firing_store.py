@@ -110,12 +110,11 @@ class PostgresFiringStore:
 
     def payload(self, execution_id: str) -> dict[str, Any] | None:
         """The stored data of a firing too large for its queue message (older firings: the JSONB copy)."""
-        with self._db.session(transaction=False) as s:
-            row = s.one(
-                "SELECT COALESCE(payload_text, payload::text) AS data FROM trigger_events"
-                " WHERE execution_id = %s AND claimed",
-                (execution_id,),
-            )
+        row = self._db.one(
+            "SELECT COALESCE(payload_text, payload::text) AS data FROM trigger_events"
+            " WHERE execution_id = %s AND claimed",
+            (execution_id,),
+        )
         if row is None or row["data"] is None:
             return None
         data: dict[str, Any] = json.loads(row["data"])
@@ -182,13 +181,12 @@ class PostgresFiringStore:
 
     def mark(self, execution_id: str, status: FiringStatus, *, attempts: int, error: str) -> bool:
         """Set the status of a firing not yet resolved; a dispatched or failed firing keeps its outcome."""
-        with self._db.session(transaction=False) as s:
-            row = s.one(
-                "UPDATE trigger_events SET status = %s, error = %s, attempts = GREATEST(attempts, %s),"
-                " updated_at = now() WHERE execution_id = %s AND claimed"
-                " AND status IN ('queued', 'retrying', 'parked') RETURNING id",
-                (status.value, error, attempts, execution_id),
-            )
+        row = self._db.one(
+            "UPDATE trigger_events SET status = %s, error = %s, attempts = GREATEST(attempts, %s),"
+            " updated_at = now() WHERE execution_id = %s AND claimed"
+            " AND status IN ('queued', 'retrying', 'parked') RETURNING id",
+            (status.value, error, attempts, execution_id),
+        )
         return row is not None
 
     # -- history -----------------------------------------------------------------------------------------
@@ -207,35 +205,32 @@ class PostgresFiringStore:
             conditions.append("trigger_id = %(trigger_id)s")
             params["trigger_id"] = trigger_id
         where = " AND ".join(conditions)  # fixed fragments only; every value is bound
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                f"SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE {where}"  # noqa: S608
-                " ORDER BY fired_at DESC, id DESC LIMIT %(limit)s",
-                params,
-            )
+        rows = self._db.all(
+            f"SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE {where}"  # noqa: S608
+            " ORDER BY fired_at DESC, id DESC LIMIT %(limit)s",
+            params,
+        )
         return [_firing(r) for r in rows]
 
     def last_firings(self, workflow_id: str, trigger_ids: Sequence[str]) -> dict[str, Firing]:
         """The newest firing of each trigger: one index probe per trigger, whatever the length of its history."""
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                f"SELECT e.* FROM unnest(%(ids)s::text[]) AS t(trigger_id) CROSS JOIN LATERAL"  # noqa: S608
-                f" (SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE workflow_id = %(workflow_id)s"
-                " AND trigger_id = t.trigger_id ORDER BY fired_at DESC, id DESC LIMIT 1) e",
-                {"ids": list(trigger_ids), "workflow_id": workflow_id},
-            )
+        rows = self._db.all(
+            f"SELECT e.* FROM unnest(%(ids)s::text[]) AS t(trigger_id) CROSS JOIN LATERAL"  # noqa: S608
+            f" (SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE workflow_id = %(workflow_id)s"
+            " AND trigger_id = t.trigger_id ORDER BY fired_at DESC, id DESC LIMIT 1) e",
+            {"ids": list(trigger_ids), "workflow_id": workflow_id},
+        )
         return {r["trigger_id"]: _firing(r) for r in rows}
 
     def recent_firings(self, workflow_id: str, trigger_ids: Sequence[str], per_trigger: int) -> dict[str, list[Firing]]:
         """Each trigger's newest accepted firings, newest first: one short index scan per trigger."""
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                f"SELECT e.* FROM unnest(%(ids)s::text[]) AS t(trigger_id) CROSS JOIN LATERAL"  # noqa: S608
-                f" (SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE workflow_id = %(workflow_id)s"
-                " AND trigger_id = t.trigger_id AND claimed ORDER BY fired_at DESC, id DESC LIMIT %(n)s) e"
-                " ORDER BY e.trigger_id, e.fired_at DESC, e.id DESC",
-                {"ids": list(trigger_ids), "workflow_id": workflow_id, "n": per_trigger},
-            )
+        rows = self._db.all(
+            f"SELECT e.* FROM unnest(%(ids)s::text[]) AS t(trigger_id) CROSS JOIN LATERAL"  # noqa: S608
+            f" (SELECT {_FIRING_COLUMNS} FROM trigger_events WHERE workflow_id = %(workflow_id)s"
+            " AND trigger_id = t.trigger_id AND claimed ORDER BY fired_at DESC, id DESC LIMIT %(n)s) e"
+            " ORDER BY e.trigger_id, e.fired_at DESC, e.id DESC",
+            {"ids": list(trigger_ids), "workflow_id": workflow_id, "n": per_trigger},
+        )
         found: dict[str, list[Firing]] = {}
         for row in rows:
             found.setdefault(row["trigger_id"], []).append(_firing(row))
@@ -243,11 +238,10 @@ class PostgresFiringStore:
 
     def stuck_firings(self, workflow_id: str, unchanged_since: datetime) -> dict[str, Firing]:
         """Each trigger's oldest firing still queued or retrying, unchanged since then (a partial index)."""
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                f"SELECT DISTINCT ON (trigger_id) {_FIRING_COLUMNS} FROM trigger_events"  # noqa: S608
-                " WHERE workflow_id = %s AND claimed AND status IN ('queued', 'retrying') AND updated_at < %s"
-                " ORDER BY trigger_id, updated_at",
-                (workflow_id, unchanged_since),
-            )
+        rows = self._db.all(
+            f"SELECT DISTINCT ON (trigger_id) {_FIRING_COLUMNS} FROM trigger_events"  # noqa: S608
+            " WHERE workflow_id = %s AND claimed AND status IN ('queued', 'retrying') AND updated_at < %s"
+            " ORDER BY trigger_id, updated_at",
+            (workflow_id, unchanged_since),
+        )
         return {r["trigger_id"]: _firing(r) for r in rows}

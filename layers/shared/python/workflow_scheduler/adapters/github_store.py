@@ -45,6 +45,8 @@ _INSTALLATION = (
     "  AS r WHERE NOT r = ANY(%(removed)s::text[]) ORDER BY r),"
     " updated_at = now()"
 )
+_DELIVERY = "SELECT * FROM github_webhook_events WHERE delivery_id = %s"
+_INSTALLATION_ROW = "SELECT * FROM github_installations WHERE installation_id = %s"
 
 
 def _delivery(row: Row) -> Delivery:
@@ -57,6 +59,28 @@ def _delivery(row: Row) -> Delivery:
         sender=row["sender"],
         body=row["payload_text"],
         status=DeliveryStatus(row["status"]),
+    )
+
+
+def _recorded_delivery(row: Row) -> RecordedDelivery:
+    return RecordedDelivery(
+        delivery=_delivery(row),
+        candidates=row["candidates"],
+        matched=row["matched"],
+        outcomes=row["outcomes"],
+        note=row["note"],
+        error=row["error"],
+        attempts=row["attempts"],
+        received_at=row["received_at"],
+    )
+
+
+def _installation(row: Row) -> Installation:
+    return Installation(
+        installation_id=row["installation_id"],
+        state=InstallationState(row["state"]),
+        account_login=row["account_login"],
+        repositories=tuple(row["repositories"]),
     )
 
 
@@ -87,18 +111,17 @@ class PostgresGithubStore:
     # -- router --------------------------------------------------------------------------------------------------
 
     def delivery(self, delivery_id: str) -> Delivery | None:
-        with self._db.session(transaction=False) as s:
-            row = s.one("SELECT * FROM github_webhook_events WHERE delivery_id = %s", (delivery_id,))
+        row = self._db.one(_DELIVERY, (delivery_id,))
         return _delivery(row) if row else None
 
     def installation_state(self, installation_id: int) -> InstallationState | None:
-        with self._db.session(transaction=False) as s:
-            row = s.one("SELECT state FROM github_installations WHERE installation_id = %s", (installation_id,))
+        row = self._db.one("SELECT state FROM github_installations WHERE installation_id = %s", (installation_id,))
         return InstallationState(row["state"]) if row else None
 
     def linked_owners(self, installation_id: int) -> frozenset[str]:
-        with self._db.session(transaction=False) as s:
-            rows = s.all("SELECT owner FROM github_installation_owners WHERE installation_id = %s", (installation_id,))
+        rows = self._db.all(
+            "SELECT owner FROM github_installation_owners WHERE installation_id = %s", (installation_id,)
+        )
         return frozenset(r["owner"] for r in rows)
 
     def mark_routed(self, delivery_id: str, summary: RoutingSummary) -> None:
@@ -121,10 +144,9 @@ class PostgresGithubStore:
     # -- sweep ---------------------------------------------------------------------------------------------------
 
     def recorded(self, delivery_ids: Collection[str]) -> set[str]:
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                "SELECT delivery_id FROM github_webhook_events WHERE delivery_id = ANY(%s)", (list(delivery_ids),)
-            )
+        rows = self._db.all(
+            "SELECT delivery_id FROM github_webhook_events WHERE delivery_id = ANY(%s)", (list(delivery_ids),)
+        )
         return {r["delivery_id"] for r in rows}
 
     def prune(self, received_before: datetime) -> int:
@@ -134,32 +156,12 @@ class PostgresGithubStore:
     # -- what an operator reads ----------------------------------------------------------------------------------
 
     def recorded_delivery(self, delivery_id: str) -> RecordedDelivery | None:
-        with self._db.session(transaction=False) as s:
-            row = s.one("SELECT * FROM github_webhook_events WHERE delivery_id = %s", (delivery_id,))
-        if row is None:
-            return None
-        return RecordedDelivery(
-            delivery=_delivery(row),
-            candidates=row["candidates"],
-            matched=row["matched"],
-            outcomes=row["outcomes"],
-            note=row["note"],
-            error=row["error"],
-            attempts=row["attempts"],
-            received_at=row["received_at"],
-        )
+        row = self._db.one(_DELIVERY, (delivery_id,))
+        return _recorded_delivery(row) if row else None
 
     def installation(self, installation_id: int) -> Installation | None:
-        with self._db.session(transaction=False) as s:
-            row = s.one("SELECT * FROM github_installations WHERE installation_id = %s", (installation_id,))
-        if row is None:
-            return None
-        return Installation(
-            installation_id=row["installation_id"],
-            state=InstallationState(row["state"]),
-            account_login=row["account_login"],
-            repositories=tuple(row["repositories"]),
-        )
+        row = self._db.one(_INSTALLATION_ROW, (installation_id,))
+        return _installation(row) if row else None
 
     # -- who may use an installation (the operator's `workflow-scheduler github link`) ---------------------------
 
@@ -182,12 +184,11 @@ class PostgresGithubStore:
 
     def links(self, installation_id: int | None = None) -> list[InstallationLink]:
         """Every link, or those of one installation, by installation then owner."""
-        with self._db.session(transaction=False) as s:
-            rows = s.all(
-                "SELECT installation_id, owner, linked_at FROM github_installation_owners"
-                " WHERE %(id)s::bigint IS NULL OR installation_id = %(id)s ORDER BY installation_id, owner",
-                {"id": installation_id},
-            )
+        rows = self._db.all(
+            "SELECT installation_id, owner, linked_at FROM github_installation_owners"
+            " WHERE %(id)s::bigint IS NULL OR installation_id = %(id)s ORDER BY installation_id, owner",
+            {"id": installation_id},
+        )
         return [InstallationLink(r["installation_id"], r["owner"], r["linked_at"]) for r in rows]
 
 

@@ -42,8 +42,7 @@ class PostgresHistoryPartitions:
 
     @contextmanager
     def exclusive(self) -> Iterator[bool]:
-        with self._db.session(transaction=False) as s:
-            row = s.one("SELECT pg_try_advisory_lock(%s) AS held", (_ADVISORY_LOCK,))
+        row = self._db.one("SELECT pg_try_advisory_lock(%s) AS held", (_ADVISORY_LOCK,))
         held = bool(row and row["held"])
         try:
             yield held
@@ -53,8 +52,7 @@ class PostgresHistoryPartitions:
                     s.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK,))
 
     def partitions(self) -> list[Partition]:
-        with self._db.session(transaction=False) as s:
-            rows = s.all(_PARTITIONS, (PARENT,))
+        rows = self._db.all(_PARTITIONS, (PARENT,))
         # The catch-all partition has no bounds.
         return [Partition(r["name"], r["start"], r["end"]) for r in rows if r["end"] is not None]
 

@@ -75,6 +75,16 @@ class Database:
                 self._discard()
                 raise StoreUnavailable("the database connection failed; try again") from exc
 
+    def one(self, sql: str, params: Any = None) -> Row | None:
+        """The first row of one statement run on its own (no transaction)."""
+        with self.session(transaction=False) as s:
+            return s.one(sql, params)
+
+    def all(self, sql: str, params: Any = None) -> list[Row]:
+        """Every row of one statement run on its own (no transaction)."""
+        with self.session(transaction=False) as s:
+            return s.all(sql, params)
+
     def close(self) -> None:
         with self._lock:
             self._discard()
