@@ -14,6 +14,7 @@ import pytest
 from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual
 from tests.support.events import load_event
+from tests.support.queues import take_messages
 from workflow_scheduler.local.invoke import LocalContext
 
 GROUP = "workflow-scheduler-test"
@@ -42,12 +43,7 @@ class System:
         return self.cron.lambda_handler(event, LocalContext(function_name="cron"))  # type: ignore[no-any-return]
 
     def messages(self) -> list[dict[str, Any]]:
-        sqs, found = boto3.client("sqs"), []
-        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                found.append({**json.loads(message["Body"]), "_delay": message.get("Attributes", {})})
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return take_messages(self.queue_url)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ health, and ``dlq redrive`` replays it; a firing nobody resolves shows as ``stal
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import json
@@ -28,6 +27,8 @@ from tests.integration.conftest import Stack, queue_depth
 from tests.support.api import ApiClient, deploy_body, manual, webhook
 from tests.support.engine import ACCEPT, LoopbackEngine
 from tests.support.events import load_event
+from tests.support.queues import take_bodies
+from tests.support.webhooks import call_webhook
 from workflow_scheduler import cli
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore
 from workflow_scheduler.adapters.postgres import Database
@@ -54,13 +55,8 @@ class System:
     database_url: str
 
     def call_webhook(self, body: bytes, content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
-        event = load_event("webhook", "json")
-        event["path"] = f"/webhook/{WORKFLOW}"
-        event["headers"] = {**event["headers"], "Content-Type": content_type}
-        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-        result = self.webhook.lambda_handler(event, LocalContext(function_name="webhook"))
-        return result["statusCode"], json.loads(result["body"])
+        reply = call_webhook(self.webhook, f"/webhook/{WORKFLOW}", {"Content-Type": content_type}, body)
+        return reply.status, reply.body
 
     def depth(self, queue_url: str) -> int:
         return queue_depth(queue_url)
@@ -133,11 +129,8 @@ def system(stack: Stack) -> Iterator[System]:
 def fresh(system: System, clean_database: str) -> System:
     system.engine.rule = lambda call: ACCEPT
     system.engine.forget()
-    sqs = boto3.client("sqs")
     for queue_url in (system.queue_url, system.dlq_url):  # what an earlier test left (moto limits purges)
-        while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        take_bodies(queue_url)
     deployed = system.api.call("deploy", WORKFLOW, deploy_body(webhook("hook"), manual("run")))
     assert deployed.status == 200, deployed.body
     return system

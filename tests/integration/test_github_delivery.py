@@ -21,6 +21,7 @@ from tests.integration.conftest import Stack
 from tests.support.events import load_event
 from tests.support.fake_github import APP_PRIVATE_KEY, FakeGithub, FakePull
 from tests.support.github_fakes import SECRET, fixture, github_trigger, signed
+from tests.support.queues import take_messages
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.firing_store import GITHUB_CANDIDATES, PostgresFiringStore
 from workflow_scheduler.adapters.github_store import PostgresGithubStore
@@ -86,13 +87,7 @@ class System:
         return result
 
     def dispatched(self) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
-        found = []
-        while batch := sqs.receive_message(QueueUrl=self.stack.queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return take_messages(self.stack.queue_url)
 
     def firings(self) -> list[tuple[Any, ...]]:
         """(workflow_id, execution_id, status, claimed, error) of every firing recorded."""

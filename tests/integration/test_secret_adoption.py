@@ -3,13 +3,8 @@ trigger owner's tags, once, on real PostgreSQL and moto's Secrets Manager (issue
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import secrets
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -17,9 +12,9 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.support.api import ApiClient, deploy_body, webhook
-from tests.support.events import load_event
+from tests.support.api import ApiClient, deploy_body
 from tests.support.legacy_secrets import as_legacy
+from tests.support.webhooks import call_signed, signed_webhook
 from workflow_scheduler import cli
 from workflow_scheduler.adapters.deployment_store import PostgresDeploymentStore
 from workflow_scheduler.adapters.postgres import Database
@@ -56,24 +51,6 @@ def fresh(system: System, clean_database: str) -> System:
         if listed["Name"].startswith((MANAGED_PREFIX, LEGACY_PREFIX, "team/")):
             sm.delete_secret(SecretId=listed["ARN"], ForceDeleteWithoutRecovery=True)
     return system
-
-
-def signed(node_id: str, path: str, **auth: Any) -> dict[str, Any]:
-    return webhook(node_id, webhook_path=path, auth={"type": "hmac_sha256", "header": "X-Signature", **auth})
-
-
-def signed_call(function: ModuleType, path: str, key: str) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"n": secrets.token_hex(4)}).encode()
-    event = load_event("webhook", "json")
-    event["path"] = path
-    event["headers"] = {
-        **(event["headers"] or {}),
-        "X-Signature": "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest(),
-    }
-    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-    event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-    result = function.lambda_handler(event, LocalContext(function_name="webhook"))
-    return result["statusCode"], json.loads(result["body"])
 
 
 def tags(name: str) -> dict[str, str]:
@@ -116,15 +93,15 @@ def test_upgrade_adopts_legacy_secrets_and_their_webhooks_answer_again(
     fresh: System, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # alice's webhook, deployed before owner tags: its secret carries only managed-by.
-    fresh.deploy("wf-alice", signed("hook", "alice/orders", secret=SIGNING))
+    fresh.deploy("wf-alice", signed_webhook("hook", "alice/orders", secret=SIGNING))
     alices = as_legacy(fresh.database_url, "wf-alice", "hook")
     make_legacy(alices)
     # bob's secret carries an owner tag already (someone else's): the adoption never changes an owner tag.
-    fresh.deploy("wf-bob", signed("hook", "bob/orders", secret="bob-key"), user="bob")
+    fresh.deploy("wf-bob", signed_webhook("hook", "bob/orders", secret="bob-key"), user="bob")
     bobs = as_legacy(fresh.database_url, "wf-bob", "hook")
     boto3.client("secretsmanager").tag_resource(SecretId=bobs, Tags=[{"Key": OWNER_TAG, "Value": "mallory"}])
     # carol's trigger names a legacy secret made for another workflow (as deploys before the check allowed).
-    fresh.deploy("wf-carol", signed("hook", "carol/orders", secret="carol-key"), user="carol")
+    fresh.deploy("wf-carol", signed_webhook("hook", "carol/orders", secret="carol-key"), user="carol")
     daves = "workflow-scheduler/webhooks/wf-dave/hook"
     boto3.client("secretsmanager").create_secret(
         Name=daves, SecretString="dave-key", Tags=[{"Key": "managed-by", "Value": "workflow_scheduler"}]
@@ -136,15 +113,14 @@ def test_upgrade_adopts_legacy_secrets_and_their_webhooks_answer_again(
             (json.dumps(daves),),
         )
     # erin's secret lost even managed-by: not the service's to tag.
-    fresh.deploy("wf-erin", signed("hook", "erin/orders", secret="erin-key"), user="erin")
+    fresh.deploy("wf-erin", signed_webhook("hook", "erin/orders", secret="erin-key"), user="erin")
     erins = as_legacy(fresh.database_url, "wf-erin", "hook")
     boto3.client("secretsmanager").untag_resource(SecretId=erins, TagKeys=["managed-by", *OWNER_TAGS])
 
     before = load_handler_module("webhook", fresh=True)
-    assert signed_call(before, "/webhook/alice/orders", SIGNING) == (
-        503,
-        {"error": "secret_unavailable", "message": "the trigger's secret cannot be used"},
-    )
+    refused = call_signed(before, "/webhook/alice/orders", SIGNING)
+    assert refused.status == 503
+    assert refused.body == {"error": "secret_unavailable", "message": "the trigger's secret cannot be used"}
     untouched = {name: tags(name) for name in (bobs, daves, erins)}
 
     # A dry run counts and changes nothing.
@@ -170,9 +146,9 @@ def test_upgrade_adopts_legacy_secrets_and_their_webhooks_answer_again(
     assert {name: tags(name) for name in (bobs, daves, erins)} == untouched
 
     after = load_handler_module("webhook", fresh=True)  # the new webhook function, deployed after the trigger
-    assert signed_call(after, "/webhook/alice/orders", SIGNING)[0] == 202
-    assert signed_call(after, "/webhook/bob/orders", "bob-key")[0] == 503  # another owner's tag: still refused
-    assert signed_call(after, "/webhook/carol/orders", "dave-key")[0] == 503
+    assert call_signed(after, "/webhook/alice/orders", SIGNING).status == 202
+    assert call_signed(after, "/webhook/bob/orders", "bob-key").status == 503  # another owner's tag: still refused
+    assert call_signed(after, "/webhook/carol/orders", "dave-key").status == 503
 
     # Recorded: the next deployment's migrate run does nothing; by hand, it finds nothing left to tag.
     assert recorded_tasks(fresh.database_url) == [("adopt_legacy_secret_tags", {**expected, "dry_run": False})]
@@ -185,7 +161,7 @@ def test_a_secrets_manager_failure_part_way_is_not_recorded_and_the_next_run_fin
     fresh: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for workflow_id in ("wf-one", "wf-two"):
-        fresh.deploy(workflow_id, signed("hook", f"{workflow_id}/in", secret=SIGNING))
+        fresh.deploy(workflow_id, signed_webhook("hook", f"{workflow_id}/in", secret=SIGNING))
         make_legacy(as_legacy(fresh.database_url, workflow_id, "hook"))
     upgrade_database(fresh.database_url)
 
@@ -219,9 +195,9 @@ def test_the_index_is_read_in_keyset_pages_only_for_managed_references(fresh: Sy
         )
         fresh.deploy(
             f"wf-{n}",
-            signed("a", f"p{n}/a", secret=SIGNING),
-            signed("b", f"p{n}/b", secret=SIGNING),
-            signed("own", f"p{n}/own", secret_ref=f"team/hook-{n}"),  # the user's own secret: not scanned
+            signed_webhook("a", f"p{n}/a", secret=SIGNING),
+            signed_webhook("b", f"p{n}/b", secret=SIGNING),
+            signed_webhook("own", f"p{n}/own", secret_ref=f"team/hook-{n}"),  # the user's own secret: not scanned
             user=f"user-{n}",
         )
     db = Database(fresh.database_url)

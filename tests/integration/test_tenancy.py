@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -17,8 +13,7 @@ import pytest
 
 from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, manual, webhook
-from tests.support.events import load_event
-from workflow_scheduler.local.invoke import LocalContext
+from tests.support.webhooks import call_signed, call_webhook, signed_webhook
 
 SIGNING = "alice-signing-key-1"
 
@@ -29,19 +24,8 @@ class System:
     webhook: ModuleType
     database_url: str
 
-    def call_webhook(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        event = load_event("webhook", "json")
-        event["path"] = path
-        event["headers"] = {**(event["headers"] or {}), **headers}
-        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-        result = self.webhook.lambda_handler(event, LocalContext(function_name="webhook"))
-        return result["statusCode"], json.loads(result["body"])
-
     def signed_call(self, path: str, key: str = SIGNING) -> int:
-        body = json.dumps({"n": secrets.token_hex(4)}).encode()
-        signature = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-        return self.call_webhook(path, body, {"X-Signature": signature})[0]
+        return call_signed(self.webhook, path, key).status
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +38,6 @@ def fresh(system: System, clean_database: str) -> System:
     return system
 
 
-def signed(node_id: str, path: str, **auth: Any) -> dict[str, Any]:
-    return webhook(node_id, webhook_path=path, auth={"type": "hmac_sha256", "header": "X-Signature", **auth})
-
-
 def secret_names() -> set[str]:
     return {s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]}
 
@@ -66,7 +46,7 @@ def secret_names() -> set[str]:
 
 
 def test_bob_cannot_use_or_delete_alices_managed_secret(fresh: System) -> None:
-    alice_spec = deploy_body(signed("hook", "alice/orders", secret=SIGNING))
+    alice_spec = deploy_body(signed_webhook("hook", "alice/orders", secret=SIGNING))
     assert fresh.api.call("deploy", "wf-alice", alice_spec).status == 200
     managed = "workflow-scheduler/triggers/wf-alice/hook"
     tags = {t["Key"]: t["Value"] for t in boto3.client("secretsmanager").describe_secret(SecretId=managed)["Tags"]}
@@ -74,7 +54,9 @@ def test_bob_cannot_use_or_delete_alices_managed_secret(fresh: System) -> None:
     assert tags["workflow-scheduler:trigger-id"] == "hook"
 
     def bobs_deploy(ref: str) -> Any:
-        return fresh.api.call("deploy", "wf-bob", deploy_body(signed("steal", "bob/x", secret_ref=ref)), user="bob")
+        return fresh.api.call(
+            "deploy", "wf-bob", deploy_body(signed_webhook("steal", "bob/x", secret_ref=ref)), user="bob"
+        )
 
     stealing, missing = bobs_deploy(managed), bobs_deploy("no/such")
     assert stealing.status == missing.status == 422
@@ -97,10 +79,12 @@ def test_a_users_own_secret_needs_their_owner_tag_and_is_never_deleted(fresh: Sy
     sm.create_secret(
         Name="team/alice-hook", SecretString=SIGNING, Tags=[{"Key": "workflow-scheduler:owner", "Value": "alice"}]
     )
-    untagged = fresh.api.call("deploy", "wf-own", deploy_body(signed("hook", "own/hook", secret_ref="team/untagged")))
+    untagged = fresh.api.call(
+        "deploy", "wf-own", deploy_body(signed_webhook("hook", "own/hook", secret_ref="team/untagged"))
+    )
     assert untagged.status == 422 and "workflow-scheduler:owner=alice" in untagged.body["problems"][0]["message"]
 
-    body = deploy_body(signed("hook", "own/hook", secret_ref="team/alice-hook"))
+    body = deploy_body(signed_webhook("hook", "own/hook", secret_ref="team/alice-hook"))
     assert fresh.api.call("deploy", "wf-own", body).status == 200
     assert fresh.signed_call("/webhook/own/hook") == 202
     assert fresh.api.call("undeploy", "wf-own").status == 200
@@ -109,8 +93,11 @@ def test_a_users_own_secret_needs_their_owner_tag_and_is_never_deleted(fresh: Sy
 
 def test_a_trigger_never_authenticates_with_a_secret_that_is_not_its_owners(fresh: System) -> None:
     """Defence in depth: a trigger row naming another user's secret (as deployed before the check) gets 503."""
-    assert fresh.api.call("deploy", "wf-alice", deploy_body(signed("hook", "alice/a", secret=SIGNING))).status == 200
-    body = deploy_body(signed("hook", "bob/b", secret="bob-key"))
+    assert (
+        fresh.api.call("deploy", "wf-alice", deploy_body(signed_webhook("hook", "alice/a", secret=SIGNING))).status
+        == 200
+    )
+    body = deploy_body(signed_webhook("hook", "bob/b", secret="bob-key"))
     assert fresh.api.call("deploy", "wf-bob", body, user="bob").status == 200
     with psycopg.connect(fresh.database_url) as conn:
         conn.execute(
@@ -118,8 +105,9 @@ def test_a_trigger_never_authenticates_with_a_secret_that_is_not_its_owners(fres
             " WHERE workflow_id = 'wf-bob'",
             (json.dumps("workflow-scheduler/triggers/wf-alice/hook"),),
         )
-    status, answer = fresh.call_webhook("/webhook/bob/b", b"{}", {"X-Signature": "x"})
-    assert status == 503 and answer["error"] == "secret_unavailable" and "alice" not in json.dumps(answer)
+    answer = call_webhook(fresh.webhook, "/webhook/bob/b", {"X-Signature": "x"}, b"{}")
+    assert answer.status == 503 and answer.body["error"] == "secret_unavailable"
+    assert "alice" not in json.dumps(answer.body)
     assert fresh.signed_call("/webhook/bob/b") == 503  # even correctly signed with alice's key
     assert fresh.signed_call("/webhook/alice/a") == 202
 
@@ -140,7 +128,7 @@ def test_a_non_trigger_nodes_secret_creates_nothing(fresh: System) -> None:
 def test_an_inline_secret_over_4096_characters_is_422_and_never_echoed(fresh: System) -> None:
     value = "Zq" * 2049
     before = secret_names()
-    reply = fresh.api.call("deploy", "wf-long", deploy_body(signed("hook", "long/hook", secret=value)))
+    reply = fresh.api.call("deploy", "wf-long", deploy_body(signed_webhook("hook", "long/hook", secret=value)))
     assert reply.status == 422 and reply.body["error"] == "validation_error"
     assert reply.body["problems"][0]["node_id"] == "hook"
     assert "ZqZq" not in json.dumps(reply.body)

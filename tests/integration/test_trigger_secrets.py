@@ -8,9 +8,10 @@ import boto3
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.test_tenancy import SIGNING, System, signed
+from tests.integration.test_tenancy import SIGNING, System
 from tests.support.api import deploy_body
 from tests.support.legacy_secrets import as_legacy
+from tests.support.webhooks import signed_webhook
 from workflow_scheduler.domain.inline_secrets import managed_secret_name
 
 
@@ -25,7 +26,10 @@ def fresh(functions: System, clean_database: str) -> System:
 
 
 def test_an_old_prefix_secret_authenticates_and_is_deleted_with_its_trigger(fresh: System) -> None:
-    assert fresh.api.call("deploy", "wf-old", deploy_body(signed("hook", "old/hook", secret=SIGNING))).status == 200
+    assert (
+        fresh.api.call("deploy", "wf-old", deploy_body(signed_webhook("hook", "old/hook", secret=SIGNING))).status
+        == 200
+    )
     legacy = as_legacy(fresh.database_url, "wf-old", "hook")
     assert legacy == "workflow-scheduler/webhooks/wf-old/hook"
     assert fresh.signed_call("/webhook/old/hook") == 202
@@ -36,10 +40,14 @@ def test_an_old_prefix_secret_authenticates_and_is_deleted_with_its_trigger(fres
 
 
 def test_a_new_inline_secret_moves_the_trigger_to_the_neutral_prefix(fresh: System) -> None:
-    deployed = fresh.api.call("deploy", "wf-rotated", deploy_body(signed("hook", "rotated/hook", secret=SIGNING)))
+    deployed = fresh.api.call(
+        "deploy", "wf-rotated", deploy_body(signed_webhook("hook", "rotated/hook", secret=SIGNING))
+    )
     assert deployed.status == 200
     legacy = as_legacy(fresh.database_url, "wf-rotated", "hook")
-    updated = fresh.api.call("update", "wf-rotated", deploy_body(signed("hook", "rotated/hook", secret="rotated-key")))
+    updated = fresh.api.call(
+        "update", "wf-rotated", deploy_body(signed_webhook("hook", "rotated/hook", secret="rotated-key"))
+    )
     assert updated.status == 200 and updated.body["changed"] is True
 
     sm = boto3.client("secretsmanager")

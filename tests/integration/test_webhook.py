@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 import boto3
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.support.api import ApiClient, deploy_body, webhook
-from tests.support.events import load_event
+from tests.support.api import ApiClient, Reply, deploy_body, webhook
+from tests.support.queues import take_bodies
+from tests.support.webhooks import call_webhook, hmac_signature
 from workflow_scheduler.domain.inline_secrets import OWNER_TAG
-from workflow_scheduler.local.invoke import LocalContext
 
 SIGNING_SECRET = "whsec-integration"
 
@@ -30,23 +27,12 @@ class System:
     queue_url: str
 
     def queued(self) -> int:
-        sqs, count = boto3.client("sqs"), 0
-        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                count += 1
-        return count
+        return len(take_bodies(self.queue_url))
 
     def call(
         self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b'{"order": 7}'
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        event = load_event("webhook", "json")
-        event["httpMethod"], event["path"] = method, path
-        event["headers"] = {"Content-Type": "application/json", **(headers or {})}
-        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-        result = self.webhook.lambda_handler(event, LocalContext(function_name="webhook"))
-        return result["statusCode"], json.loads(result["body"]), result["headers"]
+    ) -> Reply:
+        return call_webhook(self.webhook, path, headers, body, method=method)
 
 
 @pytest.fixture(scope="module")
@@ -89,45 +75,45 @@ def basic(user: str, password: str) -> str:
 
 def signed(body: bytes, timestamp: int) -> dict[str, str]:
     message = str(timestamp).encode() + b"." + body
-    signature = "sha256=" + hmac.new(SIGNING_SECRET.encode(), message, hashlib.sha256).hexdigest()
-    return {"X-Timestamp": str(timestamp), "X-Signature": signature}
+    return {"X-Timestamp": str(timestamp), "X-Signature": hmac_signature(SIGNING_SECRET, message)}
 
 
 def test_basic_auth_refusals_carry_the_challenge(hooks: System) -> None:
     for headers in ({}, {"Authorization": basic("bot", "wrong")}, {"Authorization": "Bearer abc"}):
-        status, body, response_headers = hooks.call("POST", "/webhook/manners/basic", headers)
-        assert status == 401 and body["error"] == "unauthorized", body
-        assert response_headers["WWW-Authenticate"] == 'Basic realm="/webhook/manners/basic", charset="UTF-8"'
-        assert "b-pass" not in json.dumps(body)
-    assert hooks.call("POST", "/webhook/manners/basic", {"Authorization": basic("bot", "b-pass")})[0] == 202
+        refused = hooks.call("POST", "/webhook/manners/basic", headers)
+        assert refused.status == 401 and refused.body["error"] == "unauthorized", refused.body
+        assert refused.headers["WWW-Authenticate"] == 'Basic realm="/webhook/manners/basic", charset="UTF-8"'
+        assert "b-pass" not in json.dumps(refused.body)
+    assert hooks.call("POST", "/webhook/manners/basic", {"Authorization": basic("bot", "b-pass")}).status == 202
     assert hooks.queued() == 1
 
 
 def test_credentials_are_checked_before_the_method(hooks: System) -> None:
-    status, body, headers = hooks.call("GET", "/webhook/manners/basic", {"Authorization": basic("bot", "wrong")})
-    assert status == 401 and "Allow" not in headers and headers["WWW-Authenticate"].startswith("Basic ")
-    status, body, headers = hooks.call("DELETE", "/webhook/manners/signed", {"X-Signature": "sha256=00"})
-    assert status == 401 and "Allow" not in headers
+    reply = hooks.call("GET", "/webhook/manners/basic", {"Authorization": basic("bot", "wrong")})
+    assert reply.status == 401 and "Allow" not in reply.headers
+    assert reply.headers["WWW-Authenticate"].startswith("Basic ")
+    reply = hooks.call("DELETE", "/webhook/manners/signed", {"X-Signature": "sha256=00"})
+    assert reply.status == 401 and "Allow" not in reply.headers
 
-    status, body, headers = hooks.call("GET", "/webhook/manners/basic", {"Authorization": basic("bot", "b-pass")})
-    assert status == 405 and headers["Allow"] == "POST, PUT" and body["error"] == "method_not_allowed"
+    reply = hooks.call("GET", "/webhook/manners/basic", {"Authorization": basic("bot", "b-pass")})
+    assert reply.status == 405 and reply.headers["Allow"] == "POST, PUT" and reply.body["error"] == "method_not_allowed"
     assert hooks.queued() == 0
 
 
 def test_signed_timestamps_accept_fresh_calls_and_refuse_replays(hooks: System) -> None:
     body = b'{"order": 7}'
     now = int(time.time())
-    assert hooks.call("POST", "/webhook/manners/signed", signed(body, now), body)[0] == 202
-    assert hooks.call("POST", "/webhook/manners/signed", signed(body, now - 200), body)[0] == 202
+    assert hooks.call("POST", "/webhook/manners/signed", signed(body, now), body).status == 202
+    assert hooks.call("POST", "/webhook/manners/signed", signed(body, now - 200), body).status == 202
 
     stale = signed(body, now - 301)
     future = signed(body, now + 400)
-    body_only = {"X-Signature": "sha256=" + hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    body_only = {"X-Signature": hmac_signature(SIGNING_SECRET, body)}
     malformed = {**signed(body, now), "X-Timestamp": f"{now}.0"}
     swapped = {**signed(body, now - 10), "X-Timestamp": str(now)}  # an old signature with a fresh timestamp
     for headers in (stale, future, body_only, malformed, swapped):
-        status, reply, _ = hooks.call("POST", "/webhook/manners/signed", headers, body)
-        assert status == 401 and reply["error"] == "unauthorized", (headers, reply)
+        reply = hooks.call("POST", "/webhook/manners/signed", headers, body)
+        assert reply.status == 401 and reply.body["error"] == "unauthorized", (headers, reply.body)
     assert hooks.queued() == 2
 
 
