@@ -231,13 +231,13 @@ class EmailPoller(Construct):
             ),
             self.metric(EMAIL_METRIC_STALE),
         )
-        self.errors_alarm = alarms.add(
+        self.errors_alarm = alarms.add_errors(
             "EmailPollerErrors",
             (
                 "The e-mail poller failed whole runs for 10 minutes (the database or the trigger listing, a crash, a "
                 "timeout): no mailbox is being read. See the function's logs."
             ),
-            self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            self.function,
             periods=2,
         )
         self.not_running_alarm = alarms.add(

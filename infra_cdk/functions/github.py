@@ -7,13 +7,12 @@ generated (copy it into the App's settings), unless ``githubWebhookSecretArn`` n
 
 from __future__ import annotations
 
-from aws_cdk import aws_cloudwatch, aws_lambda, aws_secretsmanager
+from aws_cdk import aws_lambda, aws_secretsmanager
 from constructs import Construct
 
 from infra_cdk import nag
 from infra_cdk.config import GithubAppConfig
 from infra_cdk.constants import (
-    ALARM_PERIOD,
     ENV_GITHUB_EVENTS_QUEUE_URL,
     ENV_GITHUB_WEBHOOK_SECRET_ARN,
     GITHUB_EVENTS_DLQ_RETENTION,
@@ -69,25 +68,23 @@ class GithubWebhooks(Construct):
         self.queue.grant_send_messages(self.function)
 
     def add_alarms(self, alarms: Alarms) -> None:
-        self.parked_deliveries = alarms.add(
+        self.parked_deliveries = alarms.add_parked(
             "GithubDeliveriesParked",
             (
                 "GitHub deliveries are parked in the github events dead-letter queue: the router failed them on every "
                 "attempt (see the github_router function's logs, event github_route_failed; the delivery's record "
                 "in github_webhook_events has the last error). Fix the cause, then redrive them to the queue."
             ),
-            self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
-            ),
+            self.dead_letters,
         )
         # Refusals (401, 413, 503) are answers, not errors: an error is a crash or a timeout past GitHub's 10 s.
-        self.errors = alarms.add(
+        self.errors = alarms.add_errors(
             "GithubErrors",
             (
                 "The github function failed whole invocations (crash or timeout): GitHub counts those deliveries "
                 "as failed; the redelivery sweep asks for them again. See the function's logs."
             ),
-            self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            self.function,
         )
 
 

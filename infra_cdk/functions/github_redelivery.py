@@ -8,12 +8,11 @@ triggers' schedules (reconcile deletes anything else in it).
 
 from __future__ import annotations
 
-from aws_cdk import aws_cloudwatch, aws_iam, aws_lambda, aws_scheduler, aws_scheduler_targets
+from aws_cdk import aws_iam, aws_lambda, aws_scheduler, aws_scheduler_targets
 from constructs import Construct
 
 from infra_cdk import nag
 from infra_cdk.constants import (
-    ALARM_PERIOD,
     GITHUB_REDELIVERY_FUNCTION,
     GITHUB_REDELIVERY_FUNCTION_ID,
     GITHUB_REDELIVERY_MEMORY_MB,
@@ -71,11 +70,11 @@ class GithubRedelivery(Construct):
         )
 
     def add_alarms(self, alarms: Alarms) -> None:
-        self.errors = alarms.add(
+        self.errors = alarms.add_errors(
             "GithubRedeliveryErrors",
             (
                 "The GitHub redelivery sweep failed (it could not list the App's deliveries: the App's id or key, "
                 "GitHub, or the database): failed deliveries are not asked for again. See the function's logs."
             ),
-            self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            self.function,
         )

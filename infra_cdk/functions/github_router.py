@@ -8,11 +8,10 @@ is parked in the dead-letter queue; the function knows its last attempt by the s
 
 from __future__ import annotations
 
-from aws_cdk import aws_cloudwatch, aws_lambda, aws_lambda_event_sources
+from aws_cdk import aws_lambda, aws_lambda_event_sources
 from constructs import Construct
 
 from infra_cdk.constants import (
-    ALARM_PERIOD,
     ENV_GITHUB_ROUTER_MAX_RECEIVES,
     GITHUB_ROUTER_BATCH_SIZE,
     GITHUB_ROUTER_BATCHING_WINDOW,
@@ -67,11 +66,11 @@ class GithubRouter(Construct):
 
     def add_alarms(self, alarms: Alarms) -> None:
         # Postponed deliveries are partial batch failures, not errors: an error is a crash or a timeout.
-        self.errors = alarms.add(
+        self.errors = alarms.add_errors(
             "GithubRouterErrors",
             (
                 "The github router failed whole invocations (crash, timeout, or an unreachable database): their "
                 "deliveries are delayed and may be parked. See the function's logs."
             ),
-            self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            self.function,
         )

@@ -9,11 +9,10 @@ rule needs no role of its own. A run failing after Lambda's retries raises the R
 
 from __future__ import annotations
 
-from aws_cdk import aws_cloudwatch, aws_events, aws_events_targets, aws_lambda
+from aws_cdk import aws_events, aws_events_targets, aws_lambda
 from constructs import Construct
 
 from infra_cdk.constants import (
-    ALARM_PERIOD,
     ENV_FIRING_RETENTION_DAYS,
     RETENTION_FUNCTION,
     RETENTION_FUNCTION_ID,
@@ -64,12 +63,12 @@ class Retention(Construct):
     def add_alarms(self, alarms: Alarms) -> None:
         # Months ahead exist two months early, and firings of a month without one are kept in the catch-all
         # partition: a failed run loses nothing, but the history stops shrinking until one succeeds.
-        self.errors = alarms.add(
+        self.errors = alarms.add_errors(
             "RetentionErrors",
             (
                 "The retention function failed (database, a lock held too long, or a timeout): the firing history "
                 "is not being trimmed and the months ahead not created. See the function's logs; run it again by "
                 "hand (docs/deploy.md)."
             ),
-            self.function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            self.function,
         )

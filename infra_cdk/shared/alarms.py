@@ -36,38 +36,34 @@ class Alarms(Construct):
         self._add_topic(email)
 
         # Any parked firing needs an operator: fix the cause, then redrive (docs/deploy.md).
-        self.parked_firings = self.add(
+        self.parked_firings = self.add_parked(
             "ParkedFirings",
             (
                 "Firings are parked in the dispatch dead-letter queue: they did not reach the workflow engine after "
                 "every attempt. Find the cause in the dispatch function's logs (event firing_parked), then redrive."
             ),
-            dispatch_queue.dead_letters.metric_approximate_number_of_messages_visible(
-                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
-            ),
+            dispatch_queue.dead_letters,
         )
         # Record failures are answered as partial batch failures, not errors: an error is a crash or a timeout
         # of a whole batch (its records come back only after the queue's visibility timeout).
-        self.dispatch_errors = self.add(
+        self.dispatch_errors = self.add_errors(
             "DispatchErrors",
             (
                 "The dispatch function failed whole invocations (crash, timeout, or an unreachable database): "
                 "their firings are delayed and may be parked. See the function's logs."
             ),
-            dispatch_function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM),
+            dispatch_function,
         )
         # A cron firing that never reached the dispatch queue: EventBridge Scheduler could not invoke the cron function,
         # or the function failed every retry. Nothing retries it any more: replay it (docs/deploy.md).
-        self.failed_cron_firings = self.add(
+        self.failed_cron_firings = self.add_parked(
             "FailedCronFirings",
             (
                 "Cron firings (or a daily reconcile run) are in the schedules' dead-letter queue: EventBridge "
                 "Scheduler could not invoke the function, or the cron function failed every retry. See the cron "
                 "function's logs, fix the cause, then replay the messages (docs/deploy.md)."
             ),
-            schedules_dead_letters.metric_approximate_number_of_messages_visible(
-                period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
-            ),
+            schedules_dead_letters,
         )
 
     def _add_topic(self, email: str | None) -> None:
@@ -114,6 +110,20 @@ class Alarms(Construct):
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
         return alarm
+
+    def add_errors(
+        self, construct_id: str, description: str, function: aws_lambda.IFunction, *, periods: int = 1
+    ) -> aws_cloudwatch.Alarm:
+        """An alarm on ``function``'s errors: whole invocations that failed (a crash or a timeout)."""
+        metric = function.metric_errors(period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.SUM)
+        return self.add(construct_id, description, metric, periods=periods)
+
+    def add_parked(self, construct_id: str, description: str, dead_letters: aws_sqs.IQueue) -> aws_cloudwatch.Alarm:
+        """An alarm on any message in the dead-letter queue ``dead_letters``."""
+        metric = dead_letters.metric_approximate_number_of_messages_visible(
+            period=ALARM_PERIOD, statistic=aws_cloudwatch.Stats.MAXIMUM
+        )
+        return self.add(construct_id, description, metric)
 
     def _let_cloudwatch_publish(self) -> None:
         """CloudWatch alarms of this account publish to the topic and use its key (AWS's documented statements).
