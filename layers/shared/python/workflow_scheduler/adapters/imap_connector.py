@@ -152,7 +152,8 @@ class MailboxConnector:
                 refresh_token=self._secret(credential.refresh_token_ref, fresh),
                 scope=credential.scope,
             )
-            source = self._tokens[credential] = OAuthTokenSource(client, self._destinations)
+            source = OAuthTokenSource(client, self._destinations, ssl_context=self._ssl_context)
+            self._tokens[credential] = source
         return XOAuth2Login(username, source)
 
     def _secret(self, ref: str | None, fresh: bool) -> str | None:

@@ -59,7 +59,9 @@ class OAuthClient:
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTP to an address ``destinations`` allowed (http endpoints exist only on the local system)."""
 
-    def __init__(self, host: str, port: int, *, destinations: Destinations, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, *, destinations: Destinations, timeout: float, tls: ssl.SSLContext | None
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._destinations = destinations
 
@@ -70,8 +72,10 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to an address ``destinations`` allowed; the certificate is checked against the host name."""
 
-    def __init__(self, host: str, port: int, *, destinations: Destinations, timeout: float) -> None:
-        self._tls = ssl.create_default_context()  # the system's trusted certificates, host name checked
+    def __init__(
+        self, host: str, port: int, *, destinations: Destinations, timeout: float, tls: ssl.SSLContext | None
+    ) -> None:
+        self._tls = tls or ssl.create_default_context()  # the system's trusted certificates, host name checked
         super().__init__(host, port, timeout=timeout, context=self._tls)
         self._destinations = destinations
 
@@ -89,9 +93,11 @@ class OAuthTokenSource:
         destinations: Destinations = PUBLIC_ONLY,
         timeout: float = TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,  # None: the system's trusted certificates
     ) -> None:
         self._client = client
         self._destinations = destinations
+        self._ssl_context = ssl_context
         self._timeout = timeout
         self._clock = clock
         self._token: str | None = None
@@ -112,7 +118,9 @@ class OAuthTokenSource:
         https = url.scheme == "https"
         pinned = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
         port = url.port or (443 if https else 80)  # explicit: http.client would read an IPv6 host's last group
-        connection = pinned(url.hostname, port, destinations=self._destinations, timeout=self._timeout)
+        connection = pinned(
+            url.hostname, port, destinations=self._destinations, timeout=self._timeout, tls=self._ssl_context
+        )
         try:
             connection.request(
                 "POST",
