@@ -120,6 +120,7 @@ class WorkflowSchedulerStack(Stack):
             state_table=self.state_table,
             dispatch_queue=self.dispatch_queue,
             managed_secrets=self.managed_secrets,
+            allowed_private_cidrs=self.config.email_allowed_private_cidrs,
         )
         self.email_poller.grant_mailbox_checks(self.api.function)  # a deploy logs in to each e-mail trigger's mailbox
 
