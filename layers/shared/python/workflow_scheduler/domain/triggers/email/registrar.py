@@ -8,6 +8,10 @@ TLS, login refused, no such folder, no service mailbox). It then starts the trig
 ``process_existing``) and forgets the trigger's poll health, so a corrected trigger is polled at once. A
 redeploy that keeps the account and folder keeps the cursor. A failed deploy puts the cursor back as it was.
 
+Before anything is written, a trigger whose ``imap_port`` or ``oauth_token_url`` the outbound policy refuses
+(domain/outbound.py: 993/143, https on 443) is refused naming the parameter; the addresses are checked when the
+mailbox is opened, and a refused one answers like any unreachable server.
+
 Resume starts the cursor at the folder's end again: mail that arrived while the workflow was paused does not fire
 (as a paused cron trigger's missed runs do not). Undeploy needs nothing here: the cursor and the health row go
 with the trigger's index row (migration 0007's database trigger).
