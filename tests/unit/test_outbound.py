@@ -193,10 +193,14 @@ def test_locally_a_token_endpoint_may_be_http_on_any_port_but_never_hold_credent
     assert LOCAL.token_url_problem("http://u:p@127.0.0.1:8080/token") == "must not hold a user name or password"
 
 
+def never_opened(access: Any) -> Any:
+    raise AssertionError("checking the parameters opens no mailbox")
+
+
 def check(policy: OutboundPolicy, **parameters: Any) -> dict[str, str]:
     """The problems a deploy answers with (422, ``validation_error``), by field."""
     node = {"id": "mail", "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_EMAIL", "parameters": parameters}
-    registrar = EmailRegistrar(EmailDeployDeps(Dialer(), None, outbound=policy))  # type: ignore[arg-type]
+    registrar = EmailRegistrar(EmailDeployDeps(never_opened, cursors=None, outbound=policy))  # type: ignore[arg-type]
     try:
         TriggerManager([registrar]).check("wf", parse_workflow_spec({"nodes": [node]}))
     except SpecInvalid as refused:

@@ -73,7 +73,7 @@ class ImapServer:
 
     def unreachable(self) -> MailboxUnreachable:
         """The one answer to every failure before the server's greeting (the module's docstring says why)."""
-        how = "over TLS" if self.use_ssl else "in plain text for STARTTLS"
+        how = "over TLS" if self.use_ssl else "for STARTTLS"
         return MailboxUnreachable(
             f"could not reach an IMAP server at {self.host}:{self.port} {how} within {self.connect_timeout:g} s"
             " (the host must resolve to public addresses only; port 993 takes use_ssl true, 143 use_ssl false;"

@@ -57,11 +57,9 @@ class OAuthClient:
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """HTTP to an address ``destinations`` allowed (http endpoints exist only on the local system)."""
+    """HTTP to an address ``destinations`` allowed: only with the local setting (tests), which ignores ports."""
 
-    def __init__(
-        self, host: str, port: int, *, destinations: Destinations, timeout: float, tls: ssl.SSLContext | None
-    ) -> None:
+    def __init__(self, host: str, port: int, destinations: Destinations, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._destinations = destinations
 
@@ -72,9 +70,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to an address ``destinations`` allowed; the certificate is checked against the host name."""
 
-    def __init__(
-        self, host: str, port: int, *, destinations: Destinations, timeout: float, tls: ssl.SSLContext | None
-    ) -> None:
+    def __init__(self, host: str, port: int, destinations: Destinations, timeout: float, tls: ssl.SSLContext | None):
         self._tls = tls or ssl.create_default_context()  # the system's trusted certificates, host name checked
         super().__init__(host, port, timeout=timeout, context=self._tls)
         self._destinations = destinations
@@ -115,12 +111,13 @@ class OAuthTokenSource:
         problem = self._destinations.policy.token_url_problem(self._client.token_url)
         if problem is not None or url.hostname is None:
             raise DestinationRefused(f"oauth_token_url {problem or 'has no host'}")
-        https = url.scheme == "https"
-        pinned = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
-        port = url.port or (443 if https else 80)  # explicit: http.client would read an IPv6 host's last group
-        connection = pinned(
-            url.hostname, port, destinations=self._destinations, timeout=self._timeout, tls=self._ssl_context
-        )
+        # The port always given: without it http.client reads an IPv6 host's last group as one.
+        connection: http.client.HTTPConnection
+        if url.scheme == "https":
+            tls = self._ssl_context
+            connection = _PinnedHTTPSConnection(url.hostname, url.port or 443, self._destinations, self._timeout, tls)
+        else:
+            connection = _PinnedHTTPConnection(url.hostname, url.port or 80, self._destinations, self._timeout)
         try:
             connection.request(
                 "POST",
