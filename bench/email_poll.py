@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
 from bench.support import DEFAULT_ADMIN_URL, fresh_database  # noqa: E402
-from tests.support.dovecot import HOST, Dovecot, MailUser, remove, start_dovecot  # noqa: E402
+from tests.support.dovecot import HOST, LOCAL_DESTINATIONS, Dovecot, MailUser, remove, start_dovecot  # noqa: E402
 from tests.support.email_triggers import store_trigger  # noqa: E402
 from workflow_scheduler.adapters.email_store import PostgresEmailStore  # noqa: E402
 from workflow_scheduler.adapters.firing_store import PostgresFiringStore  # noqa: E402
@@ -123,7 +123,8 @@ class Mailbox:
             return password
 
         locks = RedisLockManager.from_url(REDIS_URL, key_prefix=f"bench-email-{uuid.uuid4().hex}:")
-        connector = MailboxConnector(read_secret, ssl_context=dovecot.ssl_context())
+        # Dovecot on loopback: the local setting's destinations (tests/support/dovecot.py).
+        connector = MailboxConnector(read_secret, ssl_context=dovecot.ssl_context(), destinations=LOCAL_DESTINATIONS)
         firing = FiringService(PostgresFiringStore(db), queue, clock=clock)
         poller = EmailPoller(store, firing, locks, connector, Files(), clock=clock)
         self.service = EmailPollService(store, poller, clock=clock)

@@ -17,6 +17,7 @@ from constructs import Construct
 from infra_cdk.constants import (
     CTX_ALARM_EMAIL,
     CTX_DISPATCH_MAX_CONCURRENCY,
+    CTX_EMAIL_ALLOWED_PRIVATE_CIDRS,
     CTX_EMAIL_CLIENT_TYPE,
     CTX_EMAIL_FROM,
     CTX_FIRING_RETENTION_DAYS,
@@ -46,6 +47,7 @@ from infra_cdk.constants import (
     FIRING_RETENTION_DAYS_RANGE,
     WEBHOOK_MAX_BODY_BYTES_RANGE,
 )
+from workflow_scheduler.domain.outbound import private_networks
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -98,6 +100,8 @@ class StackConfig:
     testing: TestingMail | None  # None: the engine is called
     github: GithubAppConfig
     firing_retention_days: int = DEFAULT_FIRING_RETENTION_DAYS
+    # Private networks of the operator's own mail servers that e-mail triggers may reach (docs/deploy.md).
+    email_allowed_private_cidrs: tuple[str, ...] = ()
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackConfig:
@@ -123,7 +127,18 @@ class StackConfig:
             github=_github_app(ctx),
             firing_retention_days=ctx.integer(CTX_FIRING_RETENTION_DAYS, FIRING_RETENTION_DAYS_RANGE)
             or DEFAULT_FIRING_RETENTION_DAYS,
+            email_allowed_private_cidrs=_private_cidrs(ctx),
         )
+
+
+def _private_cidrs(ctx: _Context) -> tuple[str, ...]:
+    """Checked at synth as the functions' settings check them (domain/outbound.py), not by functions that fail."""
+    try:
+        return tuple(
+            str(network) for network in private_networks(",".join(ctx.strings(CTX_EMAIL_ALLOWED_PRIVATE_CIDRS)))
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{CTX_EMAIL_ALLOWED_PRIVATE_CIDRS}: {exc}") from None
 
 
 def _github_app(ctx: _Context) -> GithubAppConfig:

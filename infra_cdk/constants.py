@@ -112,6 +112,7 @@ ENV_GITHUB_ROUTER_MAX_RECEIVES = "GITHUB_ROUTER_MAX_RECEIVES"
 ENV_EMAIL_ATTACHMENTS_BUCKET = "EMAIL_ATTACHMENTS_BUCKET"
 ENV_EMAIL_ATTACHMENT_URL_SECONDS = "EMAIL_ATTACHMENT_URL_SECONDS"
 ENV_EMAIL_MAILBOX_SECRET_ARN = "EMAIL_MAILBOX_SECRET_ARN"  # noqa: S105
+ENV_EMAIL_ALLOWED_PRIVATE_CIDRS = "EMAIL_ALLOWED_PRIVATE_CIDRS"
 # RetentionSettings (retention).
 ENV_FIRING_RETENTION_DAYS = "FIRING_RETENTION_DAYS"
 LOG_LEVEL = "INFO"
@@ -183,7 +184,7 @@ EMAIL_POLLER_MEMORY_MB = 1024  # whole messages are read into memory (ten at a t
 EMAIL_POLL_RETRY_ATTEMPTS = 0
 EMAIL_POLL_MAX_EVENT_AGE = Duration.minutes(1)  # the least Lambda and EventBridge Scheduler accept
 # IMAP over TLS (993) and IMAP with STARTTLS (143): the only ports the poller may open besides HTTPS (AWS APIs,
-# OAuth token endpoints) and the database proxy. A trigger naming another imap_port cannot be polled.
+# OAuth token endpoints) and the database proxy. The same ports as the outbound policy's (domain/outbound.py).
 IMAP_PORTS = (993, 143)
 HTTPS_PORT = 443
 # Large attachments (adapters/attachments_s3.py): objects expire with the presigned URLs that give them out (24 h;
@@ -306,6 +307,7 @@ CTX_GITHUB_APP_ID = "githubAppId"
 CTX_GITHUB_API_URL = "githubApiUrl"
 CTX_GITHUB_WEBHOOK_SECRET_ARN = "githubWebhookSecretArn"  # noqa: S105
 CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "githubAppPrivateKeySecretArn"  # noqa: S105
+CTX_EMAIL_ALLOWED_PRIVATE_CIDRS = "emailAllowedPrivateCidrs"
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once

@@ -99,7 +99,12 @@ class WorkflowSchedulerStack(Stack):
         self.api.add_function_route(
             WEBHOOK_PROXY_PATH, ["ANY"], self.webhooks.function, authentication=AUTH_PER_TRIGGER
         )
-        self.email_poller = EmailPoller(self, EMAIL_POLLER_ID, shared=self.shared)
+        self.email_poller = EmailPoller(
+            self,
+            EMAIL_POLLER_ID,
+            shared=self.shared,
+            allowed_private_cidrs=self.config.email_allowed_private_cidrs,
+        )
         self.email_poller.grant_mailbox_checks(self.api.function)  # a deploy logs in to each e-mail trigger's mailbox
 
     def _add_github(self) -> None:

@@ -45,6 +45,7 @@ from infra_cdk.constants import (
     EMAIL_POLLER_FUNCTION_ID,
     EMAIL_POLLER_MEMORY_MB,
     EMAIL_POLLER_TIMEOUT,
+    ENV_EMAIL_ALLOWED_PRIVATE_CIDRS,
     ENV_EMAIL_ATTACHMENT_URL_SECONDS,
     ENV_EMAIL_ATTACHMENTS_BUCKET,
     ENV_EMAIL_MAILBOX_SECRET_ARN,
@@ -66,9 +67,21 @@ SERVICE_MAILBOX_TEMPLATE = {"IMAP_SERVER": "", "EMAIL_USER": "", "IMAP_USE_SSL":
 
 
 class EmailPoller(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        shared: SharedResources,
+        allowed_private_cidrs: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(scope, construct_id)
         self._managed_secrets = shared.managed_secrets
+        # Where triggers may connect besides public addresses (domain/outbound.py): the operator's mail servers only.
+        # EMAIL_ALLOW_PRIVATE_DESTINATIONS is never set here: it would let tenants reach into the VPC.
+        self._destinations = (
+            {ENV_EMAIL_ALLOWED_PRIVATE_CIDRS: ",".join(allowed_private_cidrs)} if allowed_private_cidrs else {}
+        )
         self.security_group = self._security_group(shared.database)
         self.attachments = self._attachments_bucket()
         self.service_mailbox = self._service_mailbox_secret()
@@ -85,6 +98,7 @@ class EmailPoller(Construct):
                 ENV_EMAIL_ATTACHMENTS_BUCKET: self.attachments.bucket_name,
                 ENV_EMAIL_ATTACHMENT_URL_SECONDS: str(EMAIL_ATTACHMENT_URL_SECONDS),
                 ENV_EMAIL_MAILBOX_SECRET_ARN: self.service_mailbox.secret_arn,
+                **self._destinations,
             },
             network=shared.database.allow_client(self.security_group),
         ).function
@@ -101,9 +115,11 @@ class EmailPoller(Construct):
 
     def grant_mailbox_checks(self, function: aws_lambda.Function) -> None:
         """What a deploy needs to log in to an e-mail trigger's mailbox (the api function): the service mailbox
-        (its secret's ARN and read access) and the triggers' own secrets (read, owner-tagged ones only). Its network
-        must reach IMAP (993, 143) and the OAuth token endpoints (443)."""
+        (its secret's ARN and read access), the triggers' own secrets (read, owner-tagged ones only) and the same
+        destinations as the poller. Its network must reach IMAP (993, 143) and the OAuth token endpoints (443)."""
         function.add_environment(ENV_EMAIL_MAILBOX_SECRET_ARN, self.service_mailbox.secret_arn)
+        for name, value in self._destinations.items():
+            function.add_environment(name, value)
         self.service_mailbox.grant_read(function)
         self._managed_secrets.grant_read(function)
 

@@ -33,8 +33,13 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from tests.support.tls import self_signed_certificate
+from workflow_scheduler.adapters.outbound import Destinations
+from workflow_scheduler.domain.outbound import OutboundPolicy
 
 HOST = "127.0.0.1"
+# Dovecot and the OAuth provider listen on loopback, on spare ports: only EMAIL_ALLOW_PRIVATE_DESTINATIONS's policy
+# (make dev, the tests) lets a trigger reach them.
+LOCAL_DESTINATIONS = Destinations(OutboundPolicy(allow_private_destinations=True))
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
 PACKAGE = "dovecot-imapd"

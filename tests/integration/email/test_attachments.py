@@ -12,7 +12,7 @@ import pytest
 import requests
 from moto import mock_aws
 
-from tests.support.dovecot import HOST, Dovecot, MailUser
+from tests.support.dovecot import HOST, LOCAL_DESTINATIONS, Dovecot, MailUser
 from workflow_scheduler.adapters.attachments_s3 import S3AttachmentStore, content_disposition
 from workflow_scheduler.adapters.imap_mailbox import ImapServer, PasswordLogin, open_mailbox
 from workflow_scheduler.domain.triggers.email.mailbox import AttachmentStoreUnavailable
@@ -46,7 +46,9 @@ def raw_message(dovecot: Dovecot, mail_user: MailUser) -> bytes:
     msg.add_attachment(SMALL, maintype="text", subtype="csv", filename="results.csv")
     msg.add_attachment(LARGE, maintype="application", subtype="octet-stream", filename="core dump é.bin")
     uid = dovecot.append(mail_user, msg)
-    server = ImapServer(HOST, port=dovecot.imaps_port, ssl_context=dovecot.ssl_context())
+    server = ImapServer(
+        HOST, port=dovecot.imaps_port, ssl_context=dovecot.ssl_context(), destinations=LOCAL_DESTINATIONS
+    )
     with open_mailbox(server, PasswordLogin(mail_user.name, mail_user.password)) as mailbox:
         mailbox.select("INBOX")
         return mailbox.fetch([uid])[uid]

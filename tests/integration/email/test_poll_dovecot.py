@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.support.dovecot import HOST, Dovecot, MailUser
+from tests.support.dovecot import HOST, LOCAL_DESTINATIONS, Dovecot, MailUser
 from tests.support.fake_mailbox import MemoryCursors
 from tests.support.fakes import MemoryFiringStore, MemoryQueue
 from tests.support.tcp_proxy import TcpProxy
@@ -39,7 +39,9 @@ class Setup:
     def __init__(self, dovecot: Dovecot, user: MailUser, s3: Any, proxy: TcpProxy | None = None) -> None:
         self.dovecot, self.user, self.proxy = dovecot, user, proxy
         port = proxy.port if proxy else dovecot.imap_port
-        self.server = ImapServer(HOST, port=port, use_ssl=False, ssl_context=dovecot.ssl_context())
+        self.server = ImapServer(
+            HOST, port=port, use_ssl=False, ssl_context=dovecot.ssl_context(), destinations=LOCAL_DESTINATIONS
+        )
         self.cut_after: int | None = None  # the proxy drops the next session after this many bytes from Dovecot
         self.cursors = MemoryCursors()
         self.queue = MemoryQueue()

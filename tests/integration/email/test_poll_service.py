@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.dovecot import HOST, Dovecot, MailUser
+from tests.support.dovecot import HOST, LOCAL_DESTINATIONS, Dovecot, MailUser
 from tests.support.email_triggers import empty_email_tables, store_trigger
 from tests.support.fake_mailbox import FakeAttachmentStore, ManualClock, alert_mail
 from tests.support.fakes import MemoryQueue
@@ -134,7 +134,9 @@ class Poller:
         self.hold_open = hold_open
         firing = FiringService(PostgresFiringStore(db), env.queue, clock=env.clock)
         locks = RedisLockManager.from_url(REDIS_URL, key_prefix=env.lock_prefix)
-        self.connector = MailboxConnector(env.secrets, env.service_mailbox, ssl_context=env.dovecot.ssl_context())
+        self.connector = MailboxConnector(
+            env.secrets, env.service_mailbox, ssl_context=env.dovecot.ssl_context(), destinations=LOCAL_DESTINATIONS
+        )
         poller = EmailPoller(self.store, firing, locks, self.open, FakeAttachmentStore(), clock=env.clock)
         self.service = EmailPollService(self.store, poller, default_mailbox=env.service_mailbox, clock=env.clock)
 

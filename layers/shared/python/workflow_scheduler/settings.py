@@ -6,11 +6,12 @@ Domain code never reads the environment: handlers build their settings model and
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from workflow_scheduler.domain.outbound import IPNetwork, OutboundPolicy, private_networks
 from workflow_scheduler.domain.retention import DEFAULT_RETENTION_DAYS, RetentionTooShort, retention_period
 
 
@@ -157,6 +158,10 @@ class LockSettings(_Part):
         return self
 
 
+def _networks(value: object) -> object:
+    return private_networks(value) if isinstance(value, str) else value
+
+
 class EmailSettings(_Part):
     """E-mail triggers, for the poller and for deploys (the api function checks each mailbox): how often a trigger
     is polled when it sets no ``check_interval``, the smallest it may set, and the service-wide mailbox for triggers
@@ -171,6 +176,17 @@ class EmailSettings(_Part):
     email_user: str | None = None
     email_password: str | None = Field(default=None, repr=False)  # locally only: in AWS it stays in the secret
     email_mailbox_secret_arn: str | None = None
+    # Development and tests only (local/dev.py turns it on): a trigger may then name loopback and private addresses,
+    # any port, and an http token endpoint on loopback. Never in AWS: a tenant could make the functions connect
+    # inside the VPC or to the Lambda Runtime API (docs/decisions.md, "Outbound destinations of e-mail triggers").
+    email_allow_private_destinations: bool = False
+    # The operator's own mail servers in private address space (comma-separated CIDRs; CDK context
+    # emailAllowedPrivateCidrs), reachable on the IMAP ports like public ones.
+    email_allowed_private_cidrs: Annotated[tuple[IPNetwork, ...], BeforeValidator(_networks)] = ()
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """Where e-mail triggers may make the functions connect (domain/outbound.py)."""
+        return OutboundPolicy(self.email_allow_private_destinations, self.email_allowed_private_cidrs)
 
     @model_validator(mode="after")
     def _one_mailbox_source(self) -> EmailSettings:

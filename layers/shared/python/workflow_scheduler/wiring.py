@@ -126,9 +126,11 @@ def email_deploy(db: Database, settings: EmailSettings) -> EmailDeployDeps:
     @cache
     def connector() -> MailboxConnector:
         from workflow_scheduler.adapters.imap_connector import MailboxConnector
+        from workflow_scheduler.adapters.outbound import Destinations
         from workflow_scheduler.adapters.secrets import read_secret
 
-        return MailboxConnector(read_secret, mailbox(), always_fresh=True)
+        destinations = Destinations(settings.outbound_policy())
+        return MailboxConnector(read_secret, mailbox(), destinations=destinations, always_fresh=True)
 
     def open_mailbox(access: MailboxAccess) -> Mailbox:
         return connector()(access)
@@ -142,6 +144,7 @@ def email_deploy(db: Database, settings: EmailSettings) -> EmailDeployDeps:
         default_mailbox=default_mailbox,
         default_interval=timedelta(seconds=settings.email_check_interval),
         min_interval=timedelta(seconds=settings.email_min_check_interval),
+        outbound=settings.outbound_policy(),
     )
 
 
@@ -409,6 +412,7 @@ def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
     from workflow_scheduler.adapters.email_store import PostgresEmailStore
     from workflow_scheduler.adapters.imap_connector import MailboxConnector
     from workflow_scheduler.adapters.locks_dynamodb import lock_manager
+    from workflow_scheduler.adapters.outbound import Destinations
     from workflow_scheduler.adapters.secrets import SecretOwnership, read_secret
     from workflow_scheduler.domain.triggers.email.poll import EmailPoller
     from workflow_scheduler.domain.triggers.email.service import EmailPollService
@@ -418,7 +422,8 @@ def email_poll_service(settings: EmailPollerSettings) -> EmailPollService:
     store = PostgresEmailStore(db)
     mailbox = service_mailbox(settings)
     attachments = S3AttachmentStore(settings.email_attachments_bucket, expires_in=settings.email_attachment_url_seconds)
-    poller = EmailPoller(store, firing, lock_manager(settings), MailboxConnector(read_secret, mailbox), attachments)
+    connector = MailboxConnector(read_secret, mailbox, destinations=Destinations(settings.outbound_policy()))
+    poller = EmailPoller(store, firing, lock_manager(settings), connector, attachments)
     return EmailPollService(
         store,
         poller,

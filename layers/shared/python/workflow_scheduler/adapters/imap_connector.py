@@ -6,6 +6,9 @@ trigger's access token from its OAuth client, whose secrets are refs too (one to
 while the token lasts). After a refused login the credential's values are read afresh on the next attempt, so a
 password corrected in Secrets Manager is used at once rather than after the cache expires. The service-wide
 mailbox is configured by variables locally and by one JSON secret in AWS (its keys are the variables' names).
+
+A trigger's own server and OAuth token endpoint are reached only where the outbound policy allows (``destinations``:
+domain/outbound.py); the service-wide mailbox is the operator's choice and goes wherever they configured it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from workflow_scheduler.adapters.imap_mailbox import (
     open_mailbox,
 )
 from workflow_scheduler.adapters.oauth_token import OAuthClient, OAuthTokenSource
+from workflow_scheduler.adapters.outbound import PUBLIC_ONLY, Destinations
 from workflow_scheduler.domain.errors import SecretUnavailable
 from workflow_scheduler.domain.triggers.email.mailbox import (
     Credential,
@@ -99,22 +103,28 @@ class MailboxConnector:
         service_mailbox: ServiceMailbox | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        oauth_session: Any = None,
+        destinations: Destinations = PUBLIC_ONLY,
         always_fresh: bool = False,
     ) -> None:
         self._read_secret = read_secret
         self._service = service_mailbox
         self._ssl_context = ssl_context  # None: the system's trusted certificates (tests trust their own server)
-        self._oauth_session = oauth_session
+        self._destinations = destinations  # a trigger's own server and token endpoint
         # Every login with the secrets as they are now, nothing cached: a deploy checks what it just wrote.
         self._always_fresh = always_fresh
         self._tokens: dict[OAuthSecrets, OAuthTokenSource] = {}
         self._refused: set[Credential] = set()  # read afresh at the next login
 
     def __call__(self, access: MailboxAccess) -> ImapMailbox:
-        address = access.mailbox
-        server = ImapServer(address.host, port=address.port, use_ssl=access.use_ssl, ssl_context=self._ssl_context)
-        credential = access.credential
+        address, credential = access.mailbox, access.credential
+        operators = isinstance(credential, ServicePassword)  # the service-wide mailbox
+        server = ImapServer(
+            address.host,
+            port=address.port,
+            use_ssl=access.use_ssl,
+            ssl_context=self._ssl_context,
+            destinations=self._destinations.unrestricted() if operators else self._destinations,
+        )
         try:
             mailbox = open_mailbox(server, self._login(address.username, credential))
         except MailboxRefused:
@@ -142,7 +152,8 @@ class MailboxConnector:
                 refresh_token=self._secret(credential.refresh_token_ref, fresh),
                 scope=credential.scope,
             )
-            source = self._tokens[credential] = OAuthTokenSource(client, session=self._oauth_session)
+            source = OAuthTokenSource(client, self._destinations, ssl_context=self._ssl_context)
+            self._tokens[credential] = source
         return XOAuth2Login(username, source)
 
     def _secret(self, ref: str | None, fresh: bool) -> str | None:

@@ -5,10 +5,16 @@ timeouts; logs in with a password or XOAUTH2; selects the folder read-only unles
 searches UIDs above a cursor together with the filter's SEARCH keys; fetches headers and structure, then whole
 messages, always with ``BODY.PEEK`` so that reading marks nothing. Every failure becomes one of the domain's
 mailbox errors, whose messages never hold the password or token.
+
+The connection goes where the server's ``destinations`` allow (adapters/outbound.py): to an address that was
+checked, with the host name kept for TLS. Until the server has greeted us, every failure (a destination refused, a
+name that does not resolve, a closed port, a timeout, TLS) is the same ``MailboxUnreachable`` with the same message:
+the answer must not tell a tenant which ports of which hosts are open. The cause goes to our logs only.
 """
 
 from __future__ import annotations
 
+import imaplib
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
@@ -16,13 +22,18 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email import message_from_string, policy
 from email.message import EmailMessage
+from functools import partial
 from types import TracebackType
 from typing import Any
 
 from imapclient import SEEN, IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.tls import IMAP4_TLS, wrap_socket
 
+from workflow_scheduler.adapters.outbound import PUBLIC_ONLY, Destinations
 from workflow_scheduler.domain.errors import safe_message
+from workflow_scheduler.domain.outbound import IMAP_PORTS, DestinationRefused
 from workflow_scheduler.domain.triggers.email.mailbox import (
     FolderState,
     MailboxFailed,
@@ -53,10 +64,21 @@ class ImapServer:
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS
     read_timeout: float = READ_TIMEOUT_SECONDS
+    # Where a connection may go: public addresses on the IMAP ports, unless the caller says otherwise.
+    destinations: Destinations = field(default=PUBLIC_ONLY, compare=False)
 
     @property
     def where(self) -> str:
         return f"IMAP server {self.host}:{self.port}"
+
+    def unreachable(self) -> MailboxUnreachable:
+        """The one answer to every failure before the server's greeting (the module's docstring says why)."""
+        how = "over TLS" if self.use_ssl else "for STARTTLS"
+        return MailboxUnreachable(
+            f"could not reach an IMAP server at {self.host}:{self.port} {how} within {self.connect_timeout:g} s"
+            " (the host must resolve to public addresses only; port 993 takes use_ssl true, 143 use_ssl false;"
+            " the certificate must be trusted)"
+        )
 
     def context(self) -> ssl.SSLContext:
         return self.ssl_context or ssl.create_default_context()
@@ -84,30 +106,74 @@ def _detail(exc: BaseException, *secrets: str) -> str:
     return text
 
 
-def _connect(server: ImapServer) -> IMAPClient:
-    where = server.where
-    try:
-        return IMAPClient(
+class _PinnedIMAP4(IMAP4WithTimeout):  # type: ignore[misc]
+    """imaplib's IMAP4 (plain text, for STARTTLS) on a socket opened by ``open_socket``."""
+
+    def __init__(self, open_socket: Callable[[float | None], socket.socket], host: str, port: int, timeout: float):
+        self._open_socket = open_socket
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return self._open_socket(self._timeout if timeout is None else timeout)
+
+
+class _PinnedIMAP4TLS(IMAP4_TLS):  # type: ignore[misc]
+    """imapclient's IMAP4 over TLS on a socket opened by ``open_socket``; TLS still names the host (SNI, and the
+    certificate is checked against the host name, not the address)."""
+
+    def __init__(
+        self,
+        open_socket: Callable[[float | None], socket.socket],
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        timeout: float,
+    ):
+        self._open_socket = open_socket
+        super().__init__(host, port, ssl_context, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = self._open_socket(self._timeout if timeout is None else timeout)
+        return wrap_socket(sock, self.ssl_context, self.host)  # type: ignore[no-any-return]
+
+
+class _PinnedIMAPClient(IMAPClient):  # type: ignore[misc]
+    """IMAPClient whose connection is opened by ``server.destinations``: its one way to create the connection
+    (``_create_IMAP4``) is replaced, nothing else."""
+
+    def __init__(self, server: ImapServer) -> None:
+        self._open_socket = partial(server.destinations.connect, server.host, server.port, IMAP_PORTS)
+        super().__init__(
             server.host,
             port=server.port,
             ssl=server.use_ssl,
             ssl_context=server.context() if server.use_ssl else None,
             timeout=SocketTimeout(connect=server.connect_timeout, read=server.read_timeout),
         )
-    except ssl.SSLCertVerificationError as exc:
-        raise MailboxTlsFailed(f"the TLS certificate of {where} is not trusted: {exc.verify_message}") from exc
-    except ssl.SSLError as exc:
-        hint = " (a STARTTLS port such as 143 needs use_ssl false)" if server.use_ssl else ""
-        raise MailboxTlsFailed(f"TLS with {where} failed: {exc.reason or exc}{hint}") from exc
-    except socket.gaierror as exc:
-        raise MailboxUnreachable(f"IMAP host {server.host!r} cannot be resolved") from exc
-    except TimeoutError as exc:
-        hint = "" if server.use_ssl else " (a TLS port such as 993 needs use_ssl true)"
-        raise MailboxUnreachable(f"{where} did not answer within {server.connect_timeout:g} s{hint}") from exc
-    except OSError as exc:
-        raise MailboxUnreachable(f"{where} cannot be reached: {exc.strerror or exc}") from exc
-    except IMAPClientError as exc:
-        raise MailboxUnreachable(f"{where} did not greet as an IMAP server: {_detail(exc)}") from exc
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        timeout = self._timeout.connect
+        if self.ssl:
+            return _PinnedIMAP4TLS(self._open_socket, self.host, self.port, self.ssl_context, timeout)
+        return _PinnedIMAP4(self._open_socket, self.host, self.port, timeout)
+
+
+def _connect(server: ImapServer) -> IMAPClient:
+    try:
+        return _PinnedIMAPClient(server)
+    except (DestinationRefused, OSError, IMAPClientError) as exc:  # OSError: DNS, TCP, TLS and timeouts alike
+        logger.info(
+            "IMAP server not reached",
+            extra={"host": server.host, "port": server.port, "use_ssl": server.use_ssl, "cause": _cause(exc)},
+        )
+        raise server.unreachable() from None
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong before the greeting, for our logs only (no credential has been sent yet)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message}"
+    return f"{type(exc).__name__}: {_detail(exc)}"
 
 
 def _start_tls(client: IMAPClient, server: ImapServer) -> None:

@@ -3,21 +3,32 @@ has a refresh token (Gmail, Microsoft 365 delegated access), else client credent
 
 The client authenticates with its id and secret in the form (``client_secret_post``), which both accept. A
 token is reused until a minute before it expires. Refusals name the endpoint's ``error`` code, never a secret.
+
+The endpoint is a tenant's choice: it is reached only where the outbound policy allows, at an address that was
+checked (``Destinations``), over http.client, whose ``connect()`` is the documented place to open the socket
+ourselves; TLS still checks the certificate against the URL's host name. Redirects are not followed. Every failure
+before the endpoint answers is the same refusal with the same message (as for IMAP servers: imap_mailbox.py).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import requests
-
+from workflow_scheduler.adapters.outbound import PUBLIC_ONLY, Destinations
 from workflow_scheduler.domain.errors import safe_message
+from workflow_scheduler.domain.outbound import HTTPS_PORTS, DestinationRefused
 from workflow_scheduler.domain.triggers.email.mailbox import OAuthTokenRefused
+from workflow_scheduler.observability import logger
 
 TIMEOUT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 1024 * 1024  # a token answer is a few KiB
 # A token this close to its expiry is renewed: an IMAP login with it could fail half way through the poll.
 EXPIRY_MARGIN_SECONDS = 60.0
 DEFAULT_LIFETIME_SECONDS = 3600.0  # when the endpoint does not say
@@ -45,18 +56,44 @@ class OAuthClient:
         return form
 
 
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to an address ``destinations`` allowed: only with the local setting (tests), which ignores ports."""
+
+    def __init__(self, host: str, port: int, destinations: Destinations, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._destinations = destinations
+
+    def connect(self) -> None:
+        self.sock = self._destinations.connect(self.host, self.port, HTTPS_PORTS, self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address ``destinations`` allowed; the certificate is checked against the host name."""
+
+    def __init__(self, host: str, port: int, destinations: Destinations, timeout: float, tls: ssl.SSLContext | None):
+        self._tls = tls or ssl.create_default_context()  # the system's trusted certificates, host name checked
+        super().__init__(host, port, timeout=timeout, context=self._tls)
+        self._destinations = destinations
+
+    def connect(self) -> None:
+        sock = self._destinations.connect(self.host, self.port, HTTPS_PORTS, self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
 class OAuthTokenSource:
     """A callable giving a valid access token for the client, asking the endpoint only when needed."""
 
     def __init__(
         self,
         client: OAuthClient,
-        session: requests.Session | None = None,
+        destinations: Destinations = PUBLIC_ONLY,
         timeout: float = TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,  # None: the system's trusted certificates
     ) -> None:
         self._client = client
-        self._session = session or requests.Session()
+        self._destinations = destinations
+        self._ssl_context = ssl_context
         self._timeout = timeout
         self._clock = clock
         self._token: str | None = None
@@ -68,36 +105,61 @@ class OAuthTokenSource:
             self._expires_at = self._clock() + lifetime
         return self._token
 
-    def _request(self) -> tuple[str, float]:
-        where = f"the OAuth token endpoint {self._client.token_url!r}"
+    def _post(self) -> tuple[int, bytes]:
+        """The endpoint's status and body; ``DestinationRefused``, ``OSError`` or ``HTTPException`` before that."""
+        url = urlsplit(self._client.token_url)
+        problem = self._destinations.policy.token_url_problem(self._client.token_url)
+        if problem is not None or url.hostname is None:
+            raise DestinationRefused(f"oauth_token_url {problem or 'has no host'}")
+        # The port always given: without it http.client reads an IPv6 host's last group as one.
+        connection: http.client.HTTPConnection
+        if url.scheme == "https":
+            tls = self._ssl_context
+            connection = _PinnedHTTPSConnection(url.hostname, url.port or 443, self._destinations, self._timeout, tls)
+        else:
+            connection = _PinnedHTTPConnection(url.hostname, url.port or 80, self._destinations, self._timeout)
         try:
-            response = self._session.post(
-                self._client.token_url,
-                data=self._client.form(),
-                headers={"Accept": "application/json"},
-                timeout=self._timeout,
-                allow_redirects=False,
+            connection.request(
+                "POST",
+                (url.path or "/") + (f"?{url.query}" if url.query else ""),
+                body=urlencode(self._client.form()),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
             )
-        except requests.RequestException as exc:
-            raise OAuthTokenRefused(f"{where} cannot be reached ({type(exc).__name__})") from None
-        body = _json(response)
-        token = body.get("access_token")
-        if response.status_code == 200 and isinstance(token, str) and token:
-            return token, _lifetime(body.get("expires_in"))
-        error = str(body.get("error") or f"HTTP {response.status_code}")
-        description = str(body.get("error_description") or "")[:MAX_DESCRIPTION_CHARS]
+            response = connection.getresponse()
+            return response.status, response.read(MAX_RESPONSE_BYTES)
+        finally:
+            connection.close()
+
+    def _request(self) -> tuple[str, float]:
+        host = urlsplit(self._client.token_url).hostname
+        try:
+            status, body = self._post()
+        except (DestinationRefused, OSError, http.client.HTTPException) as exc:
+            # The cause goes to our logs, never to the tenant: the answer must not tell which ports are open.
+            logger.info("OAuth token endpoint not reached", extra={"host": host, "cause": repr(exc)[:300]})
+            raise OAuthTokenRefused(
+                f"could not reach the OAuth token endpoint at {host} within {self._timeout:g} s"
+                " (https on port 443, public addresses only, a trusted certificate)"
+            ) from None
+        answer = _json(body)
+        token = answer.get("access_token")
+        if status == 200 and isinstance(token, str) and token:
+            return token, _lifetime(answer.get("expires_in"))
+        error = str(answer.get("error") or f"HTTP {status}")
+        description = str(answer.get("error_description") or "")[:MAX_DESCRIPTION_CHARS]
         detail = f"{error}: {description}" if description else error
         for secret in (self._client.client_secret, self._client.refresh_token):
             detail = safe_message(detail, secret, secret=True)
+        where = f"the OAuth token endpoint at {host}"
         raise OAuthTokenRefused(f"{where} refused client {self._client.client_id!r}: {detail}")
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def _json(body: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
+        answer = json.loads(body)
+    except ValueError:  # UnicodeDecodeError too
         return {}
-    return body if isinstance(body, dict) else {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def _lifetime(expires_in: object) -> float:

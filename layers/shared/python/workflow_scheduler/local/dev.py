@@ -64,8 +64,13 @@ DISPATCH_DEFAULTS = {
     "DISPATCH_BACKOFF_MAX_SECONDS": "10",
 }
 # E-mail triggers: polled every EMAIL_CHECK_INTERVAL seconds (the stack: every minute), and a trigger's own
-# check_interval may be as short (AWS holds it to a minute); the developer's environment overrides them.
-EMAIL_DEFAULTS = {"EMAIL_CHECK_INTERVAL": "60", "EMAIL_MIN_CHECK_INTERVAL": "1"}
+# check_interval may be as short (AWS holds it to a minute); a trigger may name a mail server on this machine, on any
+# port (AWS allows public addresses on the IMAP ports only); the developer's environment overrides them.
+EMAIL_DEFAULTS = {
+    "EMAIL_CHECK_INTERVAL": "60",
+    "EMAIL_MIN_CHECK_INTERVAL": "1",
+    "EMAIL_ALLOW_PRIVATE_DESTINATIONS": "true",
+}
 EMAIL_POLLER_FUNCTION = "email_poller"
 # The webhook secret of a GitHub App pointed at this machine (events/github/ are signed with it);
 # GITHUB_WEBHOOK_SECRET overrides it. The App's credentials (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, GITHUB_API_URL)

@@ -32,7 +32,7 @@ SecretRef = Annotated[str | None, SECRET_NAME, Field(pattern=SECRET_REF_PATTERN)
 
 class EmailParams(TriggerParams):
     imap_host: str | None = Field(default=None, max_length=255, pattern=_HOST)
-    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_port: int = Field(default=993, ge=1, le=65535)  # 993 or 143 in AWS: the registrar checks the policy
     use_ssl: bool = True  # false: STARTTLS where the server offers it
     username: str | None = Field(default=None, min_length=1, max_length=320, pattern=r"^[^\x00-\x1f\x7f]+$")
     auth: Literal["password", "xoauth2"] = "password"

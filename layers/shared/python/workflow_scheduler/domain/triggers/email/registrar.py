@@ -8,6 +8,10 @@ TLS, login refused, no such folder, no service mailbox). It then starts the trig
 ``process_existing``) and forgets the trigger's poll health, so a corrected trigger is polled at once. A
 redeploy that keeps the account and folder keeps the cursor. A failed deploy puts the cursor back as it was.
 
+Before anything is written, a trigger whose ``imap_port`` or ``oauth_token_url`` the outbound policy refuses
+(domain/outbound.py: 993/143, https on 443) is refused naming the parameter; the addresses are checked when the
+mailbox is opened, and a refused one answers like any unreachable server.
+
 Resume starts the cursor at the folder's end again: mail that arrived while the workflow was paused does not fire
 (as a paused cron trigger's missed runs do not). Undeploy needs nothing here: the cursor and the health row go
 with the trigger's index row (migration 0007's database trigger).
@@ -17,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any, Protocol
 
 from workflow_scheduler.domain.errors import DomainError, Invalid, Problem
 from workflow_scheduler.domain.models import TriggerRecord, TriggerType
+from workflow_scheduler.domain.outbound import OutboundPolicy
 from workflow_scheduler.domain.ports import UndoLog
 from workflow_scheduler.domain.spec import TriggerSpec
 from workflow_scheduler.domain.triggers.email.health import check_interval
@@ -88,6 +93,8 @@ class EmailDeployDeps:
     default_mailbox: DefaultMailboxSource = no_default_mailbox
     default_interval: timedelta = DEFAULT_INTERVAL  # EMAIL_CHECK_INTERVAL
     min_interval: timedelta = MIN_CHECK_INTERVAL  # EMAIL_MIN_CHECK_INTERVAL (lower on the local system)
+    # The ports and URLs a trigger may name (the addresses are checked when connecting: open_mailbox).
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
 
 class EmailRegistrar(IndexOnlyRegistrar):
@@ -97,11 +104,21 @@ class EmailRegistrar(IndexOnlyRegistrar):
 
     def spec_problems(self, workflow_id: str, spec: TriggerSpec) -> list[Problem]:
         params = spec.params
+        if not isinstance(params, EmailParams):
+            return []
+        problems: dict[str, str | None] = {}
         floor = int(self._deps.min_interval.total_seconds())
-        if isinstance(params, EmailParams) and params.check_interval is not None and params.check_interval < floor:
-            message = f"must be at least {floor} seconds: mailboxes are not polled more often here"
-            return [Problem("parameters.check_interval", message, spec.trigger_id)]
-        return []
+        if params.check_interval is not None and params.check_interval < floor:
+            problems["check_interval"] = f"must be at least {floor} seconds: mailboxes are not polled more often here"
+        if params.imap_host is not None:
+            problems["imap_port"] = self._deps.outbound.imap_port_problem(params.imap_port)
+        if params.oauth_token_url is not None:
+            problems["oauth_token_url"] = self._deps.outbound.token_url_problem(params.oauth_token_url)
+        return [
+            Problem(f"parameters.{name}", message, spec.trigger_id)
+            for name, message in problems.items()
+            if message is not None
+        ]
 
     def register(self, record: TriggerRecord, undo: UndoLog) -> None:
         self._start(record, undo, process_existing=_process_existing(record))
