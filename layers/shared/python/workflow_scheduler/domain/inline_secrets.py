@@ -75,7 +75,7 @@ class SecretStore(Protocol):
 
 def tag_value(text: str) -> str:
     """``text`` as a tag value: itself when Secrets Manager takes it as is, else its digest (never ambiguous)."""
-    if _TAG_VALUE.match(text) and not text.startswith(_DIGEST):
+    if _TAG_VALUE.fullmatch(text) and not text.startswith(_DIGEST):
         return text
     return _DIGEST + hashlib.sha256(text.encode()).hexdigest()
 
@@ -119,7 +119,7 @@ def refusal(info: SecretInfo | None, owner: str, workflow_id: str, trigger_id: s
 
 def managed_secret_name(workflow_id: str, trigger_id: str, prefix: str = MANAGED_PREFIX) -> str:
     """The name of the secret the service manages for a trigger (one per trigger: a type has one secret field)."""
-    part = trigger_id if _SAFE.match(trigger_id) else "h-" + hashlib.sha256(trigger_id.encode()).hexdigest()[:24]
+    part = trigger_id if _SAFE.fullmatch(trigger_id) else "h-" + hashlib.sha256(trigger_id.encode()).hexdigest()[:24]
     return f"{prefix}{workflow_id}/{part}"
 
 

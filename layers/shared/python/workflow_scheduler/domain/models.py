@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from workflow_scheduler.domain.spec import TriggerSpec
 
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+# For Python's re, where `$` also matches before a final newline ("wf\n"): `.match` with `\Z` is whole-string.
+WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN.removesuffix("$") + r"\Z")
 
 
 class TriggerType(StrEnum):

@@ -328,7 +328,7 @@ def filter_problems(flt: GithubFilter) -> list[Problem]:
             add(field, f"applies only to {' and '.join(sorted(applies_to))} events, and the trigger has none")
     for field, what in (("events", "event"), ("action_filter", "action")):
         for index, name in enumerate(getattr(flt, field)):
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 add(f"{field}.{index}", f"{name!r} is not a GitHub webhook {what} name")
     if flt.author_filter is not None:
         regex_problem = author_filter_problem(flt.author_filter)

@@ -51,7 +51,7 @@ class WebhookAuth(TriggerParams):
             raise ValueError("give either 'secret' or 'secret_ref', not both")
         if self.secret is None and self.secret_ref is None:
             raise ValueError(f"auth type {self.type!r} needs 'secret_ref' (a Secrets Manager secret)")
-        if self.secret_ref is not None and not _SECRET_REF.match(self.secret_ref):
+        if self.secret_ref is not None and not _SECRET_REF.fullmatch(self.secret_ref):
             raise ValueError("'secret_ref' must be a Secrets Manager secret name or ARN")
         if self.type in ("api_key", "hmac_sha256") and not self.header:
             raise ValueError(f"auth type {self.type!r} needs 'header' (the request header to check)")
@@ -94,6 +94,6 @@ class WebhookParams(TriggerParams):
             return None
         path = value if value.startswith(WEBHOOK_PREFIX) else WEBHOOK_PREFIX + value.lstrip("/")
         path = path.rstrip("/")
-        if not _WEBHOOK_PATH.match(path) or any(seg in (".", "..") for seg in path.split("/")):
+        if not _WEBHOOK_PATH.fullmatch(path) or any(seg in (".", "..") for seg in path.split("/")):
             raise ValueError("webhook_path must be '/webhook/' followed by segments of letters, digits and '._~-'")
         return path
