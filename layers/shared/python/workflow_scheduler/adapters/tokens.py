@@ -8,19 +8,33 @@ from typing import Any
 import jwt
 
 from workflow_scheduler.adapters.secrets import read_secret
-from workflow_scheduler.domain.errors import Unauthorized
+from workflow_scheduler.domain.errors import Unauthorized, Unavailable
+from workflow_scheduler.observability import logger
 from workflow_scheduler.settings import AuthSettings, required
 
 _REQUIRED_CLAIMS = ["exp", "sub"]
 MAX_SUBJECT = 256
+# Seconds a JWKS fetch may take: well inside the API's 29 s, so an identity provider that hangs fails the
+# request with a 503 instead of the whole invocation timing out.
+JWKS_TIMEOUT_SECONDS = 5
+
+
+class TokenKeysUnavailable(Unavailable):
+    """The JWKS could not be fetched: an outage (503), not a bad token."""
+
+    code = "token_keys_unavailable"
 
 
 class TokenVerifier:
     def __init__(self, settings: AuthSettings, secret_loader: Callable[[str], str] | None = None) -> None:
         self._settings = settings
         self._secret_loader = secret_loader or read_secret
+        # The key set is cached 300 s, so a key the provider removes (rotated out, leaked) stops verifying within
+        # that; PyJWT's per-kid cache (cache_keys) would keep serving it for the life of the instance.
         self._jwks: jwt.PyJWKClient | None = (
-            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300) if settings.jwt_jwks_url else None
+            jwt.PyJWKClient(settings.jwt_jwks_url, lifespan=300, timeout=JWKS_TIMEOUT_SECONDS)
+            if settings.jwt_jwks_url
+            else None
         )
 
     @property
@@ -31,6 +45,9 @@ class TokenVerifier:
         if self._jwks is not None:
             try:
                 return self._jwks.get_signing_key_from_jwt(token).key
+            except jwt.PyJWKClientConnectionError as exc:
+                logger.warning("the JWKS cannot be fetched", extra={"cause": str(exc)[:300]})
+                raise TokenKeysUnavailable("the keys that sign bearer tokens cannot be fetched; retry later") from exc
             except jwt.PyJWKClientError as exc:
                 raise Unauthorized("the token's signing key is not known") from exc
         return self._secret_loader(required(self._settings.jwt_secret_arn, "JWT_SECRET_ARN"))
