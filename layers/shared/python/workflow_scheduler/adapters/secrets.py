@@ -22,8 +22,10 @@ def read_secret(secret_id: str, *, fresh: bool = False) -> str:
     try:
         value = get_secret(secret_id, max_age=CACHE_SECONDS, force_fetch=fresh)
     except GetParameterError as exc:
-        # The message names the secret, never its value.
-        raise SecretUnavailable(f"secret {secret_id!r} cannot be read") from exc
+        # The answer may reach anonymous callers (a webhook's, a token's): the secret's name, an ARN with the
+        # account in it, goes to the log only.
+        logger.warning("a secret cannot be read", extra={"event": "secret_unreadable", "secret_id": secret_id})
+        raise SecretUnavailable("a secret this service needs cannot be read (its name is logged)") from exc
     return value if isinstance(value, str) else value.decode()
 
 
