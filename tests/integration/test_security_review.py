@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.conftest import Stack
 from tests.support.api import ApiClient, deploy_body, webhook
+from tests.support.queues import take_messages
 from tests.support.webhooks import call_webhook
 
 OWNER_TAG = "workflow-scheduler:owner"
@@ -21,15 +22,17 @@ OWNER_TAG = "workflow-scheduler:owner"
 class System:
     api: ApiClient
     webhook: ModuleType
+    queue_url: str
 
 
 @pytest.fixture(scope="module")
 def system(stack: Stack) -> System:
-    return System(stack.api(), stack.load("webhook"))
+    return System(stack.api(), stack.load("webhook"), stack.queue_url)
 
 
 @pytest.fixture
 def fresh(system: System, clean_database: str) -> System:
+    take_messages(system.queue_url)  # what an earlier test left
     return system
 
 
@@ -47,3 +50,22 @@ def test_an_anonymous_caller_never_learns_the_name_of_a_secret_that_cannot_be_re
     answer = call_webhook(fresh.webhook, "/webhook/leak/hook", {"X-Key": "guess"}, b"{}")
     assert answer.status == 503 and answer.body["error"] == "secret_unavailable"
     assert "alice-unfilled" not in json.dumps(answer.body)
+
+
+def test_an_idempotency_key_reused_for_another_request_is_422_not_a_silent_drop(fresh: System) -> None:
+    assert fresh.api.call("deploy", "wf-orders", deploy_body(webhook("open", webhook_path="shop/orders"))).status == 200
+
+    def order(number: int, key: str = "1") -> tuple[int, dict[str, str]]:
+        body = json.dumps({"order": number}).encode()
+        headers = {"Idempotency-Key": key, "X-Amzn-Trace-Id": f"Root=1-{number}"}  # headers differ per attempt
+        answer = call_webhook(fresh.webhook, "/webhook/shop/orders", headers, body)
+        return answer.status, answer.body
+
+    first, retry = order(7), order(7)
+    assert first[0] == retry[0] == 202 and first[1]["execution_id"] == retry[1]["execution_id"]
+    # A careless sender sends every order with "Idempotency-Key: 1": the second order must not be lost quietly.
+    status, body = order(8)
+    assert status == 422 and body["error"] == "idempotency_key_reused"
+    [message] = take_messages(fresh.queue_url)
+    assert message["data"]["body"] == {"order": 7} and "request_fingerprint" not in message
+    assert order(8, key="2")[0] == 202

@@ -132,6 +132,11 @@ class MemoryFiringStore:
     @contextmanager
     def claim(self, event: Any, store_payload: bool = False) -> Iterator[bool]:
         if event.execution_id in self.claimed:
+            first = self.claimed[event.execution_id].request_fingerprint
+            if event.request_fingerprint is not None and first not in (None, event.request_fingerprint):
+                from workflow_scheduler.domain.firing import IdempotencyKeyReused
+
+                raise IdempotencyKeyReused()
             yield False
             return
         yield True

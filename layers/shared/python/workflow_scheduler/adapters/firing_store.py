@@ -19,6 +19,7 @@ from workflow_scheduler.domain.firing import (
     ByWorkflow,
     FiringStatus,
     FiringTarget,
+    IdempotencyKeyReused,
     TargetQuery,
     TriggerEvent,
 )
@@ -60,6 +61,11 @@ def _firing(row: Row) -> Firing:
     return Firing(**{**row, "id": str(row["id"])})
 
 
+def _request(event: TriggerEvent) -> dict[str, str]:
+    """What identifies the request behind a caller's key, kept with the firing (FiringStore.claim compares it)."""
+    return {"request": event.request_fingerprint} if event.request_fingerprint is not None else {}
+
+
 def _row(event: TriggerEvent, status: FiringStatus, error: str | None, claimed: bool) -> dict[str, Any]:
     return {
         "workflow_id": event.workflow_id,
@@ -69,7 +75,7 @@ def _row(event: TriggerEvent, status: FiringStatus, error: str | None, claimed: 
         "execution_id": event.execution_id,
         "status": status.value,
         "error": error,
-        "detail": Jsonb({"data_keys": sorted(event.data)}),
+        "detail": Jsonb({"data_keys": sorted(event.data), **_request(event)}),
         "fired_at": event.fired_at,
         "claimed": claimed,
         "payload_text": None,
@@ -131,6 +137,14 @@ class PostgresFiringStore:
             claimed = _take_claim(s, row)
             if claimed:
                 s.execute(_INSERT, row)
+            elif event.request_fingerprint is not None:
+                first = s.one(
+                    "SELECT detail->>'request' AS request FROM trigger_events WHERE execution_id = %s AND claimed",
+                    (event.execution_id,),
+                )
+                # A claim without one (a row the dispatcher recreated, or older) is taken as the same request.
+                if first is not None and first["request"] not in (None, event.request_fingerprint):
+                    raise IdempotencyKeyReused()
             yield claimed
 
     def record(self, event: TriggerEvent, status: FiringStatus, error: str | None = None) -> None:

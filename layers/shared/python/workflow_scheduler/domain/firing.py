@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from workflow_scheduler.domain.errors import Conflict, Problem, SpecInvalid, Unavailable
+from workflow_scheduler.domain.errors import Conflict, Invalid, Problem, SpecInvalid, Unavailable
 from workflow_scheduler.domain.json_limits import json_depth_exceeds, too_deep_message
 from workflow_scheduler.domain.models import DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 
@@ -60,10 +60,14 @@ class TriggerEvent(BaseModel):
     fired_at: datetime
     # True when the data is too large for a queue message: it waits in the store under the execution id.
     payload_stored: bool = False
+    # Identifies the request behind a caller-chosen key (a webhook's Idempotency-Key); kept with the claim, never
+    # sent: the same key with another request is refused (FiringStore.claim).
+    request_fingerprint: str | None = None
 
     def message_body(self) -> str:
         """The dispatch queue message: JSON that SQS takes (it refuses U+FFFE and U+FFFF, even inside strings)."""
-        return self.model_dump_json().replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
+        text = self.model_dump_json(exclude={"request_fingerprint"})
+        return text.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
 
     def engine_body(self) -> dict[str, Any]:
         """The body of the engine's execute call (docs/architecture.md)."""
@@ -156,6 +160,16 @@ class WorkflowPaused(Conflict):
     code = "workflow_paused"
 
 
+class IdempotencyKeyReused(Invalid):
+    """A caller's key that already named another request: taking it as a retry would drop this request's data
+    unseen (422, as the IETF Idempotency-Key draft says)."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this key was sent before with another request; send a new key for a new request")
+
+
 class DispatchUnavailable(Unavailable):
     """The dispatch queue could not take the firing; nothing was sent, the caller may retry."""
 
@@ -164,7 +178,8 @@ class DispatchUnavailable(Unavailable):
 
 class FiringStore(Protocol):
     def claim(self, event: TriggerEvent, store_payload: bool = False) -> AbstractContextManager[bool]:
-        """Record the firing as queued and own its execution id; yields False when the id was already claimed.
+        """Record the firing as queued and own its execution id; yields False when the id was already claimed,
+        and raises ``IdempotencyKeyReused`` instead when that claim's ``request_fingerprint`` differs from the event's.
 
         The claim commits when the block exits normally and is rolled back if it raises, so a firing that
         could not be queued leaves its execution id free for a retry. ``store_payload`` keeps the event's data
@@ -270,12 +285,16 @@ class FiringService:
         *,
         fired_version: int | None = None,
         delay_seconds: int = 0,
+        request_fingerprint: str | None = None,
     ) -> FiringOutcome:
+        """``request_fingerprint``: what identifies the request behind a caller-chosen ``unique_key``; the same key
+        with another request is refused (``IdempotencyKeyReused``) rather than taken as a retry."""
         record = target.trigger
         if problems := undeliverable(data):  # refused at the door: what is accepted must be deliverable
             raise SpecInvalid(problems, what="the trigger data")
         version = fired_version if fired_version is not None else record.version
         event = self._event(record.workflow_id, record.trigger_id, record.type, version, unique_key, data)
+        event = event.model_copy(update={"request_fingerprint": request_fingerprint})
         reason = refusal_reason(target, fired_version)
         if reason is not None:
             return self._refused(event, reason)
@@ -292,6 +311,9 @@ class FiringService:
                     outcome = FiringOutcome(FiringStatus.QUEUED, event.execution_id)
         except DispatchUnavailable as exc:
             self._store.record(event, FiringStatus.FAILED, exc.message)
+            raise
+        except IdempotencyKeyReused as exc:
+            self._store.record(event, FiringStatus.REFUSED, exc.message)
             raise
         if outcome.status == FiringStatus.DUPLICATE:
             self._store.record(event, FiringStatus.DUPLICATE, outcome.reason)

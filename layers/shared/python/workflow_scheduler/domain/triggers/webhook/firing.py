@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -107,6 +108,13 @@ def parse_body(body: bytes, content_type: str | None) -> tuple[Any, str]:
     return base64.b64encode(body).decode(), "base64"
 
 
+def request_fingerprint(request: WebhookRequest) -> str:
+    """What makes two calls the same request for an Idempotency-Key: method, query and body. Headers are left out:
+    a sender's retry carries new trace ids, dates and signed timestamps."""
+    identity = json.dumps([request.method, sorted(request.query.items())]).encode()
+    return hashlib.sha256(identity + b"\n" + request.body).hexdigest()
+
+
 def trigger_data(request: WebhookRequest, auth: Mapping[str, Any]) -> dict[str, Any]:
     hidden = CREDENTIAL_HEADERS | ({auth["header"].lower()} if auth.get("header") else set())
     body, encoding = parse_body(request.body, request.header("content-type"))
@@ -160,7 +168,8 @@ class WebhookFiring:
         idempotency_key = request.header("idempotency-key")
         # A retried call with the same Idempotency-Key is the same execution; without one, every call is new.
         unique_key = f"idempotency-key:{idempotency_key}" if idempotency_key else self._new_key()
-        outcome = self._firing.fire(target, unique_key, trigger_data(request, auth))
+        fingerprint = request_fingerprint(request) if idempotency_key else None
+        outcome = self._firing.fire(target, unique_key, trigger_data(request, auth), request_fingerprint=fingerprint)
         if outcome.status == FiringStatus.REFUSED:
             raise WorkflowPaused(f"the workflow behind {request.path} is not accepting calls: {outcome.reason}")
         return outcome
