@@ -105,7 +105,9 @@ class ManualRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     confirmation: bool = Field(default=False, description="required when the trigger asks for confirmation")
     inputs: dict[str, Any] = Field(default_factory=dict, description="passed to the workflow as trigger data")
-    trigger_id: str | None = Field(default=None, description="which manual trigger, when there are several")
+    trigger_id: str | None = Field(
+        default=None, max_length=128, description="which manual trigger, when there are several"
+    )
 
 
 def base_url() -> str:
@@ -250,7 +252,7 @@ def events(
     user: User,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="firings per page")] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
-    status: Annotated[str | None, Query(description="only firings with this status")] = None,
+    status: Annotated[str | None, Query(max_length=16, description="only firings with this status")] = None,
     trigger_id: Annotated[str | None, Query(max_length=128, description="only this trigger's firings")] = None,
 ) -> dict[str, Any]:
     page, next_cursor = firing_history.page(

@@ -69,3 +69,14 @@ def test_an_idempotency_key_reused_for_another_request_is_422_not_a_silent_drop(
     [message] = take_messages(fresh.queue_url)
     assert message["data"]["body"] == {"order": 7} and "request_fingerprint" not in message
     assert order(8, key="2")[0] == 202
+
+
+def test_long_query_and_body_values_are_never_echoed(fresh: System) -> None:
+    from tests.integration.test_api_input import send
+
+    assert fresh.api.call("deploy", "wf-in", deploy_body(webhook("hook", webhook_path="in/hook"))).status == 200
+    pasted = "Bearer-eyJ" + "x" * 4000  # a token pasted into the wrong field
+    status, body, text = send(fresh.api, "events", query={"status": pasted})
+    assert status == 422 and pasted[:64] not in text, body
+    status, body, text = send(fresh.api, "manual", json.dumps({"trigger_id": pasted}))
+    assert status == 422 and pasted[:64] not in text, body
