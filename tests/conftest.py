@@ -44,5 +44,5 @@ def database_url() -> Iterator[str]:
 def clean_database(database_url: str) -> str:
     """The session database, emptied of deployments before the test."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE deployments, trigger_index, trigger_events, trigger_claims CASCADE")
+        conn.execute("TRUNCATE deployments, trigger_index, trigger_events, trigger_claims, webhook_path_owners CASCADE")
     return database_url

@@ -80,3 +80,24 @@ def test_long_query_and_body_values_are_never_echoed(fresh: System) -> None:
     assert status == 422 and pasted[:64] not in text, body
     status, body, text = send(fresh.api, "manual", json.dumps({"trigger_id": pasted}))
     assert status == 422 and pasted[:64] not in text, body
+
+
+def test_a_released_custom_webhook_path_stays_its_owners(fresh: System) -> None:
+    """Alice's shop keeps calling her webhook URL (with her token) after she undeploys: nobody else may take the path."""
+    auth = {"type": "api_key", "header": "X-Shop-Token", "secret": "alice-shop-token"}
+    alice = deploy_body(webhook("h", webhook_path="shop/events", auth=auth))
+    bob = deploy_body(webhook("h", webhook_path="shop/events"))
+    assert fresh.api.call("deploy", "wf-alice", alice).status == 200
+    assert fresh.api.call("undeploy", "wf-alice").status == 200
+
+    taken = fresh.api.call("deploy", "wf-bob", bob, user="bob")
+    assert taken.status == 409 and taken.body["error"] == "webhook_path_conflict"
+    answer = call_webhook(fresh.webhook, "/webhook/shop/events", {"X-Shop-Token": "alice-shop-token"}, b"{}")
+    assert answer.status == 404 and take_messages(fresh.queue_url) == []
+
+    # Moved away by an update, the old path stays hers too; she may use it again in any of her workflows.
+    moved = deploy_body(webhook("h", webhook_path="shop/events-v2", auth=auth))
+    assert fresh.api.call("deploy", "wf-alice-2", alice).status == 200
+    assert fresh.api.call("deploy", "wf-alice-2", moved).status == 200
+    assert fresh.api.call("deploy", "wf-bob", bob, user="bob").status == 409
+    assert fresh.api.call("deploy", "wf-alice-3", alice).status == 200

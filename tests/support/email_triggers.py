@@ -18,7 +18,10 @@ from workflow_scheduler.domain.models import Deployment, DeploymentStatus, Trigg
 
 def empty_email_tables(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE deployments, trigger_index, trigger_events, email_cursors, email_poll_health CASCADE")
+        conn.execute(
+            "TRUNCATE deployments, trigger_index, trigger_events, email_cursors, email_poll_health, webhook_path_owners"
+            " CASCADE"
+        )
 
 
 def store_trigger(

@@ -157,7 +157,10 @@ class WebhookPathTaken(Conflict):
     def __init__(self, path: str, node_id: str | None = None) -> None:
         self.path = path
         where = f"node {node_id!r}: " if node_id else ""
-        super().__init__(f"{where}webhook path {path!r} is already taken by another webhook trigger")
+        super().__init__(
+            f"{where}webhook path {path!r} is already taken by another webhook trigger"
+            " (a path stays with the user who first deployed it)"
+        )
 
 
 class StoreUnavailable(Unavailable):
