@@ -83,7 +83,7 @@ def test_long_query_and_body_values_are_never_echoed(fresh: System) -> None:
 
 
 def test_a_released_custom_webhook_path_stays_its_owners(fresh: System) -> None:
-    """Alice's shop keeps calling her webhook URL (with her token) after she undeploys: nobody else may take the path."""
+    """Alice's shop keeps calling her URL (with her token) after she undeploys: nobody else may take the path."""
     auth = {"type": "api_key", "header": "X-Shop-Token", "secret": "alice-shop-token"}
     alice = deploy_body(webhook("h", webhook_path="shop/events", auth=auth))
     bob = deploy_body(webhook("h", webhook_path="shop/events"))
