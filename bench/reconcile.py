@@ -16,8 +16,8 @@ changed by hand (plus one per split prefix, see decisions.md); each shard's time
 process's peak RSS. The summary extrapolates the shard size that fits 5 minutes, on moto and at the deployed rate
 limit.
 
-``--sample-shards N`` works only N shards of each run (the largest, the first, one from the middle, then evenly
-spaced ones), against a group that holds only those shards' schedules; the plan is still made from the whole
+``--sample-shards N`` works only N shards of each run (the largest, the first, one from the middle, the last, then
+evenly spaced ones), against a group that holds only those shards' schedules; the plan is still made from the whole
 index. A shard lists only its own name prefixes, so the other shards' schedules would change nothing in its calls,
 decisions or memory: only moto's own cost, which lists in O(group) per call (AWS does not), and which makes a full
 run at 1M infeasible here. Every figure is then the sampled shards': calls per schedule over their schedules.
@@ -162,10 +162,12 @@ def measure_plan(reconciler: Reconciler, store: PostgresReconcileStore) -> tuple
 
 
 def sampled(shards: Sequence[Shard], count: int) -> list[int]:
-    """The largest shard, the first, one from the middle, then evenly spaced ones: ``count`` shard numbers."""
+    """The largest shard, the first, one from the middle, the last, then evenly spaced ones: ``count`` shard numbers
+    (in that order of preference)."""
+    last = len(shards) - 1
     largest = max(range(len(shards)), key=lambda n: shards[n].triggers)
-    spaced = [round(i * (len(shards) - 1) / max(1, count - 1)) for i in range(count)]
-    return list(dict.fromkeys([largest, 0, len(shards) // 2, *spaced]))[:count]
+    spaced = [round(i * last / max(1, count - 1)) for i in range(count)]
+    return list(dict.fromkeys([largest, 0, len(shards) // 2, last, *spaced]))[:count]
 
 
 def shard_names(store: PostgresReconcileStore, shard: Shard) -> list[str]:
