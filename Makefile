@@ -51,7 +51,8 @@ openapi: install
 
 # On demand, never in the tests: the request paths at 1k, 100k and 1M triggers in a database of their own
 # (bench/scale.py; about 10 minutes, most of it loading 10M firings). `make bench SIZES=1000,100000` for less.
-# Then reconcile at RECONCILE_SIZES cron triggers on moto (bench/reconcile.py; 10k takes about 3 minutes).
+# Then reconcile at RECONCILE_SIZES cron triggers on moto (bench/reconcile.py; 10k takes about 3 minutes, 100k about
+# 30; at 1M only a sample of shards fits: `.venv/bin/python bench/reconcile.py --sizes 1000000 --sample-shards 3`).
 SIZES ?= 1000,100000,1000000
 RECONCILE_SIZES ?= 1000,10000
 bench: install services

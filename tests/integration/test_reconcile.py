@@ -60,8 +60,8 @@ def test_reconcile_repairs_orphans_gaps_and_drift(aws: None, clean_database: str
     store = PostgresReconcileStore(db)
     # No settling time: the test changes schedules by hand and reconciles at once.
     reconciler = Reconciler(store, schedules, locks, settle_seconds=0)
-    # The deploy's schedules were never seen: each is read once, then remembered.
-    assert counts(reconciler.run()) == {"verified": 3}
+    # The deploy recorded what it wrote: the listing shows its schedules as written, none is read.
+    assert counts(reconciler.run()) == {"in_step": 3}
     assert counts(reconciler.run()) == {"in_step": 3}
 
     # Break it three ways: a schedule deleted by hand, an orphan, a state switched by hand.

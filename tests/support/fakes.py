@@ -11,6 +11,7 @@ from typing import Any
 from workflow_scheduler.domain.errors import RegistrationFailed
 from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.ports import UndoLog
+from workflow_scheduler.domain.triggers.cron.schedules import ScheduleWrite
 from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar
 
 
@@ -19,6 +20,7 @@ class MemoryTx:
         self.deployments = copy.deepcopy(store.deployments)
         self.triggers = copy.deepcopy(store.triggers)
         self.github_links = store.github_links
+        self.schedule_writes = dict(store.schedule_writes)
         self.writes = 0
 
     def lock_deployment(self, workflow_id: str) -> Deployment | None:
@@ -44,6 +46,12 @@ class MemoryTx:
     def delete_trigger(self, workflow_id: str, trigger_id: str) -> None:
         self.writes += 1
         del self.triggers[(workflow_id, trigger_id)]
+        # As the foreign key cascades: what was written to its schedules goes with the trigger.
+        self.schedule_writes = {
+            name: write
+            for name, write in self.schedule_writes.items()
+            if (write.workflow_id, write.trigger_id) != (workflow_id, trigger_id)
+        }
 
     def set_trigger_status(self, workflow_id: str, trigger_id: str, status: TriggerStatus) -> None:
         self.writes += 1
@@ -60,6 +68,12 @@ class MemoryTx:
         deployment = self.deployments.get(workflow_id)
         return deployment is not None and (installation_id, deployment.owner) in self.github_links
 
+    def remember_schedule_write(self, write: ScheduleWrite) -> None:
+        self.schedule_writes[write.name] = write
+
+    def forget_schedule_write(self, name: str) -> None:
+        self.schedule_writes.pop(name, None)
+
 
 class MemoryStore:
     """Transactions work on a copy that replaces the committed state only when the block succeeds."""
@@ -68,13 +82,14 @@ class MemoryStore:
         self.deployments: dict[str, Deployment] = {}
         self.triggers: dict[tuple[str, str], TriggerRecord] = {}
         self.github_links: set[tuple[int, str]] = set()  # (installation id, owner)
+        self.schedule_writes: dict[str, ScheduleWrite] = {}  # what deploys wrote to schedules, by name
         self.writes = 0
 
     @contextmanager
     def transaction(self) -> Iterator[MemoryTx]:
         tx = MemoryTx(self)
         yield tx
-        self.deployments, self.triggers = tx.deployments, tx.triggers
+        self.deployments, self.triggers, self.schedule_writes = tx.deployments, tx.triggers, tx.schedule_writes
         self.writes += tx.writes
 
     def get_deployment(self, workflow_id: str) -> Deployment | None:

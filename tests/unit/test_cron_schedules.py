@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.fakes import MemoryStore
+from tests.support.fakes import MemoryStore, MemoryTx
 from workflow_scheduler.adapters.concurrency import RateLimiter, thread_pool_runner
 from workflow_scheduler.adapters.scheduler import THROTTLE_RETRIES, EventBridgeSchedules, SchedulerTarget
 from workflow_scheduler.domain.deployments import DeploymentService
@@ -92,6 +92,9 @@ class FakeSchedules:
         self._enter()
         with self._lock:
             self.schedules.pop(name, None)
+
+    def definition_hash(self, spec: ScheduleSpec) -> str:
+        return f"{spec.expression} {spec.timezone} {spec.enabled} v{spec.version}"
 
     def get(self, name: str) -> dict[str, Any] | None:  # pragma: no cover - not used by deploys
         return None
@@ -248,7 +251,7 @@ def test_undo_log_records_compensations_only_for_deferred_actions_that_succeeded
     for name in ("a", "bad", "b"):
         undo.defer(lambda n=name: action(n), f"undo {name}", lambda n=name: undone.append(n))  # type: ignore[misc]
     with pytest.raises(RuntimeError):
-        undo.flush()
+        undo.flush(MemoryTx(MemoryStore()))
     assert sorted(done) == ["a", "b"]
     assert undo.run() == [] and sorted(undone) == ["a", "b"]
 

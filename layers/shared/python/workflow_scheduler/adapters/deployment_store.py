@@ -13,6 +13,7 @@ from workflow_scheduler.adapters.postgres import Database, Row, Session
 from workflow_scheduler.domain.errors import WebhookPathTaken
 from workflow_scheduler.domain.models import Deployment, DeploymentStatus, TriggerRecord, TriggerStatus, TriggerType
 from workflow_scheduler.domain.secret_adoption import SecretReference
+from workflow_scheduler.domain.triggers.cron.schedules import CLOCK_SKEW, ScheduleWrite
 
 LOOKUP_COLUMNS = (
     "cron_expression",
@@ -42,6 +43,18 @@ _REFERENCE_PAGE = (
 _REPLACE_TRIGGER = (
     f"UPDATE trigger_index SET {_ASSIGNMENTS}, updated_at = now()"  # noqa: S608
     " WHERE workflow_id = %(workflow_id)s AND trigger_id = %(trigger_id)s"
+)
+
+# A deploy's write of a schedule, for reconcile: the hash, and the call's window (written_from .. modified_at; no
+# checked_at: no run has seen it yet). A record reconcile made after the window began stays (see the port).
+_REMEMBER_WRITE = (
+    "INSERT INTO cron_schedule_writes"
+    " (schedule_name, workflow_id, trigger_id, definition_hash, modified_at, written_from, checked_at)"
+    " VALUES (%(name)s, %(workflow_id)s, %(trigger_id)s, %(hash)s, %(ended)s, %(started)s, NULL)"
+    " ON CONFLICT (schedule_name) DO UPDATE SET workflow_id = EXCLUDED.workflow_id, trigger_id = EXCLUDED.trigger_id,"
+    " definition_hash = EXCLUDED.definition_hash, modified_at = EXCLUDED.modified_at,"
+    " written_from = EXCLUDED.written_from, checked_at = NULL"
+    " WHERE cron_schedule_writes.checked_at IS NULL OR cron_schedule_writes.checked_at < %(started)s - %(skew)s"
 )
 
 
@@ -170,6 +183,23 @@ class PostgresDeploymentTx:
             (workflow_id, installation_id),
         )
         return row is not None
+
+    def remember_schedule_write(self, write: ScheduleWrite) -> None:
+        self._s.execute(
+            _REMEMBER_WRITE,
+            {
+                "name": write.name,
+                "workflow_id": write.workflow_id,
+                "trigger_id": write.trigger_id,
+                "hash": write.definition_hash,
+                "started": write.started,
+                "ended": write.ended,
+                "skew": CLOCK_SKEW,
+            },
+        )
+
+    def forget_schedule_write(self, name: str) -> None:
+        self._s.execute("DELETE FROM cron_schedule_writes WHERE schedule_name = %s", (name,))
 
 
 class PostgresDeploymentStore:

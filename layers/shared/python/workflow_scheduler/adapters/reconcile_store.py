@@ -1,4 +1,4 @@
-"""Reconcile's PostgreSQL side: the cron triggers by schedule name stem, what reconcile wrote, its runs and shards.
+"""Reconcile's PostgreSQL side: the cron triggers by schedule name stem, what the service wrote, its runs and shards.
 
 Every trigger read is a short range of ``idx_trigger_index_cron_stem`` (migration 0008), whatever the size of
 the index. The stem expression is written out as the index has it, so the planner can match the two.
@@ -7,6 +7,7 @@ the index. The stem expression is written out as the index has it, so the planne
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import psycopg
 
@@ -20,6 +21,7 @@ from workflow_scheduler.domain.triggers.cron.reconcile import (
     Counter,
     PageKey,
     Phase,
+    Pin,
     RunInfo,
     WrittenSchedule,
 )
@@ -48,8 +50,17 @@ _RECORD = (
     " SELECT %(name)s, %(workflow_id)s, %(trigger_id)s, %(hash)s, %(modified_at)s, %(checked_at)s"
     " WHERE EXISTS (SELECT 1 FROM trigger_index WHERE workflow_id = %(workflow_id)s AND trigger_id = %(trigger_id)s)"
     " ON CONFLICT (schedule_name) DO UPDATE SET workflow_id = EXCLUDED.workflow_id, trigger_id = EXCLUDED.trigger_id,"
-    " definition_hash = EXCLUDED.definition_hash, modified_at = EXCLUDED.modified_at, checked_at = EXCLUDED.checked_at"
+    " definition_hash = EXCLUDED.definition_hash, modified_at = EXCLUDED.modified_at, checked_at = EXCLUDED.checked_at,"
+    " written_from = NULL"
 )
+# Only the deploy's write that was listed: a newer one (another window) is left for the next run.
+_PIN = (
+    "UPDATE cron_schedule_writes w SET modified_at = p.modified_at, written_from = NULL, checked_at = %(checked_at)s"
+    " FROM unnest(%(names)s::text[], %(froms)s::timestamptz[], %(dates)s::timestamptz[])"
+    " AS p(name, written_from, modified_at)"
+    " WHERE w.schedule_name = p.name AND w.written_from = p.written_from"
+)
+_ADD_IN_STEP = "UPDATE reconcile_shards SET in_step = in_step + %s, updated_at = now() WHERE run_id = %s AND shard = %s"
 # One statement per counter, from the enum's fixed names.
 _COUNT_ONE = {
     counter: f"UPDATE reconcile_shards SET {counter.value} = {counter.value} + 1, updated_at = now()"  # noqa: S608
@@ -213,6 +224,17 @@ class PostgresReconcileStore:
         except psycopg.errors.ForeignKeyViolation:
             self.count(run_id, number, counter)  # the trigger was removed meanwhile: nothing to remember
 
+    def pin(self, run_id: str, number: int, pins: Sequence[Pin], checked_at: datetime) -> None:
+        params = {
+            "names": [pin.name for pin in pins],
+            "froms": [pin.written_from for pin in pins],
+            "dates": [pin.last_modified for pin in pins],
+            "checked_at": checked_at,
+        }
+        with self._db.session(transaction=True) as s:
+            s.execute(_PIN, params)
+            s.execute(_ADD_IN_STEP, (len(pins), run_id, number))
+
 
 def _written(row: Row) -> WrittenSchedule:
-    return WrittenSchedule(row["definition_hash"], row["modified_at"], row["checked_at"])
+    return WrittenSchedule(row["definition_hash"], row["modified_at"], row["checked_at"], row["written_from"])

@@ -177,7 +177,7 @@ class DeploymentService:
         try:
             with self._store.transaction() as tx:
                 result = change(tx, undo)
-                undo.flush()  # the deferred side effects, once every check in the database has passed
+                undo.flush(tx)  # the deferred side effects, once every check in the database has passed
                 return result
         except BaseException:
             failed = undo.run()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from workflow_scheduler.domain.models import Deployment, TriggerRecord, TriggerStatus
+
+if TYPE_CHECKING:
+    from workflow_scheduler.domain.triggers.cron.schedules import ScheduleWrite
 
 
 class DeploymentTx(Protocol):
@@ -33,6 +37,13 @@ class DeploymentTx(Protocol):
     def github_installation_linked(self, installation_id: int, workflow_id: str) -> bool:
         """Whether the GitHub App installation is linked to the owner of the workflow as saved in this transaction
         (the deploy saves its deployment before it registers the triggers)."""
+
+    def remember_schedule_write(self, write: ScheduleWrite) -> None:
+        """Tell reconcile what the deploy wrote to a cron trigger's schedule, unless reconcile itself wrote or read
+        that schedule since the write's window began (its own record then stays: it is at least as new)."""
+
+    def forget_schedule_write(self, name: str) -> None:
+        """The deploy deleted the schedule: nothing written there is known any more."""
 
 
 class DeploymentStore(Protocol):
@@ -72,24 +83,35 @@ class UndoLog:
     def __init__(self, run_all: CallRunner = run_in_turn) -> None:
         self._run_all = run_all
         self._groups: list[list[tuple[str, Callable[[], object]]]] = []
-        self._pending: list[tuple[Callable[[], object], str, Callable[[], object]]] = []
+        self._pending: list[_Deferred] = []
 
     def add(self, description: str, action: Callable[[], object]) -> None:
         self._groups.append([(description, action)])
 
-    def defer(self, action: Callable[[], object], description: str, compensation: Callable[[], object]) -> None:
-        """Queue ``action`` for the next ``flush``; ``compensation`` undoes it once it has succeeded."""
-        self._pending.append((action, description, compensation))
+    def defer(
+        self,
+        action: Callable[[], object],
+        description: str,
+        compensation: Callable[[], object],
+        *,
+        record: Callable[[DeploymentTx], object] | None = None,
+    ) -> None:
+        """Queue ``action`` for the next ``flush``; ``compensation`` undoes it once it has succeeded. ``record``
+        writes what the action did into the change's transaction, so that it commits or rolls back with it."""
+        self._pending.append(_Deferred(action, description, compensation, record))
 
-    def flush(self) -> None:
-        """Run every queued action; raise the first failure after recording the compensations of the others."""
+    def flush(self, tx: DeploymentTx) -> None:
+        """Run every queued action; raise the first failure after recording the compensations of the others.
+
+        When all succeeded, their ``record``s write to ``tx`` (in this thread: the transaction is not shared).
+        """
         pending, self._pending = self._pending, []
         if not pending:
             return
-        outcomes = self._run_all([action for action, _, _ in pending])
+        outcomes = self._run_all([deferred.action for deferred in pending])
         done = [
-            (description, undo)
-            for (_, description, undo), error in zip(pending, outcomes, strict=True)
+            (deferred.description, deferred.compensation)
+            for deferred, error in zip(pending, outcomes, strict=True)
             if error is None
         ]
         if done:
@@ -97,6 +119,9 @@ class UndoLog:
         failures = [error for error in outcomes if error is not None]
         if failures:
             raise failures[0]
+        for deferred in pending:
+            if deferred.record is not None:
+                deferred.record(tx)
 
     def run(self) -> list[str]:
         """Run every compensation; return the descriptions of those that failed (they are logged by callers).
@@ -113,3 +138,11 @@ class UndoLog:
             )
         self._groups.clear()
         return failed
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    action: Callable[[], object]
+    description: str
+    compensation: Callable[[], object]
+    record: Callable[[DeploymentTx], object] | None

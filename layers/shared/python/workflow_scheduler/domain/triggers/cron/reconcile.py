@@ -7,8 +7,9 @@ drift. A run deletes orphans, recreates what is missing and repairs what drifted
 1. ``plan``: takes the run's lock and splits the cron triggers into shards (``shards.py``), stored with the run.
 2. ``work`` on each shard, in parallel in AWS (one invocation each, a Step Functions Distributed Map), under the
    shard's own lock, whose lease is renewed as it goes. It lists the shard's names page by page (``ListSchedules``:
-   name, state, target, last modification) and compares each with its trigger and with what reconcile last wrote
-   or read there (``WrittenSchedule``): only a schedule changed since, or never seen, is read (``GetSchedule``).
+   name, state, target, last modification) and compares each with its trigger and with what the service last wrote
+   there, reconcile or a deploy, or read (``WrittenSchedule``): only a schedule changed since, or never seen, is read
+   (``GetSchedule``).
    Then it reads the shard's triggers in key pages and creates what the listing did not show. Progress is a
    checkpoint in PostgreSQL, so an attempt that crashed, timed out or ran out of its time budget resumes there.
 3. ``finish``: sums the shards' counts and releases the run's lock.
@@ -33,6 +34,7 @@ from workflow_scheduler.domain.locks import DistributedLockManager, Lease, LockN
 from workflow_scheduler.domain.models import TriggerRecord
 from workflow_scheduler.domain.triggers.cron.registrar import schedule_specs
 from workflow_scheduler.domain.triggers.cron.schedules import (
+    CLOCK_SKEW,
     ListedSchedule,
     ListingExpired,
     ReadSchedule,
@@ -69,7 +71,7 @@ class Counter(StrEnum):
     DELETED = "deleted"
     REPAIRED = "repaired"
     VERIFIED = "verified"  # read because it changed or was never seen, and found in step
-    IN_STEP = "in_step"  # in step by the listing and what reconcile wrote last: no call
+    IN_STEP = "in_step"  # in step by the listing and what the service wrote last: no call
     DEFERRED = "deferred"  # changed within SETTLE_SECONDS: left for the next run
     UNREADABLE = "unreadable"  # a trigger whose expression no longer translates: its schedules are kept
 
@@ -92,11 +94,28 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class WrittenSchedule:
-    """What reconcile last wrote to a schedule, or read and found in step."""
+    """What the service last wrote to a schedule (reconcile or a deploy), or reconcile read and found in step."""
 
     definition_hash: str
     modified_at: datetime  # its LastModificationDate as of then (after our own write: our clock, a little later)
-    checked_at: datetime  # when (our clock): a run skips what it did itself in an earlier attempt
+    checked_at: datetime | None  # when reconcile wrote or read it (our clock); None: a deploy's write, not seen yet
+    # A deploy's write whose date is not pinned yet: the schedule's date lies in [written_from, modified_at].
+    written_from: datetime | None = None
+
+    def left_as_written(self, last_modified: datetime) -> bool:
+        """Whether a schedule last modified at ``last_modified`` (the listing's date) is as this write left it."""
+        if self.written_from is None:
+            return last_modified <= self.modified_at
+        return self.written_from - CLOCK_SKEW <= last_modified <= self.modified_at + CLOCK_SKEW
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A deploy's write the listing showed in step: its window gives way to the listed date."""
+
+    name: str
+    written_from: datetime  # the write pinned (a newer deploy's write of the name is left alone)
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -154,7 +173,7 @@ class ShardLeaseLost(Conflict):
 
 
 class ReconcileStore(StemCounts, Protocol):
-    """The trigger index as reconcile reads it, what reconcile wrote, and its runs' plans and checkpoints."""
+    """The trigger index as reconcile reads it, what the service wrote, and its runs' plans and checkpoints."""
 
     def start_run(self, info: RunInfo, shards: Sequence[Shard]) -> None: ...
 
@@ -181,6 +200,9 @@ class ReconcileStore(StemCounts, Protocol):
         self, record: TriggerRecord, name: str, written: WrittenSchedule, run_id: str, number: int, counter: Counter
     ) -> None:
         """Remember ``written`` for the trigger's schedule ``name`` and count ``counter``, in one transaction."""
+
+    def pin(self, run_id: str, number: int, pins: Sequence[Pin], checked_at: datetime) -> None:
+        """Pin deploys' writes to their listed dates and count them ``in_step``, in one transaction."""
 
 
 def shard_lock_name(run_id: str, number: int) -> str:
@@ -380,28 +402,39 @@ class _ShardAttempt:
             return 0
         written = self._r._store.written([listed.name for listed in page if listed.name in expected])
         in_step = 0
+        pins: list[Pin] = []
         for listed in page:
             if listed.name in expected:
-                in_step += self._decide(listed, expected[listed.name], written.get(listed.name))
+                in_step += self._decide(listed, expected[listed.name], written.get(listed.name), pins)
             elif listed.name not in kept:
                 self._orphan(listed.name, listed.last_modified)
+        if pins:
+            self._r._store.pin(self._run.run_id, self._number, pins, self._r._clock())
         return in_step
 
-    def _decide(self, listed: ListedSchedule, expected: _Expected, written: WrittenSchedule | None) -> int:
-        """Compare one listed schedule of a trigger; 1 when it is in step without a call."""
+    def _decide(
+        self, listed: ListedSchedule, expected: _Expected, written: WrittenSchedule | None, pins: list[Pin]
+    ) -> int:
+        """Compare one listed schedule of a trigger; 1 when it is in step without a call (a deploy's write the
+        listing matches goes to ``pins`` instead: the pin counts it)."""
         schedules, spec = self._r._schedules, expected.spec
-        if written is not None and written.checked_at >= self._run.started_at:
+        if written is not None and self._done_this_run(written):
             return 0  # this run wrote or read it already (an attempt before this one)
         wanted = schedules.definition_hash(spec)
-        known = written is not None and listed.last_modified is not None and listed.last_modified <= written.modified_at
+        known = (
+            written is not None and listed.last_modified is not None and written.left_as_written(listed.last_modified)
+        )
         listed_in_step = schedules.listed_in_step(spec, listed)
         if known and listed_in_step and written is not None and written.definition_hash == wanted:
+            if written.written_from is not None and listed.last_modified is not None and not self._run.dry_run:
+                pins.append(Pin(listed.name, written.written_from, listed.last_modified))
+                return 0
             return 1
         if self._recent(listed.last_modified) or self._recent(expected.record.updated_at):
             self._count(Counter.DEFERRED)
         elif not listed_in_step or known:
-            # The listing shows a wrong state or target; or the schedule is as reconcile last wrote it and that is
-            # no longer the definition (a new cron function or role, a version the deploy's write did not reach).
+            # The listing shows a wrong state or target; or the schedule is as the service last wrote it and that
+            # is no longer the definition (a new cron function or role, a version the deploy's write did not reach).
             self._write(expected, Counter.REPAIRED)
         else:
             self._check(expected, listed.last_modified)
@@ -431,7 +464,7 @@ class _ShardAttempt:
         written = self._r._store.written([e.spec.name for e in expected]) if expected else {}
         for one in expected:
             done = written.get(one.spec.name)
-            if done is not None and done.checked_at >= self._run.started_at:
+            if done is not None and self._done_this_run(done):
                 continue  # created by an earlier attempt of this run (a listing may not show it yet)
             if self._recent(one.record.updated_at):
                 self._check(one, None)  # its deploy may have created it after the listing
@@ -481,6 +514,9 @@ class _ShardAttempt:
             self._r._schedules.definition_hash(expected.spec), modified_at, checked_at=self._r._clock()
         )
         self._r._store.record(expected.record, expected.spec.name, written, self._run.run_id, self._number, counter)
+
+    def _done_this_run(self, written: WrittenSchedule) -> bool:
+        return written.checked_at is not None and written.checked_at >= self._run.started_at
 
     def _recent(self, moment: datetime | None) -> bool:
         return moment is not None and moment > self._now - self._r._settle

@@ -9,10 +9,15 @@ from functools import partial
 from typing import Any
 
 from workflow_scheduler.domain.models import TriggerRecord, TriggerStatus, TriggerType
-from workflow_scheduler.domain.ports import UndoLog
+from workflow_scheduler.domain.ports import DeploymentTx, UndoLog
 from workflow_scheduler.domain.spec import TriggerSpec
 from workflow_scheduler.domain.triggers.cron.preview import deploy_preview
-from workflow_scheduler.domain.triggers.cron.schedules import ScheduleSpec, ScheduleStore, schedule_names_of
+from workflow_scheduler.domain.triggers.cron.schedules import (
+    ScheduleSpec,
+    ScheduleStore,
+    ScheduleWrite,
+    schedule_names_of,
+)
 from workflow_scheduler.domain.triggers.cron.translate import translate
 from workflow_scheduler.domain.triggers.registrar import IndexOnlyRegistrar, RegistrarDeps
 
@@ -48,6 +53,8 @@ class CronRegistrar(IndexOnlyRegistrar):
 
     # Every schedule call is deferred: the deploy runs them together once the database part has succeeded
     # (they touch distinct schedule names, so their order does not matter), each with its exact compensation.
+    # What each wrote is recorded in the deploy's transaction (cron_schedule_writes), so reconcile need not read
+    # the schedule again: a deploy that rolls back leaves no record of a write its compensation undid.
 
     def register(self, record: TriggerRecord, undo: UndoLog) -> None:
         for spec in schedule_specs(record):
@@ -76,15 +83,22 @@ class CronRegistrar(IndexOnlyRegistrar):
 
     def _create(self, spec: ScheduleSpec, undo: UndoLog) -> None:
         store = self._schedules
-        undo.defer(partial(store.create, spec), f"delete schedule {spec.name}", partial(store.delete, spec.name))
+        write = _TimedWrite(store.create, spec, store.definition_hash(spec), self._clock)
+        undo.defer(write.run, f"delete schedule {spec.name}", partial(store.delete, spec.name), record=write.record)
 
     def _update(self, spec: ScheduleSpec, previous: ScheduleSpec, undo: UndoLog) -> None:
         store = self._schedules
-        undo.defer(partial(store.update, spec), f"restore schedule {spec.name}", partial(store.update, previous))
+        write = _TimedWrite(store.update, spec, store.definition_hash(spec), self._clock)
+        undo.defer(write.run, f"restore schedule {spec.name}", partial(store.update, previous), record=write.record)
 
     def _delete(self, spec: ScheduleSpec, undo: UndoLog) -> None:
         store = self._schedules
-        undo.defer(partial(store.delete, spec.name), f"recreate schedule {spec.name}", partial(store.create, spec))
+        undo.defer(
+            partial(store.delete, spec.name),
+            f"recreate schedule {spec.name}",
+            partial(store.create, spec),
+            record=lambda tx: tx.forget_schedule_write(spec.name),
+        )
 
     def describe(self, record: TriggerRecord, base_url: str) -> dict[str, Any]:
         config = record.config
@@ -95,6 +109,36 @@ class CronRegistrar(IndexOnlyRegistrar):
             "schedules": [s.expression for s in schedule_specs(record)],
             **view,
         }
+
+
+class _TimedWrite:
+    """A deploy's create or update of one schedule, with the window of our clock around the call."""
+
+    def __init__(
+        self,
+        call: Callable[[ScheduleSpec], None],
+        spec: ScheduleSpec,
+        definition_hash: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._call = call
+        self._spec = spec
+        self._hash = definition_hash
+        self._clock = clock
+        self._window: tuple[datetime, datetime] | None = None
+
+    def run(self) -> None:
+        started = self._clock()
+        self._call(self._spec)
+        self._window = (started, self._clock())
+
+    def record(self, tx: DeploymentTx) -> None:
+        if self._window is None:
+            raise RuntimeError(f"the write of {self._spec.name} is recorded before it ran")
+        spec = self._spec
+        tx.remember_schedule_write(
+            ScheduleWrite(spec.name, spec.workflow_id, spec.trigger_id, self._hash, *self._window)
+        )
 
 
 def build(deps: RegistrarDeps) -> CronRegistrar | None:

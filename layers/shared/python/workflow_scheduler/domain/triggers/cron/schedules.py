@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from workflow_scheduler.domain.errors import RegistrationFailed
@@ -20,6 +20,11 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z_.-]+")
 # EventBridge Scheduler fills these in at each invocation; the scheduled time is stable across its retries.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 SCHEDULE_ARN = "<aws.scheduler.schedule-arn>"
+# How far EventBridge Scheduler's clock (a schedule's LastModificationDate) may be from ours. Lambda and AWS services
+# keep time with the Amazon Time Sync Service (well under a second apart); the slack also covers a date rounded
+# down to the second. Too small costs one GetSchedule; too large lets a change by hand made within it after a
+# deploy's call pass for the deploy's (decisions.md, "What deploys wrote").
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,22 @@ class ReadSchedule:
     last_modified: datetime | None
 
 
+@dataclass(frozen=True)
+class ScheduleWrite:
+    """A deploy's create or update of a schedule: the definition's hash, and our clock just before and just after
+    the call. ``CreateSchedule`` and ``UpdateSchedule`` return no ``LastModificationDate``: the schedule's lies in
+    ``[started, ended]``, give or take ``CLOCK_SKEW``."""
+
+    name: str
+    workflow_id: str
+    trigger_id: str
+    definition_hash: str
+    started: datetime
+    ended: datetime
+
+
 class ScheduleStore(Protocol):
-    """The writes a deploy makes."""
+    """The writes a deploy makes, and the hash of what it writes (kept for reconcile)."""
 
     def create(self, spec: ScheduleSpec) -> None: ...
 
@@ -117,6 +136,9 @@ class ScheduleStore(Protocol):
 
     def delete(self, name: str) -> None:
         """Delete; a schedule that is already gone is not an error."""
+
+    def definition_hash(self, spec: ScheduleSpec) -> str:
+        """A hash of everything the service writes for ``spec`` (target, role and retry policy included)."""
 
 
 class ScheduleCatalog(ScheduleStore, Protocol):
@@ -129,9 +151,6 @@ class ScheduleCatalog(ScheduleStore, Protocol):
         """``GetSchedule`` of the spec's name compared with the spec; None when there is no such schedule."""
 
     def exists(self, name: str) -> bool: ...
-
-    def definition_hash(self, spec: ScheduleSpec) -> str:
-        """A hash of everything the service writes for ``spec`` (target, role and retry policy included)."""
 
     def listed_in_step(self, spec: ScheduleSpec, listed: ListedSchedule) -> bool:
         """Whether what the listing shows (state, target) is what ``spec`` defines; the rest needs a read."""
