@@ -69,6 +69,9 @@ RETENTION_FUNCTION = "retention"
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "LOG_LEVEL"
+# Powertools Tracer: whether capture_lambda_handler records the handler's answer and exception as trace metadata.
+ENV_TRACER_CAPTURE_RESPONSE = "POWERTOOLS_TRACER_CAPTURE_RESPONSE"
+ENV_TRACER_CAPTURE_ERROR = "POWERTOOLS_TRACER_CAPTURE_ERROR"
 ENV_DB_SECRET_ARN = "DB_SECRET_ARN"  # noqa: S105
 ENV_DB_HOST = "DB_HOST"
 ENV_DB_NAME = "DB_NAME"
@@ -116,6 +119,9 @@ ENV_EMAIL_ALLOWED_PRIVATE_CIDRS = "EMAIL_ALLOWED_PRIVATE_CIDRS"
 # RetentionSettings (retention).
 ENV_FIRING_RETENTION_DAYS = "FIRING_RETENTION_DAYS"
 LOG_LEVEL = "INFO"
+# Never: answers carry workflow specs and tenants' data (docs/decisions.md, "traces without answers"). The X-Ray
+# SDK still records an exception's type, message and stack as the trace's cause, so an error stays debuggable.
+TRACER_CAPTURE = "false"
 LOCK_BACKEND = "dynamodb"  # locks in the state table (adapters/locks_dynamodb.py); no Redis in the stack
 
 # Lambda functions.

@@ -13,12 +13,15 @@ from infra_cdk.constants import (
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,
     ENV_SERVICE_NAME,
+    ENV_TRACER_CAPTURE_ERROR,
+    ENV_TRACER_CAPTURE_RESPONSE,
     FUNCTIONS_DIR,
     HANDLER,
     LOG_LEVEL,
     LOG_RETENTION,
     METRICS_NAMESPACE,
     SERVICE_NAME,
+    TRACER_CAPTURE,
 )
 from infra_cdk.shared.database import FunctionNetwork
 from infra_cdk.shared.layers import ARCHITECTURE, RUNTIME
@@ -28,7 +31,10 @@ from infra_cdk.shared.resources import SharedResources
 class ServiceFunction(Construct):
     """``functions/<name>/handler.py`` with both layers, X-Ray tracing, its own log group, and a place in the
     VPC with the credentials to reach PostgreSQL through RDS Proxy (``network``: a security group of its own that
-    ``Database.allow_client`` let through, instead of the shared client group)."""
+    ``Database.allow_client`` let through, instead of the shared client group).
+
+    Traces keep no answer or exception of a handler as metadata: set here, after ``environment``, so that no
+    function can forget or undo it."""
 
     def __init__(
         self,
@@ -67,6 +73,8 @@ class ServiceFunction(Construct):
                 ENV_METRICS_NAMESPACE: METRICS_NAMESPACE,
                 ENV_LOG_LEVEL: LOG_LEVEL,
                 **(environment or {}),
+                ENV_TRACER_CAPTURE_RESPONSE: TRACER_CAPTURE,
+                ENV_TRACER_CAPTURE_ERROR: TRACER_CAPTURE,
             },
             vpc=placement.vpc,
             vpc_subnets=placement.subnets,

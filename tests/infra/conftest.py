@@ -50,7 +50,13 @@ REPLACING_OPTIONS = {constants.CTX_GITHUB_WEBHOOK_SECRET_ARN, constants.CTX_GITH
 
 
 DB_ENV = {constants.ENV_DB_SECRET_ARN, constants.ENV_DB_HOST, constants.ENV_DB_NAME}
-COMMON_ENV = {constants.ENV_SERVICE_NAME, constants.ENV_METRICS_NAMESPACE, constants.ENV_LOG_LEVEL}
+COMMON_ENV = {
+    constants.ENV_SERVICE_NAME,
+    constants.ENV_METRICS_NAMESPACE,
+    constants.ENV_LOG_LEVEL,
+    constants.ENV_TRACER_CAPTURE_RESPONSE,
+    constants.ENV_TRACER_CAPTURE_ERROR,
+}
 SCHEDULER_ENV = {
     constants.ENV_SCHEDULE_GROUP_NAME,
     constants.ENV_CRON_FUNCTION_ARN,
