@@ -24,7 +24,11 @@ from infra_cdk.constants import (
     CTX_GITHUB_API_URL,
     CTX_GITHUB_APP_ID,
     CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN,
+    CTX_GITHUB_RATE_LIMIT_PER_ADDRESS,
     CTX_GITHUB_WEBHOOK_SECRET_ARN,
+    CTX_RATE_LIMIT_PER_ADDRESS,
+    CTX_RATE_LIMIT_PER_TOKEN,
+    CTX_RATE_LIMIT_WINDOW_SECONDS,
     CTX_SES_IDENTITIES,
     CTX_SMTP_HOST,
     CTX_SMTP_PASSWORD_SECRET_ARN,
@@ -39,12 +43,18 @@ from infra_cdk.constants import (
     DEFAULT_DISPATCH_MAX_CONCURRENCY,
     DEFAULT_FIRING_RETENTION_DAYS,
     DEFAULT_GITHUB_API_URL,
+    DEFAULT_GITHUB_RATE_LIMIT_PER_ADDRESS,
     DEFAULT_MAIL_FROM,
+    DEFAULT_RATE_LIMIT_PER_ADDRESS,
+    DEFAULT_RATE_LIMIT_PER_TOKEN,
+    DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
     DEFAULT_SMTP_PORT,
     DEFAULT_SMTP_SECURITY,
     DEFAULT_WORKFLOW_ENGINE_URL,
     DISPATCH_MAX_CONCURRENCY_RANGE,
     FIRING_RETENTION_DAYS_RANGE,
+    RATE_LIMIT_RANGE,
+    RATE_LIMIT_WINDOW_SECONDS_CHOICES,
     WEBHOOK_MAX_BODY_BYTES_RANGE,
 )
 from workflow_scheduler.domain.outbound import private_networks
@@ -91,6 +101,18 @@ class GithubAppConfig:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """Per-caller limits of the WAF in front of the API (docs/deploy.md "Rate limits"): at most ``per_token``
+    requests in ``window_seconds`` with one bearer token on /v1, ``per_address`` from one source address on every
+    route but GitHub's, ``github_per_address`` from one address on GitHub's."""
+
+    window_seconds: int = DEFAULT_RATE_LIMIT_WINDOW_SECONDS
+    per_token: int = DEFAULT_RATE_LIMIT_PER_TOKEN
+    per_address: int = DEFAULT_RATE_LIMIT_PER_ADDRESS
+    github_per_address: int = DEFAULT_GITHUB_RATE_LIMIT_PER_ADDRESS
+
+
+@dataclass(frozen=True)
 class StackConfig:
     workflow_engine_url: str
     webhook_secret_arns: tuple[str, ...]  # secret_refs outside the managed prefix that webhooks may read
@@ -102,6 +124,7 @@ class StackConfig:
     firing_retention_days: int = DEFAULT_FIRING_RETENTION_DAYS
     # Private networks of the operator's own mail servers that e-mail triggers may reach (docs/deploy.md).
     email_allowed_private_cidrs: tuple[str, ...] = ()
+    rate_limits: RateLimits = RateLimits()
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackConfig:
@@ -128,7 +151,23 @@ class StackConfig:
             firing_retention_days=ctx.integer(CTX_FIRING_RETENTION_DAYS, FIRING_RETENTION_DAYS_RANGE)
             or DEFAULT_FIRING_RETENTION_DAYS,
             email_allowed_private_cidrs=_private_cidrs(ctx),
+            rate_limits=_rate_limits(ctx),
         )
+
+
+def _rate_limits(ctx: _Context) -> RateLimits:
+    windows = RATE_LIMIT_WINDOW_SECONDS_CHOICES
+    window = ctx.integer(CTX_RATE_LIMIT_WINDOW_SECONDS, (windows[0], windows[-1]))
+    if window is not None and window not in windows:
+        choices = ", ".join(map(str, windows))
+        raise ConfigError(f"{CTX_RATE_LIMIT_WINDOW_SECONDS} must be one of {choices} (WAF's windows), not {window}")
+    return RateLimits(
+        window_seconds=window or DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
+        per_token=ctx.integer(CTX_RATE_LIMIT_PER_TOKEN, RATE_LIMIT_RANGE) or DEFAULT_RATE_LIMIT_PER_TOKEN,
+        per_address=ctx.integer(CTX_RATE_LIMIT_PER_ADDRESS, RATE_LIMIT_RANGE) or DEFAULT_RATE_LIMIT_PER_ADDRESS,
+        github_per_address=ctx.integer(CTX_GITHUB_RATE_LIMIT_PER_ADDRESS, RATE_LIMIT_RANGE)
+        or DEFAULT_GITHUB_RATE_LIMIT_PER_ADDRESS,
+    )
 
 
 def _private_cidrs(ctx: _Context) -> tuple[str, ...]:

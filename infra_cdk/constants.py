@@ -269,6 +269,15 @@ RETENTION_MAX_EVENT_AGE = Duration.hours(6)
 API_STAGE_NAME = "prod"
 API_THROTTLE_RATE = 100  # stage defaults, per method: requests per second and burst
 API_THROTTLE_BURST = 200
+# Per-caller limits: WAF rate-based rules in front of the stage's shared buckets (infra_cdk/functions/api.py,
+# docs/deploy.md "Rate limits"). Requests per evaluation window, counted per token on /v1, per source address on
+# every other route but GitHub's, and per source address on GitHub's (its deliveries share GitHub's addresses).
+RATE_LIMIT_WINDOW_SECONDS_CHOICES = (60, 120, 300, 600)  # what WAF accepts
+RATE_LIMIT_RANGE = (10, 2_000_000_000)  # what WAF accepts
+DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60
+DEFAULT_RATE_LIMIT_PER_TOKEN = 600  # 10 requests a second, a tenth of the /v1 method's stage rate
+DEFAULT_RATE_LIMIT_PER_ADDRESS = 1200  # 20 a second: webhook senders and offices share addresses
+DEFAULT_GITHUB_RATE_LIMIT_PER_ADDRESS = 3000  # 50 a second, half the route's stage rate (docs/deploy.md)
 HEALTH_PATH = "/health"
 V1_PROXY_PATH = "/v1/{proxy+}"
 # The webhook function reads event.path; the greedy parameter's name is the contract's (docs/architecture.md), the
@@ -314,6 +323,10 @@ CTX_GITHUB_API_URL = "githubApiUrl"
 CTX_GITHUB_WEBHOOK_SECRET_ARN = "githubWebhookSecretArn"  # noqa: S105
 CTX_GITHUB_APP_PRIVATE_KEY_SECRET_ARN = "githubAppPrivateKeySecretArn"  # noqa: S105
 CTX_EMAIL_ALLOWED_PRIVATE_CIDRS = "emailAllowedPrivateCidrs"
+CTX_RATE_LIMIT_WINDOW_SECONDS = "rateLimitWindowSeconds"
+CTX_RATE_LIMIT_PER_TOKEN = "rateLimitPerToken"  # noqa: S105
+CTX_RATE_LIMIT_PER_ADDRESS = "rateLimitPerAddress"
+CTX_GITHUB_RATE_LIMIT_PER_ADDRESS = "githubRateLimitPerAddress"
 # Their defaults.
 DEFAULT_WORKFLOW_ENGINE_URL = "http://workflow-engine.internal:8002"
 DEFAULT_DISPATCH_MAX_CONCURRENCY = 10  # concurrent dispatch invocations, each up to 10 engine calls at once

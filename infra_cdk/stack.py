@@ -91,7 +91,7 @@ class WorkflowSchedulerStack(Stack):
     def _add_trigger_functions(self) -> None:
         """The functions where firings come in, and the wiring between them (no construct takes another's)."""
         self.cron = CronSchedules(self, CRON_ID, shared=self.shared)
-        self.api = Api(self, API_ID, shared=self.shared)
+        self.api = Api(self, API_ID, shared=self.shared, rate_limits=self.config.rate_limits)
         self.cron.grant_manage(self.api.function)  # cron triggers' schedules, created, updated and deleted at deploy
         self.webhooks = Webhooks(
             self, WEBHOOKS_ID, shared=self.shared, max_body_bytes=self.config.webhook_max_body_bytes

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from aws_cdk import aws_apigateway, aws_lambda, aws_logs, aws_secretsmanager, aws_wafv2
 from constructs import Construct
 
 from infra_cdk import nag
+from infra_cdk.config import RateLimits
 from infra_cdk.constants import (
     API_BINARY_MEDIA_TYPES,
     API_FUNCTION,
@@ -19,6 +22,7 @@ from infra_cdk.constants import (
     API_THROTTLE_RATE,
     API_TIMEOUT,
     ENV_JWT_SECRET_ARN,
+    GITHUB_WEBHOOK_PATH,
     HEALTH_PATH,
     JWT_SECRET_LENGTH,
     LOG_RETENTION,
@@ -65,9 +69,46 @@ _GATEWAY_RESPONSES = [
 _MANAGED_RULE_GROUPS = ["AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet"]
 
 
+# Per-caller limits (docs/deploy.md "Rate limits"): rate-based rules, each answering with its own 429 body.
+TOO_MANY_REQUESTS = 429
+# Counted by the Authorization header as sent (a request without one is not counted by this key).
+_BY_TOKEN = [
+    aws_wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
+        header=aws_wafv2.CfnWebACL.RateLimitHeaderProperty(
+            name="Authorization",
+            text_transformations=[aws_wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+        )
+    )
+]
+# None: by source address, the caller's own: the API has no CloudFront or proxy in front that would replace it.
+_BY_ADDRESS = None
+
+
+class _RateRule(NamedTuple):
+    name: str
+    limit: int
+    keys: list[aws_wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty] | None  # what is counted
+    scope: aws_wafv2.CfnWebACL.StatementProperty  # which requests
+    who: str  # whose requests are over the limit, for the answer
+
+
+_V1_PREFIX = V1_PROXY_PATH.removesuffix("{proxy+}")
+# Matched on the path after URL decoding and path normalization (a "//" or "%76" cannot slip past a rule), with or
+# without the stage in front: WAF sees "/prod/v1/..." on the execute-api URL, "/v1/..." on a custom domain.
+_PATH_TRANSFORMATIONS = ("URL_DECODE", "NORMALIZE_PATH")
+
+
+def _path_pattern(path: str, *, prefix: bool) -> str:
+    """The regular expression of ``path`` (a prefix, or the whole path with an optional trailing slash)."""
+    return f"^(/{re.escape(API_STAGE_NAME)})?{re.escape(path)}{'' if prefix else '/?$'}"
+
+
 class Api(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, rate_limits: RateLimits
+    ) -> None:
         super().__init__(scope, construct_id)
+        self._rate_limits = rate_limits
         self.jwt_secret = self._jwt_secret()
 
         self.function = ServiceFunction(
@@ -197,31 +238,53 @@ class Api(Construct):
             )
 
     def _add_web_acl(self) -> None:
-        def visibility(metric: str) -> aws_wafv2.CfnWebACL.VisibilityConfigProperty:
-            return aws_wafv2.CfnWebACL.VisibilityConfigProperty(
-                cloud_watch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True
+        managed = [
+            aws_wafv2.CfnWebACL.RuleProperty(
+                name=group,
+                priority=priority,
+                statement=aws_wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=aws_wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=group
+                    )
+                ),
+                override_action=aws_wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                visibility_config=_visibility(group),
             )
-
+            for priority, group in enumerate(_MANAGED_RULE_GROUPS)
+        ]
+        limits = self._rate_limits
+        v1 = _path_match(_path_pattern(_V1_PREFIX, prefix=True))
+        github = _path_match(_path_pattern(GITHUB_WEBHOOK_PATH, prefix=False))
+        # The first rule that blocks answers; a request it blocks is not counted by the rules after it.
+        rate_rules = [
+            # A tenant's calls, by their bearer token (the function verifies it; an invalid one is counted too).
+            _RateRule("RateLimitPerToken", limits.per_token, _BY_TOKEN, v1, "with this token"),
+            # Everything but GitHub's deliveries by source address: anonymous webhook senders, /health, /v1 calls
+            # without a token, and a caller spreading its calls over many tokens.
+            _RateRule("RateLimitPerAddress", limits.per_address, _BY_ADDRESS, _not(github), "from this address"),
+            # GitHub delivers every installation's events from a few addresses of its own: a limit of their own.
+            _RateRule("GithubRateLimitPerAddress", limits.github_per_address, _BY_ADDRESS, github, "from this address"),
+        ]
         web_acl = aws_wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
             default_action=aws_wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=visibility(f"{SERVICE_NAME}-api"),
-            rules=[
-                aws_wafv2.CfnWebACL.RuleProperty(
-                    name=group,
-                    priority=priority,
-                    statement=aws_wafv2.CfnWebACL.StatementProperty(
-                        managed_rule_group_statement=aws_wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                            vendor_name="AWS", name=group
-                        )
+            visibility_config=_visibility(f"{SERVICE_NAME}-api"),
+            rules=managed + [self._rate_rule(len(managed) + index, rule) for index, rule in enumerate(rate_rules)],
+            custom_response_bodies={
+                rule.name: aws_wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON",
+                    content=json.dumps(
+                        {
+                            "error": "too_many_requests",
+                            "message": f"more than {rule.limit} requests in {limits.window_seconds} seconds "
+                            f"{rule.who}: retry after {limits.window_seconds} seconds",
+                        }
                     ),
-                    override_action=aws_wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                    visibility_config=visibility(group),
                 )
-                for priority, group in enumerate(_MANAGED_RULE_GROUPS)
-            ],
+                for rule in rate_rules
+            },
         )
         aws_wafv2.CfnWebACLAssociation(
             self,
@@ -229,3 +292,58 @@ class Api(Construct):
             resource_arn=self.rest_api.deployment_stage.stage_arn,
             web_acl_arn=web_acl.attr_arn,
         )
+
+    def _rate_rule(self, priority: int, rule: _RateRule) -> aws_wafv2.CfnWebACL.RuleProperty:
+        """Blocks what is over the rule's limit in the window with a 429, the rule's body and a Retry-After of the
+        window: a caller that waits that long is below the limit again."""
+        window = self._rate_limits.window_seconds
+        return aws_wafv2.CfnWebACL.RuleProperty(
+            name=rule.name,
+            priority=priority,
+            statement=aws_wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=aws_wafv2.CfnWebACL.RateBasedStatementProperty(
+                    aggregate_key_type="CUSTOM_KEYS" if rule.keys else "IP",
+                    custom_keys=rule.keys,
+                    limit=rule.limit,
+                    evaluation_window_sec=window,
+                    scope_down_statement=rule.scope,
+                )
+            ),
+            action=aws_wafv2.CfnWebACL.RuleActionProperty(
+                block=aws_wafv2.CfnWebACL.BlockActionProperty(
+                    custom_response=aws_wafv2.CfnWebACL.CustomResponseProperty(
+                        response_code=TOO_MANY_REQUESTS,
+                        custom_response_body_key=rule.name,
+                        response_headers=[
+                            aws_wafv2.CfnWebACL.CustomHTTPHeaderProperty(name="Retry-After", value=str(window))
+                        ],
+                    )
+                )
+            ),
+            visibility_config=_visibility(rule.name),
+        )
+
+
+def _visibility(metric: str) -> aws_wafv2.CfnWebACL.VisibilityConfigProperty:
+    return aws_wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True
+    )
+
+
+def _path_match(pattern: str) -> aws_wafv2.CfnWebACL.StatementProperty:
+    return aws_wafv2.CfnWebACL.StatementProperty(
+        regex_match_statement=aws_wafv2.CfnWebACL.RegexMatchStatementProperty(
+            field_to_match=aws_wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            regex_string=pattern,
+            text_transformations=[
+                aws_wafv2.CfnWebACL.TextTransformationProperty(priority=priority, type=transformation)
+                for priority, transformation in enumerate(_PATH_TRANSFORMATIONS)
+            ],
+        )
+    )
+
+
+def _not(statement: aws_wafv2.CfnWebACL.StatementProperty) -> aws_wafv2.CfnWebACL.StatementProperty:
+    return aws_wafv2.CfnWebACL.StatementProperty(
+        not_statement=aws_wafv2.CfnWebACL.NotStatementProperty(statement=statement)
+    )

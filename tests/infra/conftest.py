@@ -43,6 +43,10 @@ OPTIONS = {
     constants.CTX_GITHUB_APP_ID: "4242",
     constants.CTX_GITHUB_API_URL: "https://github.example.com/api/v3/",
     constants.CTX_EMAIL_ALLOWED_PRIVATE_CIDRS: "10.20.0.0/16, fd12:3456::/48",
+    constants.CTX_RATE_LIMIT_WINDOW_SECONDS: "300",
+    constants.CTX_RATE_LIMIT_PER_TOKEN: "1500",
+    constants.CTX_RATE_LIMIT_PER_ADDRESS: "4000",
+    constants.CTX_GITHUB_RATE_LIMIT_PER_ADDRESS: "20000",
 }
 # Options that replace resources of the default app (the GitHub App's secrets, imported instead of created): checked
 # on their own construct (tests/infra/test_github.py), so that this app keeps every resource of the default one.
