@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_scheduler.domain import errors
@@ -60,25 +60,46 @@ _WHEN: dict[int, str] = {
     403: "the trigger asks for confirmation and the call did not confirm",
     404: "no such workflow deployed for the caller (or no such trigger)",
     409: "conflict: the workflow id or webhook path belongs to another workflow, or the workflow is paused",
-    413: "the request body is too large",
+    413: "the request body is too large for the function",
     415: "the body is not JSON (send Content-Type: application/json)",
     422: "the request is invalid; problems lists every problem with its field",
     503: "a backing service is unavailable; retry later",
 }
 
 
+# What the deployed stack answers on every route before any function runs (infra_cdk/functions/api.py: the WAF's
+# rules and API Gateway's gateway responses, all in the error shape; docs/deploy.md "Rate limits").
+_BEFORE_THE_FUNCTION: dict[int, str] = {
+    403: "the WAF's managed rules blocked the request (error forbidden)",
+    413: "the request body is over API Gateway's 10 MB (error payload_too_large)",
+    429: "too many requests: over a per-caller rate limit of the WAF (error too_many_requests, with Retry-After)"
+    " or over the stage's throttling (error throttled)",
+}
+_RETRY_AFTER: OpenAPIResponseHeader = {
+    "description": "seconds to wait before retrying: the rate limits' window (sent with too_many_requests)",
+    "schema": {"type": "integer"},
+}
+
+
 def documented(
     ok: str, view: type[BaseModel], *statuses: int, links: dict[str, Any] | None = None
 ) -> dict[int, OpenAPIResponse]:
-    """The OpenAPI responses of a route: its 200 (``view``, with its links) and the error statuses it can answer."""
+    """The OpenAPI responses of a route: its 200 (``view``, with its links), the error statuses it can answer, and
+    those the stack answers before it runs."""
     success: OpenAPIResponse = {"description": ok, "content": {content_types.APPLICATION_JSON: {"model": view}}}
     if links:
         success["links"] = links
     out: dict[int, OpenAPIResponse] = {200: success}
-    for status in sorted(statuses):
-        out[status] = {"description": _WHEN[status], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
+    for status in sorted({*statuses, *_BEFORE_THE_FUNCTION}):
+        causes = [_WHEN[status]] if status in statuses else []
+        causes += [_BEFORE_THE_FUNCTION[status]] if status in _BEFORE_THE_FUNCTION else []
+        out[status] = {
+            "description": "; or ".join(causes),
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
     if 401 in out:
         out[401]["headers"] = {"WWW-Authenticate": {"description": BEARER_CHALLENGE, "schema": {"type": "string"}}}
+    out[429]["headers"] = {"Retry-After": _RETRY_AFTER}
     return out
 
 
