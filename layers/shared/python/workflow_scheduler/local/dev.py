@@ -45,7 +45,7 @@ from workflow_scheduler.local.isolation import isolate_invocations
 from workflow_scheduler.local.periodic import every
 from workflow_scheduler.local.queue_poller import QueuePoller
 from workflow_scheduler.local.routes import Route, active_routes
-from workflow_scheduler.local.scheduler_emulator import SchedulerApi, SchedulerEmulator
+from workflow_scheduler.local.scheduler_emulator import ADVANCE_PATH, SchedulerApi, SchedulerEmulator
 
 DATABASE_NAME = "workflow_scheduler"
 DEFAULT_REGION = "us-east-1"
@@ -188,6 +188,7 @@ def _start(stack: contextlib.ExitStack, budget: StopBudget, host: str, port: int
     schedules_changed = threading.Event()
     gateway = Gateway(routes, _route_handlers(routes, schedules_changed), mounts, domain_name=authority)
     workers = _Workers(gateway, environment, schedules_changed)
+    gateway.mount(workers.scheduler.handle)
     server.serve(gateway)
 
     state.save_environment(environment, base_url)
@@ -276,7 +277,7 @@ class _Workers:
         }
         self._email_every = float(environment["EMAIL_CHECK_INTERVAL"])
         self._email = _local(EMAIL_POLLER_FUNCTION) if EMAIL_POLLER_FUNCTION in function_names() else None
-        self._emulator = SchedulerEmulator(
+        self.scheduler = SchedulerEmulator(
             SchedulerApi(aws.scheduler(), environment["SCHEDULE_GROUP_NAME"]),
             {environment["CRON_FUNCTION_ARN"]: _local(CRON_FUNCTION)},
             gateway.function_lock(CRON_FUNCTION),
@@ -293,11 +294,11 @@ class _Workers:
 
     def start(self) -> dict[str, Callable[[], object]]:
         """Start them (once the gateway serves the engine stub the functions may call); their stop steps."""
-        stops: dict[str, Callable[[], object]] = {"the scheduler emulator": self._emulator.stop}
+        stops: dict[str, Callable[[], object]] = {"the scheduler emulator": self.scheduler.stop}
         for function, poller in self._pollers.items():
             stops[f"the {function} poller"] = poller.stop
             poller.start()
-        self._emulator.start()
+        self.scheduler.start()
         if self._email is not None:
             stops["the e-mail poller"] = every(self._email_every, EMAIL_POLLER_FUNCTION, self._email, {})
         return stops
@@ -564,7 +565,8 @@ def _banner(
         f"  engine      {engine}",
         *([f"  dispatch    queue -> dispatch: {retries}"] if dispatching else []),
         *([f"  github      {github}"] if github else []),
-        f"  schedules   group {environment['SCHEDULE_GROUP_NAME']} -> cron (scheduler emulator)",
+        f"  schedules   group {environment['SCHEDULE_GROUP_NAME']} -> cron (scheduler emulator;"
+        f" POST {base_url}{ADVANCE_PATH} moves its time ahead)",
         f"  e-mail      email_poller every {environment['EMAIL_CHECK_INTERVAL']} s (EMAIL_CHECK_INTERVAL);"
         f" service mailbox {os.environ.get('IMAP_SERVER') or 'none (IMAP_SERVER, EMAIL_USER, EMAIL_PASSWORD)'}",
         f"  aws         {environment['AWS_ENDPOINT_URL']}",

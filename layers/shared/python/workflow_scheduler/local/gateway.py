@@ -128,13 +128,17 @@ class Gateway:
     ) -> None:
         self._routes = routes
         self._handlers = handlers
-        self._mounts = mounts
+        self._mounts = list(mounts)
         self._domain_name = domain_name
         # One invocation at a time per function, as one Lambda instance of it would (in AWS each function has
         # its own instances): a slow deploy does not hold up a webhook. Mounted endpoints take no lock, so a
         # function may call them.
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    def mount(self, endpoint: Mount) -> None:
+        """Serve another local endpoint beside the routes (one that needs a function's lock, say)."""
+        self._mounts.append(endpoint)
 
     def function_lock(self, function: str) -> threading.Lock:
         """Held while ``function`` runs; the other local event sources (dispatch poller, scheduler) take it too."""

@@ -12,6 +12,10 @@ nothing fires from before the emulator started. Each schedule is evaluated on it
 split expression both fire a minute they share: the cron function makes them one execution. Right before a
 minute fires the schedule is read again, so a schedule deleted or disabled since the last look never fires. A
 function error is logged and the same event is tried once more (Lambda retries failed asynchronous invocations).
+
+Its time may be moved ahead (``advance_to``, ``POST /_local/scheduler/advance`` on the local gateway), so that a
+developer or a test sees a minute fire without waiting for it: every schedule that exists then fires the minutes in
+between at once, in order (as after a busy spell), and time runs on from there, as far ahead of the machine's clock.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from workflow_scheduler.domain.triggers.cron.errors import CronError
 from workflow_scheduler.domain.triggers.cron.evaluate import iter_fire_times
 from workflow_scheduler.domain.triggers.cron.schedules import SCHEDULE_ARN, SCHEDULED_TIME
+from workflow_scheduler.local.gateway import LocalRequest, LocalResponse, json_response
 from workflow_scheduler.local.invoke import LocalContext
 
 if TYPE_CHECKING:
@@ -41,7 +47,10 @@ if TYPE_CHECKING:
 EXECUTION_ID = "<aws.scheduler.execution-id>"
 ATTEMPT_NUMBER = "<aws.scheduler.attempt-number>"
 DEFAULT_MAX_EVENT_AGE_SECONDS = 86400  # the Scheduler API's default RetryPolicy
+ADVANCE_PATH = "/_local/scheduler/advance"
+ADVANCE_WAIT_SECONDS = 60.0  # the minutes in between fire one by one, each a cron function invocation
 _ERROR_PAUSE_SECONDS = 2.0
+_TARGET = "scheduler emulator"  # who answered, in the access log
 
 log = logging.getLogger("local.scheduler")
 
@@ -157,6 +166,10 @@ class SchedulerEmulator:
         self._refresh = timedelta(seconds=refresh_seconds)
         self._retry_seconds = retry_seconds
         self._wake = wake or threading.Event()
+        self._ahead = timedelta(0)  # how far its time runs ahead of the clock (advance_to)
+        self._advance_to: datetime | None = None  # asked for, applied by the thread
+        self._fired_through: datetime | None = None  # every minute due up to this time has fired
+        self._ticked = threading.Condition()
         self._started = clock()
         self._next_refresh = self._started
         self._tracked: dict[str, _Tracked] = {}
@@ -176,6 +189,45 @@ class SchedulerEmulator:
             self._thread.join()
             self._thread = None
 
+    def now(self) -> datetime:
+        """Its time: the clock's, plus how far ``advance_to`` moved it ahead."""
+        return self._clock() + self._ahead
+
+    def advance_to(self, moment: datetime, timeout: float = ADVANCE_WAIT_SECONDS) -> bool:
+        """Move its time ahead to ``moment`` (never back) and wait until every minute due by then has fired.
+
+        The running thread does it: it reads the group first, so a schedule made before this call fires the minutes
+        in between too. False when that did not happen within ``timeout`` seconds.
+        """
+        with self._ticked:
+            self._advance_to = max(moment, self._advance_to or moment)
+            self._wake.set()
+            done = self._ticked.wait_for(
+                lambda: self._fired_through is not None and self._fired_through >= moment, timeout
+            )
+        return bool(done)
+
+    def handle(self, request: LocalRequest) -> LocalResponse | None:
+        """``POST /_local/scheduler/advance`` with ``{"to": "2026-11-29T09:01:00Z"}``: ``advance_to`` over HTTP."""
+        if request.path != ADVANCE_PATH or request.method != "POST":
+            return None
+        try:
+            body = json.loads(request.body or b"")
+            moment = datetime.fromisoformat(body["to"]) if isinstance(body, dict) else None
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            message = 'the body must be {"to": TIME}, an ISO 8601 time with its offset (e.g. 2026-11-29T09:01:00Z)'
+            return json_response(
+                HTTPStatus.UNPROCESSABLE_ENTITY, {"error": "validation_error", "message": message}, _TARGET
+            )
+        if not self.advance_to(moment):
+            message = (
+                f"the minutes up to {scheduled_time_text(moment)} did not fire within {ADVANCE_WAIT_SECONDS:.0f} s"
+            )
+            return json_response(HTTPStatus.GATEWAY_TIMEOUT, {"error": "timeout", "message": message}, _TARGET)
+        return json_response(HTTPStatus.OK, {"now": self.now().isoformat()}, _TARGET)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -188,17 +240,31 @@ class SchedulerEmulator:
                 seconds = _ERROR_PAUSE_SECONDS
             if self._wake.wait(seconds):
                 self._wake.clear()
-                self._next_refresh = self._clock()
+                self._next_refresh = self.now()
 
     def tick(self) -> float:
         """Re-read the schedules when that is due, fire every minute that is due; seconds until there is more to do."""
-        now = self._clock()
+        self._advance()
+        now = self.now()
         if now >= self._next_refresh:
             self.refresh()
             self._next_refresh = now + self._refresh
         self._fire_due(now)
+        with self._ticked:
+            self._fired_through = now
+            self._ticked.notify_all()
         wake_at = min((t.due for t in self._tracked.values() if t.due is not None), default=self._next_refresh)
-        return max((min(wake_at, self._next_refresh) - self._clock()).total_seconds(), 0.0)
+        return max((min(wake_at, self._next_refresh) - self.now()).total_seconds(), 0.0)
+
+    def _advance(self) -> None:
+        """Apply what ``advance_to`` asked for, once the group was read at the time it had until now."""
+        with self._ticked:
+            moment, self._advance_to = self._advance_to, None
+        if moment is None:
+            return
+        self.refresh()
+        self._ahead = max(self._ahead, moment - self._clock())
+        self._next_refresh = self.now()
 
     def refresh(self) -> None:
         """Follow the group: forget deleted schedules, read those that are new or were modified."""
@@ -215,12 +281,13 @@ class SchedulerEmulator:
         if schedule is None:
             self._tracked.pop(name, None)
             return None
-        after = max(self._started, schedule.created)
         previous = self._tracked.get(name)
-        if previous is not None:
-            after = max(after, previous.after)
+        if previous is None:  # the group's times are the clock's; its own runs ahead after advance_to
+            after = max(self._started, schedule.created + self._ahead)
+        else:
+            after = previous.after
             if previous.schedule.timing != schedule.timing:
-                after = max(after, schedule.modified)
+                after = max(after, schedule.modified + self._ahead)
         tracked = _Tracked(schedule, after, self._next_time(schedule, after))
         self._tracked[name] = tracked
         return tracked
