@@ -6,25 +6,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.local_system import LocalSystem, start_system
+from tests.e2e.local_system import LocalSystem
 from workflow_scheduler.domain.json_limits import MAX_JSON_DEPTH
 
 pytestmark = pytest.mark.e2e
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    local = start_system(tmp_path_factory.mktemp("delivery") / "state")
-    yield local
-    assert local.stop() == 0, local.output()
 
 
 @pytest.fixture(scope="module")

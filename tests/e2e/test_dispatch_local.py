@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -55,13 +54,6 @@ def executions(system: LocalSystem, execution_id: str, timeout: float = 10) -> l
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    local = start_system(tmp_path_factory.mktemp("dispatch") / "state")
-    yield local
-    assert local.stop() == 0, local.output()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
 import pytest
 import requests
 
-from tests.e2e.local_system import LocalSystem, start_system
+from tests.e2e.local_system import LocalSystem
 
 pytestmark = pytest.mark.e2e
 
@@ -39,13 +38,6 @@ class Answer:
         assert isinstance(payload, dict) and set(payload) >= {"error", "message"}, payload
         assert isinstance(payload["error"], str) and isinstance(payload["message"], str) and payload["message"]
         return payload
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    local = start_system(tmp_path_factory.mktemp("gateway") / "state")
-    yield local
-    assert local.stop() == 0, local.output()
 
 
 def connect(system: LocalSystem) -> socket.socket:

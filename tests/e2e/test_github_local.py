@@ -1,8 +1,8 @@
 """GitHub App deliveries on the local system (``make dev``): signed over HTTP to ``/webhooks/github``, routed in-process
 from the github events queue, fired at the engine stub.
 
-Two systems, each on a database of its own: one with the App's credentials and ``GITHUB_API_URL`` pointing at a fake
-GitHub on loopback (``tests/support/fake_github.py``), one without credentials.
+Two systems: one of its own with the App's credentials and ``GITHUB_API_URL`` pointing at a fake GitHub on loopback
+(``tests/support/fake_github.py``), and the one the e2e modules share, which has no App credentials.
 """
 
 from __future__ import annotations
@@ -46,16 +46,10 @@ def github() -> Iterator[FakeGithub]:
         yield fake
 
 
-def _system(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[LocalSystem]:
-    with new_database() as database:
-        local = start_system(tmp_path_factory.mktemp("github") / "state", DATABASE_URL=database, **env)
-        try:
-            # An operator's step: alice may use the installation (without it her deploys are refused).
-            linked = local.cli("github", "link", str(INSTALLATION), "--owner", "alice")
-            assert linked.returncode == 0, linked.stderr
-            yield local
-        finally:
-            assert local.stop() == 0, local.output()
+def link(system: LocalSystem) -> None:
+    """An operator's step: alice may use the installation (without it her deploys are refused)."""
+    linked = system.cli("github", "link", str(INSTALLATION), "--owner", "alice")
+    assert linked.returncode == 0, linked.stderr
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +59,20 @@ def with_app(tmp_path_factory: pytest.TempPathFactory, github: FakeGithub) -> It
         "GITHUB_APP_PRIVATE_KEY": APP_PRIVATE_KEY,
         "GITHUB_API_URL": github.url,
     }
-    yield from _system(tmp_path_factory, **credentials)
+    with new_database() as database:
+        local = start_system(tmp_path_factory.mktemp("github") / "state", DATABASE_URL=database, **credentials)
+        try:
+            link(local)
+            yield local
+        finally:
+            assert local.stop() == 0, local.output()
 
 
 @pytest.fixture(scope="module")
-def without_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    yield from _system(tmp_path_factory, GITHUB_APP_ID="", GITHUB_APP_PRIVATE_KEY="")
+def without_app(system: LocalSystem) -> LocalSystem:
+    assert "no App credentials" in system.output()
+    link(system)
+    return system
 
 
 def headers(system: LocalSystem) -> dict[str, str]:

@@ -6,23 +6,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
-from tests.e2e.local_system import LocalSystem, start_system
+from tests.e2e.local_system import LocalSystem
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory, fresh_database: str) -> Iterator[LocalSystem]:
-    local = start_system(tmp_path_factory.mktemp("bounded") / "state", DATABASE_URL=fresh_database)
-    yield local
-    assert local.stop() == 0, local.output()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""The local system on its embedded defaults (pgserver, moto, engine stub), over HTTP and through the CLI."""
+"""The local system on its embedded defaults (pgserver, moto, engine stub), over HTTP and through the CLI.
+
+The system is the one the e2e modules share (tests/e2e/conftest.py), which also checks that it stops cleanly."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import jwt
 import pytest
 import requests
 
-from tests.e2e.local_system import LocalSystem, postmaster_running, start_system
+from tests.e2e.local_system import LocalSystem
 from workflow_scheduler.local.apigw import rest_event
 from workflow_scheduler.local.state import LOCAL_AUDIENCE, LOCAL_ISSUER
 
@@ -27,16 +29,6 @@ SPEC: dict[str, Any] = {
         {"id": "hook", "node_type": "TRIGGER_NODE", "subtype": "TRIGGER_WEBHOOK", "parameters": {"methods": ["POST"]}},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    local = start_system(tmp_path_factory.mktemp("e2e") / "state")
-    yield local
-    status = local.stop()
-    assert status == 0, local.output()
-    assert not (local.state_dir / "dev.json").exists(), "the running system's environment is left behind"
-    assert not postmaster_running(local.state_dir), "PostgreSQL is still running"
 
 
 @pytest.fixture(scope="module")
@@ -79,21 +71,28 @@ def test_each_request_is_logged_on_one_line(system: LocalSystem) -> None:
 
 def test_engine_stub_records_execute_calls(system: LocalSystem) -> None:
     executions = f"{system.base_url}/_local/executions"
-    assert requests.get(executions, timeout=10).json() == {"executions": []}
-    body = {"execution_id": "e-1", "workflow_id": "wf-1", "trigger": {"type": "manual"}, "triggered_at": "now"}
+    workflow_id = new_id()  # the system is shared: this test's calls are those of its own workflow
+
+    def recorded() -> list[dict[str, Any]]:
+        listed = requests.get(executions, timeout=10).json()["executions"]
+        return [call for call in listed if call["workflow_id"] == workflow_id]
+
+    assert recorded() == []
+    body = {"execution_id": "e-1", "workflow_id": workflow_id, "trigger": {"type": "manual"}, "triggered_at": "now"}
     engine = system.running_environment()["WORKFLOW_ENGINE_URL"]
     for call in (body, {**body, "execution_id": "e-2"}):
         response = requests.post(
-            f"{engine}/v1/workflows/wf-1/execute",
+            f"{engine}/v1/workflows/{workflow_id}/execute",
             json=call,
             headers={"Idempotency-Key": str(call["execution_id"])},
             timeout=10,
         )
         assert response.status_code == 202
         assert response.json() == {"execution_id": call["execution_id"], "status": "accepted"}
-    assert requests.get(executions, timeout=10).json() == {"executions": [body, {**body, "execution_id": "e-2"}]}
-    assert requests.delete(executions, timeout=10).status_code == 200
-    assert requests.get(executions, timeout=10).json() == {"executions": []}
+    assert recorded() == [body, {**body, "execution_id": "e-2"}]
+    cleared = requests.delete(executions, timeout=10)
+    assert cleared.status_code == 200 and cleared.json()["cleared"] >= 2
+    assert recorded() == []
 
 
 def test_deployment_life_cycle(system: LocalSystem, alice: dict[str, str]) -> None:

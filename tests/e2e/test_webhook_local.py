@@ -9,27 +9,18 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.e2e.local_system import LocalSystem, start_system
+from tests.e2e.local_system import LocalSystem
 
 pytestmark = pytest.mark.e2e
 
 SIGNING_SECRET = "whsec-e2e-7"
 PASSWORD = "pw-e2e-3"
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory, fresh_database: str) -> Iterator[LocalSystem]:
-    # The shared PostgreSQL rather than an embedded one: nothing of this test depends on it, and it stops faster.
-    local = start_system(tmp_path_factory.mktemp("manners") / "state", DATABASE_URL=fresh_database)
-    yield local
-    assert local.stop() == 0, local.output()
 
 
 @pytest.fixture(scope="module")
