@@ -114,7 +114,7 @@ def system(stack: Stack) -> Iterator[System]:
         for name, value in {
             "WORKFLOW_ENGINE_URL": engine.url,
             "DISPATCH_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-            "DISPATCH_BACKOFF_BASE_SECONDS": "1",
+            "DISPATCH_BACKOFF_BASE_SECONDS": "0",  # a failed attempt comes back at once: where it ends up is tested
             "DISPATCH_BACKOFF_MAX_SECONDS": "1",
         }.items():
             stack.env.setenv(name, value)
