@@ -81,8 +81,7 @@ def loaded() -> Iterator[Loaded]:
         started = time.monotonic()
         clone_workflows(url, 0, WORKFLOWS)
         # No claims: no request path reads them (a claim is an insert on its key).
-        add_firings(url, FIRINGS_PER_TRIGGER, days=20, claims=False)
-        add_firings(url, LONG_HISTORY, days=20, workflow_like=BUSY, claims=False)
+        add_firings(url, FIRINGS_PER_TRIGGER, days=20, claims=False, more={BUSY: LONG_HISTORY})
         settle(url)
         print(f"loaded in {time.monotonic() - started:.1f} s")
         patch.setattr(Session, "execute", recording)

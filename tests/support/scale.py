@@ -8,7 +8,7 @@ hash the configuration, which here differs by the workflow id alone). Firings ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,17 +98,25 @@ def ensure_months(url: str, days: int, now: datetime | None = None) -> None:
         database.close()
 
 
-def add_firings(url: str, per_trigger: int, days: int, workflow_like: str = "scale-%", *, claims: bool = True) -> None:
+def add_firings(
+    url: str,
+    per_trigger: int,
+    days: int,
+    workflow_like: str = "scale-%",
+    *,
+    claims: bool = True,
+    more: Mapping[str, int] | None = None,
+) -> None:
     """``per_trigger`` firings of every trigger of the matching workflows over the last ``days`` days: nine in ten
     accepted and dispatched (with their claims, unless ``claims`` is False), one in ten refused, as the firing store
-    records them.
+    records them. ``more`` adds, in the same load, that many firings per trigger of the workflows matching each of its
+    patterns (a long history for some): one pass over the partitions, where a second call would index them again.
 
     Loaded as bulk loads are fast: generated into a staging table; then each month's partition is detached, filled
     without its indexes and attached again (which builds them by sorting), and the claims' indexes are dropped and
     built again the same way. Ten million firings take minutes instead of a quarter of an hour.
     """
     ensure_months(url, days + 1)
-    params = {"n": per_trigger, "days": days, "like": workflow_like}
     database = Database(url)
     try:
         months = [(p.name, p.start, p.end) for p in PostgresHistoryPartitions(database).partitions()]
@@ -116,29 +124,36 @@ def add_firings(url: str, per_trigger: int, days: int, workflow_like: str = "sca
         database.close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE UNLOGGED TABLE {_STAGE} (LIKE trigger_events INCLUDING DEFAULTS)")
-        conn.execute(
-            f"INSERT INTO {_STAGE} (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
-            " detail, fired_at, updated_at, claimed, attempts, latency_ms, dispatched_at)"
-            " SELECT t.workflow_id, t.trigger_id, t.trigger_type, t.version,"
-            # Unique across loads too (the transaction id): a claim per execution id.
-            " 'exec_' || md5(t.workflow_id || '/' || t.trigger_id || '/' || j || '/' || txid_current())::uuid,"
-            " CASE WHEN j %% 10 = 0 THEN 'refused' ELSE 'dispatched' END,"
-            " CASE WHEN j %% 10 = 0 THEN 'the workflow is paused' END,"
-            " jsonb_build_object('data_keys', jsonb_build_array('body', 'headers', 'method', 'path', 'query'),"
-            " 'status_code', 202), f.at, f.at + interval '80 milliseconds', j %% 10 <> 0, 1, 40 + j, f.at"
-            " FROM trigger_index t, generate_series(1, %(n)s::int) j,"
-            # Spread over the days by a hash of the row (a lateral random() would be drawn once for all).
-            " LATERAL (SELECT now() - interval '1 minute' - %(days)s::int * interval '1 day'"
-            " * ((hashtext(t.workflow_id || t.trigger_id || j) & 1048575) / 1048576.0) AS at) f"
-            " WHERE t.workflow_id LIKE %(like)s",
-            params,
-        )
+        for like, count in [(workflow_like, per_trigger), *(more or {}).items()]:
+            _stage_firings(conn, {"n": count, "days": days, "like": like})
         for name, start, end in months:
             _refill_month(conn, name, start, end)
         if claims:
             with _indexes_rebuilt(conn, "trigger_claims"):
                 conn.execute(f"INSERT INTO trigger_claims SELECT execution_id, fired_at FROM {_STAGE} WHERE claimed")
         conn.execute(f"DROP TABLE {_STAGE}")
+
+
+def _stage_firings(conn: psycopg.Connection[Any], params: dict[str, Any]) -> None:
+    """The firings of one pattern, into the staging table (one statement: its own transaction id)."""
+    conn.execute(
+        f"INSERT INTO {_STAGE} (workflow_id, trigger_id, trigger_type, version, execution_id, status, error,"
+        " detail, fired_at, updated_at, claimed, attempts, latency_ms, dispatched_at)"
+        " SELECT t.workflow_id, t.trigger_id, t.trigger_type, t.version,"
+        # Unique across loads too (the transaction id): a claim per execution id. The constants are subqueries,
+        # computed once rather than for each of the rows.
+        " 'exec_' || md5(t.workflow_id || '/' || t.trigger_id || '/' || j || '/' || (SELECT txid_current()))::uuid,"
+        " CASE WHEN j %% 10 = 0 THEN 'refused' ELSE 'dispatched' END,"
+        " CASE WHEN j %% 10 = 0 THEN 'the workflow is paused' END,"
+        " (SELECT jsonb_build_object('data_keys', jsonb_build_array('body', 'headers', 'method', 'path', 'query'),"
+        " 'status_code', 202)), f.at, f.at + interval '80 milliseconds', j %% 10 <> 0, 1, 40 + j, f.at"
+        " FROM trigger_index t, generate_series(1, %(n)s::int) j,"
+        # Spread over the days by a hash of the row (a lateral random() would be drawn once for all).
+        " LATERAL (SELECT now() - interval '1 minute' - %(days)s::int * interval '1 day'"
+        " * ((hashtext(t.workflow_id || t.trigger_id || j) & 1048575) / 1048576.0) AS at) f"
+        " WHERE t.workflow_id LIKE %(like)s",
+        params,
+    )
 
 
 def _refill_month(conn: psycopg.Connection[Any], name: str, start: datetime | None, end: datetime) -> None:
