@@ -235,9 +235,9 @@ class Dovecot:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        while time.monotonic() < deadline and _running(pid):
             time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
+        if _running(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -328,6 +328,14 @@ def start_dovecot(introspection_url: str) -> Dovecot:
         server.stop()
         raise
     return server
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs. The daemon's parent is init, which may take seconds to reap it: a zombie has ended."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def remove(server: Dovecot) -> None:
