@@ -81,6 +81,7 @@ class LoopbackEngine:
 def _handler_for(engine: LoopbackEngine) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like a real engine behind a load balancer
+        disable_nagle_algorithm = True  # or each answer's body waits 40 ms for the ACK of its headers
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
