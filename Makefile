@@ -37,7 +37,7 @@ typecheck: install
 pytest: install services layer
 	$(BIN)/pytest -q
 
-# schemathesis over docs/openapi.json against a fresh local system of its own (about 2 minutes).
+# schemathesis over docs/openapi.json against a fresh local system of its own (under a minute).
 fuzz: install
 	$(BIN)/python scripts/fuzz.py
 

@@ -26,7 +26,7 @@ CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance
 SEED = os.environ.get("FUZZ_SEED", "7")
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "25")
 START_TIMEOUT = 90
-RUN_TIMEOUT = 420  # a hard stop far above the ~2 minutes a run takes, so a hang cannot block `make test`
+RUN_TIMEOUT = 420  # a hard stop far above the minute a run takes, so a hang cannot block `make test`
 STOP_TIMEOUT = 20
 # They would point the local system at outside services; the fuzzer gets a system of its own.
 OUTSIDE = ("DATABASE_URL", "AWS_ENDPOINT_URL", "WORKFLOW_ENGINE_URL", "HOST", "PORT")
