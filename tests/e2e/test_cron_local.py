@@ -36,6 +36,7 @@ def spec() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory, fresh_database: str) -> Iterator[LocalSystem]:
+    # Not the shared system: moving its scheduler's time ahead would fire the other modules' schedules too.
     local = start_system(tmp_path_factory.mktemp("cron") / "state", DATABASE_URL=fresh_database)
     yield local
     assert local.stop() == 0, local.output()
