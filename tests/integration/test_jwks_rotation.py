@@ -3,13 +3,10 @@ is an outage (503), not the caller's bad token (401)."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,8 +14,8 @@ import jwt
 import jwt.jwk_set_cache
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
+from tests.support.jwks import jwk, served_jwks
 from workflow_scheduler.adapters.tokens import TokenVerifier
 from workflow_scheduler.domain.errors import DomainError, Unauthorized
 from workflow_scheduler.http import describe_error
@@ -28,31 +25,12 @@ OLD = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 NEW = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    return {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig", "alg": "RS256"}
-
-
 @pytest.fixture
 def published() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A JWKS URL on loopback and the list of keys it serves (change the list to rotate)."""
     keys: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"keys": keys}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/jwks.json", keys
-    server.shutdown()
-    server.server_close()
+    with served_jwks(keys) as url:
+        yield url, keys
 
 
 def token(key: rsa.RSAPrivateKey, kid: str) -> str:
